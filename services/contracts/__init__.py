@@ -1,0 +1,1 @@
+"""Python modules generated from proto/ (regenerate with `make proto`)."""

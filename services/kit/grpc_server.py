@@ -1,0 +1,164 @@
+"""gRPC server bootstrap: health (probing real readiness), reflection, optional mTLS, and an
+interceptor that binds the caller's trace id, records metrics and logs each call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.kit.logs import get_logger
+from services.kit.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from services.kit.tls import TlsFiles, server_credentials
+from services.kit.trace import TRACE_ID_METADATA, bind_trace_id, clean_trace_id, new_trace_id
+from services.kit.tracing import extract_context, get_tracer
+
+Probe = Callable[[], Awaitable[bool]]
+Registrar = Callable[[Any, grpc.aio.Server], None]
+
+log = get_logger("grpc")
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+PROBE_TIMEOUT_SECONDS = 3.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class StartupError(Exception):
+    """The service could not start (port taken, bad configuration)."""
+
+
+class ProbingHealthServicer(health.aio.HealthServicer):  # type: ignore[misc,name-defined]
+    """Health whose Check runs the service's readiness probe, so it reflects reality."""
+
+    def __init__(self, names: list[str], probe: Probe | None) -> None:
+        super().__init__()
+        self._names = ["", *names]
+        self._probe = probe
+
+    async def refresh(self) -> bool:
+        ready = await run_probe(self._probe)
+        for name in self._names:
+            await self.set(name, SERVING if ready else NOT_SERVING)
+        return ready
+
+    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        await self.refresh()
+        return await super().Check(request, context)
+
+
+async def run_probe(probe: Probe | None) -> bool:
+    if probe is None:
+        return True
+    try:
+        return await asyncio.wait_for(probe(), PROBE_TIMEOUT_SECONDS)
+    except Exception as exc:  # a failing probe means not ready, never a crash
+        log.warning("readiness_probe_failed", error=str(exc) or type(exc).__name__)
+        return False
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+    """Binds x-trace-id (or a new id) for the call, opens a span, counts and logs it."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = details.method
+        if method.startswith(("/grpc.health", "/grpc.reflection")):
+            return handler
+        inner = handler.unary_unary
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            bind_trace_id(clean_trace_id(metadata.get(TRACE_ID_METADATA)) or new_trace_id())
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            tracer = get_tracer("services.kit.grpc")
+            with tracer.start_as_current_span(method, context=extract_context(metadata)):
+                try:
+                    return await inner(request, context)
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                except Exception:
+                    code = context.code() or grpc.StatusCode.UNKNOWN  # abort() sets the code
+                    raise
+                finally:
+                    elapsed = time.perf_counter() - started
+                    GRPC_REQUESTS.labels(method, code.name).inc()
+                    GRPC_LATENCY.labels(method).observe(elapsed)
+                    log.info("grpc_request", method=method, code=code.name,
+                             latency_ms=round(elapsed * 1000, 2))
+
+        return grpc.unary_unary_rpc_method_handler(
+            observed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class GrpcEndpoint:
+    """One gRPC server: add servicers, then start on a port; health and reflection included."""
+
+    def __init__(self, port: int, tls: TlsFiles | None, probe: Probe | None = None) -> None:
+        self.port = port
+        self.tls = tls
+        self._probe = probe
+        self._servicers: list[tuple[Registrar, Any, str]] = []
+        self.server: grpc.aio.Server | None = None
+        self.health: ProbingHealthServicer | None = None
+
+    def add(self, registrar: Registrar, servicer: Any, full_name: str) -> None:
+        """Register servicer with its generated add_XServicer_to_server and full service name."""
+        self._servicers.append((registrar, servicer, full_name))
+
+    async def start(self) -> int:
+        server = grpc.aio.server(
+            interceptors=[ObservabilityInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        names = [name for _, _, name in self._servicers]
+        for registrar, servicer, _ in self._servicers:
+            registrar(servicer, server)
+        self.health = ProbingHealthServicer(names, self._probe)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        address = f"[::]:{self.port}"
+        try:
+            if self.tls:
+                bound = server.add_secure_port(address, server_credentials(self.tls))
+            else:
+                bound = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise StartupError(f"cannot listen for gRPC on port {self.port}: {exc}") from None
+        if not bound:
+            raise StartupError(f"cannot listen for gRPC on port {self.port}")
+        if not self.tls:
+            log.warning("grpc_plaintext", port=bound,
+                        hint="set TLS_SERVER_CERT_PATH, TLS_SERVER_KEY_PATH, TLS_CA_CERT_PATH for mTLS")
+        await server.start()
+        await self.health.refresh()
+        self.server = server
+        log.info("grpc_listening", port=bound, services=names, tls=bool(self.tls))
+        return bound
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self.server is not None:
+            if self.health is not None:
+                await self.health.enter_graceful_shutdown()
+            await self.server.stop(grace)

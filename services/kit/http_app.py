@@ -1,0 +1,151 @@
+"""FastAPI app factory with the project's conventions: X-Trace-ID in and out, one
+`http_request` log line and metrics per request, a request body limit, JSON errors that
+name the offending field, and /health and /metrics routes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.kit.logs import get_logger
+from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, render_metrics
+from services.kit.trace import TRACE_ID_HEADER, bind_trace_id, clean_trace_id, new_trace_id
+
+HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+log = get_logger("http")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware) for trace id, limits, logs."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        trace_id = clean_trace_id(headers.get(TRACE_ID_HEADER.lower())) or new_trace_id()
+        bind_trace_id(trace_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_trace(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"], (TRACE_ID_HEADER.encode(), trace_id.encode())
+                ]
+            await send(message)
+
+        try:
+            declared = headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                await self._too_large(send_with_trace)
+            else:
+                await self.app(scope, self._limited(receive), send_with_trace)
+        except BodyTooLarge:
+            if not response_started:
+                await self._too_large(send_with_trace)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        return counting_receive
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse(
+            {"error": f"request body too large (limit {self.max_body_bytes} bytes)"},
+            status_code=413,
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+    @staticmethod
+    def _record(scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "<unmatched>"
+        method = scope["method"]
+        HTTP_REQUESTS.labels(method, path, str(status)).inc()
+        HTTP_LATENCY.labels(method, path).observe(elapsed)
+        log.info("http_request", method=method, path=scope["path"], status=status,
+                 latency_ms=round(elapsed * 1000, 2))
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query")]
+        parts.append(f"{'.'.join(loc) or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        {"error": describe_validation(exc), "detail": _jsonable_errors(exc)}, status_code=422
+    )
+
+
+def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+
+
+def create_app(
+    service: str,
+    version: str = "0.1.0",
+    health: HealthCheck | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    """An app with /health (running `health` when given) and /metrics already routed."""
+    app = FastAPI(title=service, version=version, **fastapi_kwargs)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+    @app.get("/health")
+    async def health_route() -> JSONResponse:
+        ok, extra = (True, {}) if health is None else await health()
+        body = {"service": service, "status": "ok" if ok else "unavailable", "version": version}
+        return JSONResponse({**body, **extra}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_route() -> Response:
+        payload, content_type = render_metrics()
+        return Response(payload, media_type=content_type)
+
+    return app

@@ -1,0 +1,90 @@
+"""Run a service: its HTTP app and/or gRPC endpoint in one event loop, stopped gracefully
+on SIGTERM/SIGINT; configuration and start-up errors end the process with a clear message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.kit.grpc_server import GrpcEndpoint, StartupError
+from services.kit.logs import get_logger
+from services.kit.settings import ConfigError
+from services.kit.tracing import shutdown_tracing
+
+log = get_logger("runtime")
+Cleanup = Callable[[], Awaitable[None]]
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _http_server(app: FastAPI, port: int, host: str) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    return _QuietSignalsServer(config)
+
+
+async def serve(
+    http: tuple[FastAPI, int] | None = None,
+    grpc_endpoint: GrpcEndpoint | None = None,
+    cleanups: list[Cleanup] | None = None,
+    host: str = "0.0.0.0",
+) -> None:
+    """Serve until a stop signal; then stop taking calls, finish in-flight ones, clean up."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[Any]] = []
+    server = None
+    try:
+        if grpc_endpoint is not None:
+            await grpc_endpoint.start()
+        if http is not None:
+            server = _http_server(http[0], http[1], host)
+            tasks.append(asyncio.create_task(server.serve(), name="http"))
+        tasks.append(asyncio.create_task(stop.wait(), name="stop"))
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.get_name() == "http" and (server is None or not server.started):
+                raise StartupError(f"cannot serve HTTP on port {http[1] if http else '?'}")
+        log.info("shutting_down")
+    finally:
+        if server is not None:
+            server.should_exit = True
+        if grpc_endpoint is not None:
+            await grpc_endpoint.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for cleanup in cleanups or []:
+            try:
+                await cleanup()
+            except Exception as exc:  # keep shutting down the rest
+                log.warning("cleanup_failed", error=str(exc))
+        shutdown_tracing()
+        log.info("stopped")
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Entry point of `python -m services.<name>`: exit 2 with a message on bad config."""
+    try:
+        asyncio.run(main())
+    except (ConfigError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        log.error("startup_failed", error=str(exc))
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass

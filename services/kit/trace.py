@@ -1,0 +1,37 @@
+"""Trace ids carried across HTTP (X-Trace-ID) and gRPC (x-trace-id) and bound into logs."""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+
+import structlog
+
+TRACE_ID_HEADER = "X-Trace-ID"
+TRACE_ID_METADATA = "x-trace-id"
+
+_trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
+
+
+def new_trace_id() -> str:
+    return str(uuid.uuid4())
+
+
+def current_trace_id() -> str | None:
+    return _trace_id.get()
+
+
+def bind_trace_id(trace_id: str) -> None:
+    """Make trace_id the current one for this task: logs and outgoing calls carry it."""
+    _trace_id.set(trace_id)
+    structlog.contextvars.bind_contextvars(trace_id=trace_id)
+
+
+def clean_trace_id(raw: str | None) -> str | None:
+    """Accept a caller's id only when it is short printable text (it ends up in logs)."""
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not value or len(value) > 128 or not value.isprintable():
+        return None
+    return value

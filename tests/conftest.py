@@ -1,0 +1,76 @@
+"""Shared fixtures: real service processes on free ports, a throwaway redis-server, and a
+clean environment for in-process tests."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import LIVE, ServiceProcess, redis_process
+
+SERVICE_VARIABLE = re.compile(
+    r"^(AGENT_|MODEL_GATEWAY_|MEMORY_|RUST_SANDBOX_|SANDBOX_|TLS_|OTEL_|LLM_|OPENROUTER_|OLLAMA_"
+    r"|OPENAI_|REDIS_|PAGI_|CHROMA_|EMBEDDING_|SESSION_|RAG_|GO_BFF_|PY_AGENT_|REQUEST_TIMEOUT"
+    r"|WEB_SEARCH_|SEARXNG_|KNOWLEDGE_|LOG_LEVEL)"
+)
+
+Spawner = Callable[[ServiceProcess], ServiceProcess]
+
+
+@pytest.fixture(autouse=True)
+def clean_service_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never see the developer's service variables or a stray .env file."""
+    for name in list(os.environ):
+        if SERVICE_VARIABLE.match(name):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawner]:
+    """Start service processes for one test; all are stopped afterwards."""
+    started: list[ServiceProcess] = []
+
+    def start(proc: ServiceProcess) -> ServiceProcess:
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def session_spawn() -> Iterator[Spawner]:
+    """Like spawn, for stacks shared by a whole test session."""
+    started: list[ServiceProcess] = []
+
+    def start(proc: ServiceProcess) -> ServiceProcess:
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A throwaway redis-server for the session; `.port` holds its port."""
+    proc = redis_process(tmp_path_factory.mktemp("redis")).start(timeout=20)
+    yield proc
+    proc.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, attach the tail of every live service's log to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for proc in LIVE:
+            report.sections.append((f"log of {proc.name} ({proc.log_path.name})", proc.tail(80)))

@@ -1,0 +1,78 @@
+"""A small service built only from the kit, for testing the kit itself.
+
+HTTP GET /relay calls this process's own gRPC GetPlan through a kit channel, so one request
+crosses HTTP -> gRPC and both sides log the trace id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.grpc_client import open_channel
+from services.kit.grpc_server import GrpcEndpoint
+from services.kit.http_app import create_app
+from services.kit.logs import configure_logging, get_logger
+from services.kit.runtime import run, serve
+from services.kit.settings import ServiceSettings, load_settings
+from services.kit.tls import client_tls, server_tls
+from services.kit.trace import current_trace_id
+
+log = get_logger("kit_server")
+
+
+class KitServerSettings(ServiceSettings):
+    KIT_HTTP_PORT: int = 8099
+    KIT_GRPC_PORT: int = 50099
+    TLS_SERVER_CERT_PATH: str = ""
+    TLS_SERVER_KEY_PATH: str = ""
+    TLS_CA_CERT_PATH: str = ""
+    TLS_CLIENT_CERT_PATH: str = ""
+    TLS_CLIENT_KEY_PATH: str = ""
+    TLS_SERVER_NAME: str = ""
+
+
+class EchoGateway(pb_grpc.ModelGatewayServicer):
+    async def GetPlan(self, request: pb.PlanRequest, context: Any) -> pb.PlanResponse:  # noqa: N802
+        log.info("echo_plan", prompt=request.prompt)
+        return pb.PlanResponse(plan=request.prompt, model_name=current_trace_id() or "")
+
+
+async def main() -> None:
+    settings = load_settings(KitServerSettings)
+    configure_logging("kit_server", settings.LOG_LEVEL)
+    tls = server_tls(settings.TLS_SERVER_CERT_PATH, settings.TLS_SERVER_KEY_PATH,
+                     settings.TLS_CA_CERT_PATH)
+    endpoint = GrpcEndpoint(settings.KIT_GRPC_PORT, tls)
+    endpoint.add(pb_grpc.add_ModelGatewayServicer_to_server, EchoGateway(), "modelgateway.ModelGateway")
+    channel = open_channel(
+        f"localhost:{settings.KIT_GRPC_PORT}",
+        client_tls(settings.TLS_CLIENT_CERT_PATH, settings.TLS_CLIENT_KEY_PATH, settings.TLS_CA_CERT_PATH),
+        settings.TLS_SERVER_NAME,
+    )
+    stub = pb_grpc.ModelGatewayStub(channel)
+    app = create_app("kit_server", max_body_bytes=1024)
+
+    @app.get("/relay")
+    async def relay(prompt: str = "hi") -> dict[str, str]:
+        try:
+            reply = await stub.GetPlan(pb.PlanRequest(prompt=prompt), timeout=5)
+        except grpc.aio.AioRpcError as exc:
+            return {"error": exc.code().name}
+        return {"plan": reply.plan, "callee_trace_id": reply.model_name}
+
+    @app.post("/echo")
+    async def echo(body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    async def close_channel() -> None:
+        await channel.close()
+
+    await serve(http=(app, settings.KIT_HTTP_PORT), grpc_endpoint=endpoint, cleanups=[close_channel])
+
+
+if __name__ == "__main__":
+    run(main)
