@@ -15,7 +15,7 @@ from services.kit.tracing import inject_context
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-class TraceMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class TraceMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
@@ -30,8 +30,11 @@ class TraceMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: i
         inject_context(carrier)
         metadata.extend(carrier.items())
         new_details = grpc.aio.ClientCallDetails(
-            details.method, details.timeout, grpc.aio.Metadata(*metadata),
-            details.credentials, details.wait_for_ready,
+            details.method,
+            details.timeout,
+            grpc.aio.Metadata(*metadata),
+            details.credentials,
+            details.wait_for_ready,
         )
         return await continuation(new_details, request)
 

@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.kit.errors import StartupError
 from services.kit.logs import get_logger
 from services.kit.metrics import GRPC_LATENCY, GRPC_REQUESTS
 from services.kit.tls import TlsFiles, server_credentials
@@ -28,11 +29,7 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-class StartupError(Exception):
-    """The service could not start (port taken, bad configuration)."""
-
-
-class ProbingHealthServicer(health.aio.HealthServicer):  # type: ignore[misc,name-defined]
+class ProbingHealthServicer(health.aio.HealthServicer):
     """Health whose Check runs the service's readiness probe, so it reflects reality."""
 
     def __init__(self, names: list[str], probe: Probe | None) -> None:
@@ -46,7 +43,7 @@ class ProbingHealthServicer(health.aio.HealthServicer):  # type: ignore[misc,nam
             await self.set(name, SERVING if ready else NOT_SERVING)
         return ready
 
-    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.refresh()
         return await super().Check(request, context)
 
@@ -78,7 +75,9 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_unary
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            metadata = {
+                k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)
+            }
             bind_trace_id(clean_trace_id(metadata.get(TRACE_ID_METADATA)) or new_trace_id())
             started = time.perf_counter()
             code = grpc.StatusCode.OK
@@ -96,8 +95,12 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                     elapsed = time.perf_counter() - started
                     GRPC_REQUESTS.labels(method, code.name).inc()
                     GRPC_LATENCY.labels(method).observe(elapsed)
-                    log.info("grpc_request", method=method, code=code.name,
-                             latency_ms=round(elapsed * 1000, 2))
+                    log.info(
+                        "grpc_request",
+                        method=method,
+                        code=code.name,
+                        latency_ms=round(elapsed * 1000, 2),
+                    )
 
         return grpc.unary_unary_rpc_method_handler(
             observed,
@@ -149,8 +152,11 @@ class GrpcEndpoint:
         if not bound:
             raise StartupError(f"cannot listen for gRPC on port {self.port}")
         if not self.tls:
-            log.warning("grpc_plaintext", port=bound,
-                        hint="set TLS_SERVER_CERT_PATH, TLS_SERVER_KEY_PATH, TLS_CA_CERT_PATH for mTLS")
+            log.warning(
+                "grpc_plaintext",
+                port=bound,
+                hint="set TLS_SERVER_CERT_PATH, TLS_SERVER_KEY_PATH, TLS_CA_CERT_PATH for mTLS",
+            )
         await server.start()
         await self.health.refresh()
         self.server = server

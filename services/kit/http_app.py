@@ -51,7 +51,8 @@ class RequestContextMiddleware:
                 response_started = True
                 message.setdefault("headers", [])
                 message["headers"] = [
-                    *message["headers"], (TRACE_ID_HEADER.encode(), trace_id.encode())
+                    *message["headers"],
+                    (TRACE_ID_HEADER.encode(), trace_id.encode()),
                 ]
             await send(message)
 
@@ -95,8 +96,13 @@ class RequestContextMiddleware:
         method = scope["method"]
         HTTP_REQUESTS.labels(method, path, str(status)).inc()
         HTTP_LATENCY.labels(method, path).observe(elapsed)
-        log.info("http_request", method=method, path=scope["path"], status=status,
-                 latency_ms=round(elapsed * 1000, 2))
+        log.info(
+            "http_request",
+            method=method,
+            path=scope["path"],
+            status=status,
+            latency_ms=round(elapsed * 1000, 2),
+        )
 
 
 async def _empty_receive() -> Message:
@@ -120,7 +126,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors()
     ]
 

@@ -15,9 +15,14 @@ HTTP_LATENCY = Histogram(
     ["method", "path"],
     buckets=LATENCY_BUCKETS,
 )
-GRPC_REQUESTS = Counter("grpc_server_requests_total", "gRPC calls by method and code", ["method", "code"])
+GRPC_REQUESTS = Counter(
+    "grpc_server_requests_total", "gRPC calls by method and code", ["method", "code"]
+)
 GRPC_LATENCY = Histogram(
-    "grpc_server_duration_seconds", "gRPC call latency by method", ["method"], buckets=LATENCY_BUCKETS
+    "grpc_server_duration_seconds",
+    "gRPC call latency by method",
+    ["method"],
+    buckets=LATENCY_BUCKETS,
 )
 
 

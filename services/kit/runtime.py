@@ -13,9 +13,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from services.kit.grpc_server import GrpcEndpoint, StartupError
+from services.kit.errors import ConfigError, StartupError
+from services.kit.grpc_server import GrpcEndpoint
 from services.kit.logs import get_logger
-from services.kit.settings import ConfigError
 from services.kit.tracing import shutdown_tracing
 
 log = get_logger("runtime")
@@ -32,7 +32,12 @@ class _QuietSignalsServer(uvicorn.Server):
 
 def _http_server(app: FastAPI, port: int, host: str) -> uvicorn.Server:
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
         timeout_graceful_shutdown=5,
     )
     return _QuietSignalsServer(config)

@@ -7,9 +7,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class ConfigError(Exception):
-    """A setting is missing or invalid; the message names the variable."""
+from services.kit.errors import ConfigError
+from services.kit.tls import TlsFiles, client_tls, server_tls
 
 
 class ServiceSettings(BaseSettings):
@@ -26,6 +25,24 @@ class ServiceSettings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     OTEL_EXPORTER_OTLP_ENDPOINT: str = ""
     OTEL_SERVICE_NAME: str = ""
+    TLS_SERVER_CERT_PATH: str = ""
+    TLS_SERVER_KEY_PATH: str = ""
+    TLS_CLIENT_CERT_PATH: str = ""
+    TLS_CLIENT_KEY_PATH: str = ""
+    TLS_CA_CERT_PATH: str = ""
+    TLS_SERVER_NAME: str = ""
+
+    def server_tls(self) -> TlsFiles | None:
+        """The gRPC server's mTLS files, or None for plaintext; partial sets raise ConfigError."""
+        return server_tls(
+            self.TLS_SERVER_CERT_PATH, self.TLS_SERVER_KEY_PATH, self.TLS_CA_CERT_PATH
+        )
+
+    def client_tls(self) -> TlsFiles | None:
+        """The client side's mTLS files for outgoing gRPC channels, or None for plaintext."""
+        return client_tls(
+            self.TLS_CLIENT_CERT_PATH, self.TLS_CLIENT_KEY_PATH, self.TLS_CA_CERT_PATH
+        )
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

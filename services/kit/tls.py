@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from services.kit.settings import ConfigError
+from services.kit.errors import ConfigError
 
 
 @dataclass(frozen=True)

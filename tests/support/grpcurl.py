@@ -28,5 +28,7 @@ def grpcurl_json(address: str, method: str, body: dict[str, Any], *flags: str) -
     """Call method with body over plaintext; raise with grpcurl's output on failure."""
     result = grpcurl("-plaintext", *flags, "-d", json.dumps(body), address, method)
     if result.returncode != 0:
-        raise AssertionError(f"grpcurl failed ({result.returncode}): {result.stderr}{result.stdout}")
+        raise AssertionError(
+            f"grpcurl failed ({result.returncode}): {result.stderr}{result.stdout}"
+        )
     return json.loads(result.stdout or "{}")  # type: ignore[no-any-return]

@@ -18,7 +18,6 @@ from services.kit.http_app import create_app
 from services.kit.logs import configure_logging, get_logger
 from services.kit.runtime import run, serve
 from services.kit.settings import ServiceSettings, load_settings
-from services.kit.tls import client_tls, server_tls
 from services.kit.trace import current_trace_id
 
 log = get_logger("kit_server")
@@ -27,16 +26,10 @@ log = get_logger("kit_server")
 class KitServerSettings(ServiceSettings):
     KIT_HTTP_PORT: int = 8099
     KIT_GRPC_PORT: int = 50099
-    TLS_SERVER_CERT_PATH: str = ""
-    TLS_SERVER_KEY_PATH: str = ""
-    TLS_CA_CERT_PATH: str = ""
-    TLS_CLIENT_CERT_PATH: str = ""
-    TLS_CLIENT_KEY_PATH: str = ""
-    TLS_SERVER_NAME: str = ""
 
 
 class EchoGateway(pb_grpc.ModelGatewayServicer):
-    async def GetPlan(self, request: pb.PlanRequest, context: Any) -> pb.PlanResponse:  # noqa: N802
+    async def GetPlan(self, request: pb.PlanRequest, context: Any) -> pb.PlanResponse:
         log.info("echo_plan", prompt=request.prompt)
         return pb.PlanResponse(plan=request.prompt, model_name=current_trace_id() or "")
 
@@ -44,13 +37,13 @@ class EchoGateway(pb_grpc.ModelGatewayServicer):
 async def main() -> None:
     settings = load_settings(KitServerSettings)
     configure_logging("kit_server", settings.LOG_LEVEL)
-    tls = server_tls(settings.TLS_SERVER_CERT_PATH, settings.TLS_SERVER_KEY_PATH,
-                     settings.TLS_CA_CERT_PATH)
-    endpoint = GrpcEndpoint(settings.KIT_GRPC_PORT, tls)
-    endpoint.add(pb_grpc.add_ModelGatewayServicer_to_server, EchoGateway(), "modelgateway.ModelGateway")
+    endpoint = GrpcEndpoint(settings.KIT_GRPC_PORT, settings.server_tls())
+    endpoint.add(
+        pb_grpc.add_ModelGatewayServicer_to_server, EchoGateway(), "modelgateway.ModelGateway"
+    )
     channel = open_channel(
         f"localhost:{settings.KIT_GRPC_PORT}",
-        client_tls(settings.TLS_CLIENT_CERT_PATH, settings.TLS_CLIENT_KEY_PATH, settings.TLS_CA_CERT_PATH),
+        settings.client_tls(),
         settings.TLS_SERVER_NAME,
     )
     stub = pb_grpc.ModelGatewayStub(channel)
@@ -71,7 +64,9 @@ async def main() -> None:
     async def close_channel() -> None:
         await channel.close()
 
-    await serve(http=(app, settings.KIT_HTTP_PORT), grpc_endpoint=endpoint, cleanups=[close_channel])
+    await serve(
+        http=(app, settings.KIT_HTTP_PORT), grpc_endpoint=endpoint, cleanups=[close_channel]
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -60,8 +61,11 @@ def http_ready(port: int, path: str = "/health") -> Readiness:
 def grpc_ready(port: int, credentials: grpc.ChannelCredentials | None = None) -> Readiness:
     def check() -> bool:
         address = f"localhost:{port}"
-        channel = (grpc.secure_channel(address, credentials) if credentials
-                   else grpc.insecure_channel(address))
+        channel = (
+            grpc.secure_channel(address, credentials)
+            if credentials
+            else grpc.insecure_channel(address)
+        )
         with channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
@@ -88,7 +92,11 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         LIVE.append(self)
@@ -99,7 +107,9 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
             if all(check() for check in self.ready):
                 return
             time.sleep(0.2)
@@ -143,14 +153,16 @@ class ServiceProcess:
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def python_service(
-    module: str, env: dict[str, str], workdir: Path, ready: list[Readiness], args: list[str] | None = None
+    module: str,
+    env: dict[str, str],
+    workdir: Path,
+    ready: list[Readiness],
+    args: list[str] | None = None,
 ) -> ServiceProcess:
     """`python -m services.<module>` in workdir, logging to workdir/<module>.log."""
     return ServiceProcess(
@@ -168,8 +180,19 @@ def redis_process(workdir: Path, port: int | None = None) -> ServiceProcess:
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     port = port or free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(workdir)]
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
 
     def ping() -> bool:
         try:
@@ -179,6 +202,8 @@ def redis_process(workdir: Path, port: int | None = None) -> ServiceProcess:
         except OSError:
             return False
 
-    proc = ServiceProcess("redis", argv, dict(os.environ), workdir, workdir / f"redis-{port}.log", [ping])
+    proc = ServiceProcess(
+        "redis", argv, dict(os.environ), workdir, workdir / f"redis-{port}.log", [ping]
+    )
     proc.port = port  # type: ignore[attr-defined]
     return proc
