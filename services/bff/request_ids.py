@@ -1,0 +1,22 @@
+"""Request ids of the legacy stack: X-Request-Id header, else the body's request_id, else new.
+
+The demo agent follows the same rule, so both services import it from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.kit.trace import clean_trace_id, new_trace_id
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def resolve_request_id(header: str | None, body: Any = None) -> str:
+    """The caller's id when it is short printable text, else a fresh UUID4."""
+    from_body = body.get("request_id") if isinstance(body, dict) else None
+    for candidate in (header, from_body if isinstance(from_body, str) else None):
+        cleaned = clean_trace_id(candidate)
+        if cleaned:
+            return cleaned
+    return new_trace_id()
