@@ -1,0 +1,1 @@
+"""Notifier: subscribes to the planner's Redis notifications channel and logs every payload."""
