@@ -3,7 +3,7 @@ traceparent when tracing is on) sent as metadata on every call."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -39,12 +39,21 @@ class TraceMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(new_details, request)
 
 
-def open_channel(address: str, tls: TlsFiles | None, server_name: str = "") -> grpc.aio.Channel:
-    """One long-lived channel per dependency; TLS_SERVER_NAME overrides the checked host name."""
+def open_channel(
+    address: str,
+    tls: TlsFiles | None,
+    server_name: str = "",
+    extra_options: Sequence[tuple[str, Any]] = (),
+) -> grpc.aio.Channel:
+    """One long-lived channel per dependency; TLS_SERVER_NAME overrides the checked host name.
+
+    extra_options are further gRPC channel arguments (e.g. reconnect backoff bounds).
+    """
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.enable_retries", 0),
+        *extra_options,
     ]
     interceptors = [TraceMetadataInterceptor()]
     if tls is None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from pydantic import Field, field_validator
 
+from services.kit.redis_addr import redis_url
 from services.kit.settings import ServiceSettings
 
 
@@ -23,16 +22,3 @@ class NotifierSettings(ServiceSettings):
 
     def redis_url(self) -> str:
         return redis_url(self.REDIS_ADDR)
-
-
-def redis_url(addr: str) -> str:
-    """REDIS_ADDR is host:port; a full redis:// URL is accepted too."""
-    url = addr.strip() if "://" in addr else f"redis://{addr.strip()}"
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname or port is None:
-        raise ValueError(f"expected host:port or redis://host:port, got {addr!r}")
-    return url
