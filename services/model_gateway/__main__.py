@@ -1,0 +1,55 @@
+"""`python -m services.model_gateway`: gRPC ModelGateway on 50051, HTTP on 8005."""
+
+from __future__ import annotations
+
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.grpc_client import open_channel
+from services.kit.grpc_server import GrpcEndpoint
+from services.kit.logs import configure_logging, get_logger
+from services.kit.runtime import Cleanup, run, serve
+from services.kit.settings import load_settings
+from services.kit.tracing import configure_tracing
+from services.model_gateway.grpc import GatewayServicer
+from services.model_gateway.http import create_gateway_app
+from services.model_gateway.openai_compat import ChatCompletionsClient, new_http_client
+from services.model_gateway.providers import ChatPlanner, MockPlanner, Planner
+from services.model_gateway.rag import MemoryRag
+from services.model_gateway.settings import GatewaySettings, provider_config
+
+SERVICE = "model_gateway"
+log = get_logger(SERVICE)
+
+
+async def main() -> None:
+    settings = load_settings(GatewaySettings)
+    configure_logging(SERVICE, settings.LOG_LEVEL)
+    config = provider_config(settings)
+    server_tls = settings.server_tls()
+    channel = open_channel(settings.RAG_GRPC_ADDR, settings.client_tls(), settings.TLS_SERVER_NAME)
+    configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    memory = MemoryRag(channel, settings.RAG_GRPC_ADDR)
+    cleanups: list[Cleanup] = [channel.close]
+    planner: Planner = MockPlanner()
+    if config is not None:
+        http_client = new_http_client()
+        cleanups.append(http_client.aclose)
+        client = ChatCompletionsClient(config, http_client)
+        planner = ChatPlanner(client, memory, settings.RAG_TIMEOUT_SECONDS)
+    endpoint = GrpcEndpoint(settings.MODEL_GATEWAY_GRPC_PORT, server_tls, probe=planner.ready)
+    servicer = GatewayServicer(planner, memory, settings.REQUEST_TIMEOUT_SECONDS)
+    endpoint.add(pb_grpc.add_ModelGatewayServicer_to_server, servicer, "modelgateway.ModelGateway")
+    app = create_gateway_app(planner, memory, settings.REQUEST_TIMEOUT_SECONDS)
+    log.info(
+        "gateway_configured",
+        provider=planner.name,
+        model=planner.model,
+        memory=settings.RAG_GRPC_ADDR,
+        timeout_s=settings.REQUEST_TIMEOUT_SECONDS,
+    )
+    await serve(
+        http=(app, settings.MODEL_GATEWAY_HTTP_PORT), grpc_endpoint=endpoint, cleanups=cleanups
+    )
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,125 @@
+"""The ModelGateway gRPC servicer: GetPlan through the configured planner, GetRAGContext
+proxied to memory. Domain errors become gRPC status codes here and nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+import grpc
+
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.logs import get_logger
+from services.model_gateway.errors import (
+    InvalidPlanRequest,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from services.model_gateway.metrics import PLAN_CALLS, PLAN_LATENCY
+from services.model_gateway.providers import Planner
+from services.model_gateway.rag import MemoryRag
+
+log = get_logger("model_gateway")
+MAX_RESOURCES = 64
+PERMISSION_STATUSES = (401, 403)
+
+
+class GatewayServicer(pb_grpc.ModelGatewayServicer):
+    def __init__(self, planner: Planner, memory: MemoryRag, timeout_seconds: float) -> None:
+        self._planner = planner
+        self._memory = memory
+        self._timeout = timeout_seconds
+
+    async def GetPlan(
+        self, request: pb.PlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PlanResponse:
+        started = time.perf_counter()
+        budget = _budget(self._timeout, context)
+        try:
+            check_plan_request(request)
+            self._log_request(request)
+            async with asyncio.timeout(budget):
+                deadline = asyncio.get_running_loop().time() + budget
+                plan = await self._planner.plan(request.prompt, request.resources, deadline)
+        except Exception as exc:
+            status = plan_error_status(exc, self._planner.name, budget)
+            if status is None:
+                self._observe("internal", started)
+                log.exception("plan_crashed")
+                raise
+            code, message = status
+            self._observe(code.name.lower(), started)
+            log.warning("plan_failed", code=code.name, error=message)
+            await _abort(context, code, message)
+        self._observe("success", started)
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        return pb.PlanResponse(plan=plan, model_name=self._planner.model, latency_ms=latency_ms)
+
+    async def GetRAGContext(
+        self, request: pb.RAGContextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RAGContextResponse:
+        try:
+            return await self._memory.context(request, _budget(self._timeout, context))
+        except grpc.aio.AioRpcError as exc:
+            await _abort(context, exc.code(), f"memory: {exc.details() or exc.code().name}")
+
+    def _log_request(self, request: pb.PlanRequest) -> None:
+        log.info(
+            "plan_request",
+            provider=self._planner.name,
+            model=self._planner.model,
+            prompt_chars=len(request.prompt),
+            resource_count=len(request.resources),
+            resource_types=sorted({r.type for r in request.resources}),
+        )
+
+    def _observe(self, outcome: str, started: float) -> None:
+        PLAN_CALLS.labels(self._planner.name, outcome).inc()
+        PLAN_LATENCY.labels(self._planner.name).observe(time.perf_counter() - started)
+
+
+def check_plan_request(request: pb.PlanRequest) -> None:
+    if not request.prompt.strip():
+        raise InvalidPlanRequest("prompt is required")
+    check_resources(request.resources)
+
+
+def check_resources(resources: Sequence[pb.Resource]) -> None:
+    if len(resources) > MAX_RESOURCES:
+        raise InvalidPlanRequest(f"too many resources: {len(resources)} (limit {MAX_RESOURCES})")
+    for index, resource in enumerate(resources):
+        if not resource.type.strip() or not resource.uri.strip():
+            raise InvalidPlanRequest(f"resources[{index}] must include non-empty type and uri")
+
+
+def plan_error_status(
+    exc: Exception, provider: str, budget: float
+) -> tuple[grpc.StatusCode, str] | None:
+    """The gRPC status and message for a GetPlan failure; None for an unexpected error."""
+    if isinstance(exc, InvalidPlanRequest):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, TimeoutError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED, f"{provider} gave no plan within {budget:g}s"
+    if isinstance(exc, UpstreamRejected):
+        if exc.status in PERMISSION_STATUSES:
+            return grpc.StatusCode.PERMISSION_DENIED, str(exc)
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, UpstreamUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, str(exc)
+    return None
+
+
+def _budget(timeout: float, context: grpc.aio.ServicerContext) -> float:
+    """REQUEST_TIMEOUT_SECONDS, or less when the caller's own deadline is nearer."""
+    remaining = context.time_remaining()
+    return timeout if remaining is None else max(0.0, min(timeout, remaining))
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str
+) -> NoReturn:
+    await context.abort(code, message)
+    raise AssertionError("context.abort returned")

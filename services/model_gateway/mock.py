@@ -1,0 +1,48 @@
+"""The deterministic mock model: no network, same input gives the same plan.
+
+It decides on the last `<user_prompt>` block only, so words in the session history or RAG
+context never trigger a tool, and a tool result there ends the loop with a final answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from services.model_gateway.framing import focus_text, last_tool_result, objective
+
+MODEL_NAME = "mock"
+THREE_STEPS = (
+    "Restate the objective in one sentence and identify constraints.",
+    "Propose a minimal 3-step plan with clear inputs/outputs.",
+    "Return the plan as strict JSON for downstream parsing.",
+)
+_SEARCH_WORDS = re.compile(r"search|web|latest", re.IGNORECASE)
+MAX_QUOTED_CHARS = 2000
+
+
+def mock_plan(planner_input: str) -> str:
+    """The plan JSON text for planner_input (see the module docstring for the rules)."""
+    text = focus_text(planner_input)
+    tool_output = last_tool_result(text)
+    if tool_output is not None:
+        return _reply(planner_input, steps=final_steps(objective(text), tool_output))
+    if _SEARCH_WORDS.search(text):
+        tool = {"name": "web_search", "args": {"query": text.strip()}}
+        return _reply(planner_input, tool=tool)
+    return _reply(planner_input, steps=list(THREE_STEPS))
+
+
+def final_steps(goal: str, tool_output: str) -> list[str]:
+    quoted = tool_output or "(empty)"
+    if len(quoted) > MAX_QUOTED_CHARS:
+        quoted = quoted[:MAX_QUOTED_CHARS] + "... [truncated]"
+    return [
+        f"Objective: {goal or '(not stated)'}",
+        f"Tool output received: {quoted}",
+        "Answer the objective from that tool output; no further tool calls are needed.",
+    ]
+
+
+def _reply(planner_input: str, **body: object) -> str:
+    return json.dumps({"model_type": MODEL_NAME, "prompt": planner_input, **body})
