@@ -1,0 +1,69 @@
+"""Fixtures for the BFF tests: three recording fakes in the downstream roles and one BFF
+process pointed at them, shared by the module; each test starts from clean fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.legacy.legacy_stack import HttpService, bff_process
+from tests.support.legacy_fakes import CannedAnswer, FakeHttpServer
+
+BFF_TIMEOUT_SECONDS = 1.5
+AGENT_PAYLOAD = {"service": "fake-agent", "plan": {"steps": ["a", "b", "c"]}}
+SANDBOX_PAYLOAD = {"status": "ok", "tool_name": "demo", "result": {"stdout": {}, "stderr": ""}}
+MEMORY_PAYLOAD = {"session_id": "s1", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@dataclass
+class Downstreams:
+    agent: FakeHttpServer
+    sandbox: FakeHttpServer
+    memory: FakeHttpServer
+
+    def all(self) -> tuple[FakeHttpServer, FakeHttpServer, FakeHttpServer]:
+        return self.agent, self.sandbox, self.memory
+
+    def reset(self) -> None:
+        self.agent.answers = {("POST", "/api/v1/plan"): CannedAnswer(body=AGENT_PAYLOAD)}
+        self.sandbox.answers = {
+            ("POST", "/api/v1/execute_tool"): CannedAnswer(body=SANDBOX_PAYLOAD)
+        }
+        self.memory.answers = {("GET", "/memory/latest"): CannedAnswer(body=MEMORY_PAYLOAD)}
+        for fake in self.all():
+            fake.requests.clear()
+
+
+@pytest.fixture(scope="session")
+def downstreams() -> Iterator[Downstreams]:
+    fakes = Downstreams(FakeHttpServer(), FakeHttpServer(), FakeHttpServer())
+    for fake in fakes.all():
+        fake.start()
+    yield fakes
+    for fake in fakes.all():
+        fake.stop()
+
+
+@pytest.fixture
+def fakes(downstreams: Downstreams) -> Downstreams:
+    downstreams.reset()
+    return downstreams
+
+
+@pytest.fixture(scope="session")
+def bff(
+    downstreams: Downstreams, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HttpService]:
+    """A BFF whose three downstreams are the recording fakes."""
+    service = bff_process(
+        tmp_path_factory.mktemp("bff"),
+        PY_AGENT_URL=downstreams.agent.url,
+        RUST_SANDBOX_URL=downstreams.sandbox.url,
+        MEMORY_URL=downstreams.memory.url,
+        REQUEST_TIMEOUT_SECONDS=str(BFF_TIMEOUT_SECONDS),
+    )
+    service.process.start(timeout=30)
+    yield service
+    service.process.stop()

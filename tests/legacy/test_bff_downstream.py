@@ -1,0 +1,162 @@
+"""The dashboard fan-out against recording fakes whose delay and answer each test sets:
+concurrency, per-call timeouts, failed sections, pass-through of text, request ids."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.legacy.conftest import (
+    AGENT_PAYLOAD,
+    BFF_TIMEOUT_SECONDS,
+    MEMORY_PAYLOAD,
+    SANDBOX_PAYLOAD,
+    Downstreams,
+)
+from tests.legacy.legacy_stack import HttpService, bff_process
+from tests.support.legacy_fakes import CannedAnswer
+from tests.support.processes import free_port
+
+DASHBOARD = "/api/v1/agi/dashboard-data"
+
+
+def timed_dashboard(bff: HttpService, **headers: str) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    reply = httpx.get(f"{bff.url}{DASHBOARD}", headers=headers, timeout=30)
+    return reply, time.perf_counter() - started
+
+
+def test_sections_carry_each_downstream_payload(bff: HttpService, fakes: Downstreams) -> None:
+    reply, _ = timed_dashboard(bff)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["service"] == "bff"
+    assert body["status"] == "ok"
+    assert body["data"] == {
+        "python_agent": AGENT_PAYLOAD,
+        "rust_sandbox": SANDBOX_PAYLOAD,
+        "memory": MEMORY_PAYLOAD,
+    }
+
+
+def test_downstream_requests_have_the_documented_shape(
+    bff: HttpService, fakes: Downstreams
+) -> None:
+    timed_dashboard(bff)
+    [plan] = fakes.agent.received("POST", "/api/v1/plan")
+    [tool] = fakes.sandbox.received("POST", "/api/v1/execute_tool")
+    [latest] = fakes.memory.received("GET", "/memory/latest")
+    assert plan.json() == {}
+    assert tool.json() == {"tool_name": "demo"}
+    assert latest.body == b""
+    assert all(len(fake.requests) == 1 for fake in fakes.all())
+
+
+def test_the_three_calls_run_concurrently(bff: HttpService, fakes: Downstreams) -> None:
+    for fake in fakes.all():
+        for answer in fake.answers.values():
+            answer.delay_seconds = 0.8
+    reply, elapsed = timed_dashboard(bff)
+    assert all("error" not in section for section in reply.json()["data"].values())
+    # One after another would take at least 2.4 s; at once, about the slowest (0.8 s).
+    assert 0.8 <= elapsed < 1.6, elapsed
+
+
+def test_a_slow_downstream_becomes_a_failed_section_within_the_timeout(
+    bff: HttpService, fakes: Downstreams
+) -> None:
+    fakes.sandbox.answers[("POST", "/api/v1/execute_tool")].delay_seconds = 4
+    reply, elapsed = timed_dashboard(bff)
+    assert reply.status_code == 200
+    data = reply.json()["data"]
+    assert data["rust_sandbox"] == {
+        "error": f"timed out after {BFF_TIMEOUT_SECONDS:g}s",
+        "status": "failed",
+    }
+    assert data["python_agent"] == AGENT_PAYLOAD
+    assert data["memory"] == MEMORY_PAYLOAD
+    assert BFF_TIMEOUT_SECONDS <= elapsed < BFF_TIMEOUT_SECONDS + 0.8, elapsed
+
+
+def test_an_error_status_becomes_a_failed_section(bff: HttpService, fakes: Downstreams) -> None:
+    fakes.agent.answers[("POST", "/api/v1/plan")] = CannedAnswer(503, {"detail": "overloaded"})
+    reply, _ = timed_dashboard(bff)
+    assert reply.status_code == 200
+    data = reply.json()["data"]
+    assert data["python_agent"]["status"] == "failed"
+    assert data["python_agent"]["error"].startswith("HTTP 503")
+    assert "overloaded" in data["python_agent"]["error"]
+    assert data["memory"] == MEMORY_PAYLOAD
+
+
+def test_a_body_that_is_not_json_is_passed_through_as_text(
+    bff: HttpService, fakes: Downstreams
+) -> None:
+    fakes.memory.answers[("GET", "/memory/latest")] = CannedAnswer(
+        body=b"plain words, not JSON", content_type="text/plain"
+    )
+    reply, _ = timed_dashboard(bff)
+    assert reply.json()["data"]["memory"] == "plain words, not JSON"
+
+
+def test_the_callers_request_id_reaches_every_downstream(
+    bff: HttpService, fakes: Downstreams
+) -> None:
+    reply, _ = timed_dashboard(bff, **{"X-Request-Id": "dash-42"})
+    assert reply.json()["request_id"] == "dash-42"
+    assert reply.headers["X-Request-Id"] == "dash-42"
+    for fake in fakes.all():
+        [request] = fake.requests
+        assert request.headers["x-request-id"] == "dash-42"
+
+
+def test_a_generated_request_id_is_shared_by_all_downstream_calls(
+    bff: HttpService, fakes: Downstreams
+) -> None:
+    reply, _ = timed_dashboard(bff)
+    request_id = reply.json()["request_id"]
+    assert uuid.UUID(request_id).version == 4
+    assert {fake.requests[0].headers["x-request-id"] for fake in fakes.all()} == {request_id}
+
+
+def test_every_downstream_call_is_logged_with_its_latency(
+    bff: HttpService, fakes: Downstreams
+) -> None:
+    request_id = f"log-{uuid.uuid4()}"
+    fakes.agent.answers[("POST", "/api/v1/plan")] = CannedAnswer(500, {})
+    timed_dashboard(bff, **{"X-Request-Id": request_id})
+    calls = [r for r in bff.log_events("downstream_call") if r.get("request_id") == request_id]
+    assert {r["section"] for r in calls} == {"python_agent", "rust_sandbox", "memory"}
+    assert all(isinstance(r["latency_ms"], float) for r in calls)
+    outcomes = {r["section"]: (r["outcome"], r["status"]) for r in calls}
+    assert outcomes["python_agent"] == ("failed", 500)
+    assert outcomes["memory"] == ("ok", 200)
+    [request_line] = [
+        r for r in bff.log_events("http_request") if r.get("request_id") == request_id
+    ]
+    assert request_line["path"] == DASHBOARD
+
+
+def test_a_downstream_that_is_down_fails_alone(tmp_path: Path, fakes: Downstreams) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    bff = bff_process(
+        tmp_path,
+        PY_AGENT_URL=fakes.agent.url,
+        RUST_SANDBOX_URL=closed,
+        MEMORY_URL=fakes.memory.url,
+    )
+    bff.process.start(timeout=30)
+    try:
+        reply, elapsed = timed_dashboard(bff)
+    finally:
+        bff.process.stop()
+    assert reply.status_code == 200
+    data = reply.json()["data"]
+    assert data["rust_sandbox"]["status"] == "failed"
+    assert data["rust_sandbox"]["error"].startswith("connection failed")
+    assert data["python_agent"] == AGENT_PAYLOAD
+    assert data["memory"] == MEMORY_PAYLOAD
+    assert elapsed < 2
