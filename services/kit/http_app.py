@@ -56,31 +56,37 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
+        declared = headers.get("content-length")
         try:
-            declared = headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await self._too_large(send_with_trace)
+            elif declared is None and "chunked" in headers.get("transfer-encoding", ""):
+                body = await self._read_limited(receive)
+                await self.app(scope, _replay(body), send_with_trace)
             else:
-                await self.app(scope, self._limited(receive), send_with_trace)
+                await self.app(scope, receive, send_with_trace)
         except BodyTooLarge:
             if not response_started:
                 await self._too_large(send_with_trace)
         finally:
             self._record(scope, status, time.perf_counter() - started)
 
-    def _limited(self, receive: Receive) -> Receive:
+    async def _read_limited(self, receive: Receive) -> bytes:
+        """Buffer a body of unknown length, refusing it as soon as it passes the limit."""
+        parts: list[bytes] = []
         seen = 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise BodyTooLarge
-            return message
-
-        return counting_receive
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body_bytes:
+                raise BodyTooLarge
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(parts)
 
     async def _too_large(self, send: Send) -> None:
         response = JSONResponse(
@@ -107,6 +113,19 @@ class RequestContextMiddleware:
 
 async def _empty_receive() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def describe_validation(exc: RequestValidationError) -> str:

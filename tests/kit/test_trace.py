@@ -1,0 +1,56 @@
+"""Trace ids: X-Trace-ID over HTTP, x-trace-id over gRPC, bound into every log line."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+
+from tests.kit.conftest import StartKit
+
+
+def log_events(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_trace_id_flows_from_http_through_grpc_into_logs(start_kit_server: StartKit) -> None:
+    server = start_kit_server()
+    trace_id = f"test-{uuid.uuid4()}"
+    response = httpx.get(f"{server.url}/relay", headers={"X-Trace-ID": trace_id}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["X-Trace-ID"] == trace_id
+    assert response.json()["callee_trace_id"] == trace_id
+    server.process.stop()
+    events = {
+        e["event"]: e for e in log_events(server.process.log()) if e.get("trace_id") == trace_id
+    }
+    assert {"http_request", "grpc_request", "echo_plan"} <= set(events)
+    assert events["http_request"]["path"] == "/relay"
+    assert events["grpc_request"]["method"] == "/modelgateway.ModelGateway/GetPlan"
+
+
+def test_missing_trace_id_is_generated(start_kit_server: StartKit) -> None:
+    server = start_kit_server()
+    response = httpx.get(f"{server.url}/relay", timeout=10)
+    generated = response.headers["X-Trace-ID"]
+    assert uuid.UUID(generated).version == 4
+    assert response.json()["callee_trace_id"] == generated
+
+
+def test_unprintable_trace_id_is_replaced(start_kit_server: StartKit) -> None:
+    server = start_kit_server()
+    response = httpx.get(f"{server.url}/relay", headers={"X-Trace-ID": "x" * 500}, timeout=10)
+    assert response.headers["X-Trace-ID"] != "x" * 500
+    assert uuid.UUID(response.headers["X-Trace-ID"])
+
+
+def test_log_lines_are_json_with_required_fields(start_kit_server: StartKit) -> None:
+    server = start_kit_server(LOG_LEVEL="DEBUG")
+    httpx.get(f"{server.url}/health", timeout=5)
+    server.process.stop()
+    lines = [line for line in server.process.log().splitlines() if line.strip()]
+    assert lines and all(line.startswith("{") for line in lines)
+    for event in log_events(server.process.log()):
+        assert {"timestamp", "level", "service", "event"} <= set(event)
+        assert event["service"] == "kit_server"
