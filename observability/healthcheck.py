@@ -1,0 +1,68 @@
+"""Container health probe: exit 0 when a service answers its health check, else 1.
+
+    python observability/healthcheck.py http 8003           # GET /health answers 200
+    python observability/healthcheck.py grpc 50051          # grpc.health.v1 Check is SERVING
+
+The gRPC probe uses mTLS when TLS_CLIENT_CERT_PATH, TLS_CLIENT_KEY_PATH and TLS_CA_CERT_PATH
+are set (TLS_PROBE_SERVER_NAME, default localhost, is the name checked on the server's
+certificate), so the same command works with the compose TLS override.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from pathlib import Path
+
+
+def http_ok(port: int, path: str) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as reply:
+        return int(reply.status) == 200
+
+
+def grpc_serving(port: int) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    files = [os.environ.get(f"TLS_{name}", "") for name in ("CLIENT_CERT_PATH", "CLIENT_KEY_PATH")]
+    ca = os.environ.get("TLS_CA_CERT_PATH", "")
+    address = f"localhost:{port}"
+    if all(files) and ca:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=Path(ca).read_bytes(),
+            private_key=Path(files[1]).read_bytes(),
+            certificate_chain=Path(files[0]).read_bytes(),
+        )
+        name = os.environ.get("TLS_PROBE_SERVER_NAME", "localhost")
+        channel = grpc.secure_channel(
+            address, credentials, options=[("grpc.ssl_target_name_override", name)]
+        )
+    else:
+        channel = grpc.insecure_channel(address)
+    with channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=3
+        )
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] not in ("http", "grpc") or not argv[1].isdigit():
+        print("usage: healthcheck.py http|grpc PORT [PATH]", file=sys.stderr)
+        return 2
+    kind, port = argv[0], int(argv[1])
+    try:
+        ok = (
+            http_ok(port, argv[2] if len(argv) > 2 else "/health")
+            if kind == "http"
+            else (grpc_serving(port))
+        )
+    except Exception as exc:  # any failure to answer means unhealthy
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
