@@ -1,0 +1,70 @@
+"""HTTP routes: /plan and /run (the agent loop), /audit, /ready and /live; errors are
+translated to the SPEC's JSON bodies here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.agent_planner.audit import AuditLog
+from services.agent_planner.errors import AgentLoopError
+from services.agent_planner.loop import AgentLoop
+from services.agent_planner.validation import InvalidRequestError, parse_plan_request
+from services.kit.logs import get_logger
+
+log = get_logger("api")
+MAX_AUDIT_ROWS = 10_000
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def add_routes(app: FastAPI, loop: AgentLoop, audit: AuditLog, ready: ReadyCheck) -> None:
+    async def plan(request: Request) -> JSONResponse:
+        return await run_plan(loop, request)
+
+    app.add_api_route("/plan", plan, methods=["POST"], summary="Run the agent loop")
+    app.add_api_route("/run", plan, methods=["POST"], summary="Same as /plan")
+
+    @app.get("/audit", summary="Audit rows of one run (trace_id) or session (session_id)")
+    async def audit_rows(
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_ROWS)] = 1000,
+    ) -> JSONResponse:
+        if not trace_id and not session_id:
+            return error_response(400, "trace_id or session_id query parameter is required")
+        rows = await audit.rows(trace_id or None, session_id or None, limit)
+        return JSONResponse({"count": len(rows), "rows": rows})
+
+    @app.get("/live", summary="Liveness: the process answers")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: the audit log is writable")
+    async def ready_route() -> JSONResponse:
+        ok = await ready()
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503
+        )
+
+
+async def run_plan(loop: AgentLoop, request: Request) -> JSONResponse:
+    try:
+        body = parse_plan_request(await request.body())
+    except InvalidRequestError as exc:
+        return error_response(400, str(exc))
+    try:
+        result = await loop.run(body.prompt, body.session_id, body.resources)
+    except AgentLoopError as exc:
+        log.error("agent_loop_failed", error=str(exc))
+        return error_response(500, f"Agent execution failed: {exc}")
+    except Exception as exc:  # an unexpected bug still answers in the documented shape
+        log.exception("agent_loop_crashed")
+        return error_response(500, f"Agent execution failed: {exc or type(exc).__name__}")
+    return JSONResponse({"result": result})
+
+
+def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)

@@ -1,0 +1,50 @@
+"""API-key check for every route except the probes and /metrics, as an app dependency
+so rejected requests still get a trace id, a log line and metrics."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/live", "/metrics"})
+UNAUTHORIZED_BODY = {"error": "unauthorized", "message": "Invalid or missing API key"}
+
+
+class UnauthorizedError(Exception):
+    pass
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key from X-API-Key, else from `Authorization: Bearer <key>`."""
+    header_key = headers.get("x-api-key")
+    if header_key:
+        return header_key.strip()
+    scheme, _, credentials = (headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+def key_matches(presented: str | None, expected: str) -> bool:
+    if presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def api_key_guard(expected: str | None) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that raises UnauthorizedError unless the request carries the key."""
+
+    async def guard(request: Request) -> None:
+        if expected is None or request.url.path in EXEMPT_PATHS:
+            return
+        if not key_matches(presented_key(request.headers), expected):
+            raise UnauthorizedError
+
+    return guard
+
+
+async def unauthorized_response(_: Request, __: Exception) -> JSONResponse:
+    return JSONResponse(UNAUTHORIZED_BODY, status_code=401, headers={"WWW-Authenticate": "Bearer"})

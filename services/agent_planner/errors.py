@@ -1,0 +1,44 @@
+"""The planner's domain errors; api.py maps them to HTTP responses in one place."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.agent_planner.breaker import BreakerOpenError
+
+# Codes that say the dependency itself is unwell (as opposed to rejecting our request).
+UNHEALTHY_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+
+
+class AgentLoopError(Exception):
+    """The loop cannot finish; the message is the reason shown after "Agent execution failed"."""
+
+
+class DependencyError(Exception):
+    """A call to memory, the gateway or the sandbox failed; the message says which and why."""
+
+
+def is_dependency_failure(exc: BaseException) -> bool:
+    """What a circuit breaker counts: transport failures and unhealthy gRPC codes."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code() in UNHEALTHY_CODES
+    return isinstance(exc, TimeoutError | ConnectionError | OSError)
+
+
+def describe_rpc_error(call: str, exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{call}: {exc.code().name}: {exc.details() or 'no details'}"
+    if isinstance(exc, BreakerOpenError):
+        return f"{call}: {exc}"
+    if isinstance(exc, TimeoutError):
+        return f"{call}: timed out"
+    return f"{call}: {exc or type(exc).__name__}"

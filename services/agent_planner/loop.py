@@ -1,0 +1,194 @@
+"""AgentLoop: history -> RAG -> planner input -> GetPlan -> tool call or final answer,
+for up to max_turns, with audit rows, notifications, session deltas and playbooks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.agent_planner.audit import AuditLog
+from services.agent_planner.errors import AgentLoopError, DependencyError
+from services.agent_planner.gateway_client import GatewayClient
+from services.agent_planner.memory_client import MemoryClient, Message
+from services.agent_planner.notifications import NotificationPublisher
+from services.agent_planner.planner_input import (
+    ToolCall,
+    build_followup_prompt,
+    build_planner_input,
+    parse_tool_call,
+)
+from services.agent_planner.sandbox_client import SandboxClient
+from services.agent_planner.telemetry import LOOP_DURATION, PLAN_TOTAL, tracer
+from services.agent_planner.validation import Resource
+from services.contracts import modelgateway_pb2 as pb
+from services.kit.logs import get_logger
+from services.kit.trace import current_trace_id
+
+MAX_TURNS_MESSAGE = "Max turns reached; unable to complete request."
+log = get_logger("agent_loop")
+
+
+@dataclass(frozen=True)
+class LoopLimits:
+    max_turns: int
+    top_k: int
+    knowledge_bases: tuple[str, ...]
+
+
+@dataclass
+class LoopDependencies:
+    memory: MemoryClient
+    gateway: GatewayClient
+    sandbox: SandboxClient
+    audit: AuditLog
+    notifications: NotificationPublisher
+
+
+@dataclass
+class Run:
+    """One request's state: the prompt grows with each tool step."""
+
+    trace_id: str | None
+    session_id: str
+    resources: tuple[Resource, ...]
+    prompt: str
+    playbook: list[Message] = field(default_factory=list)
+    tool_steps: int = 0
+
+
+class AgentLoop:
+    def __init__(self, deps: LoopDependencies, limits: LoopLimits) -> None:
+        self.deps = deps
+        self.limits = limits
+
+    async def run(self, prompt: str, session_id: str, resources: Sequence[Resource]) -> str:
+        """The final plan JSON text or the max-turns message; AgentLoopError on failure."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._run(Run(current_trace_id(), session_id, tuple(resources), prompt))
+            outcome = "success"
+            return result
+        finally:
+            PLAN_TOTAL.labels(outcome).inc()
+            LOOP_DURATION.observe(time.perf_counter() - started)
+
+    async def _run(self, run: Run) -> str:
+        with tracer.start_as_current_span("AgentLoopExecution") as span:
+            span.set_attribute("session_id", run.session_id)
+            span.set_attribute("resource_count", len(run.resources))
+            await self._start(run)
+            for turn in range(1, self.limits.max_turns + 1):
+                span.set_attribute("turn", turn)
+                plan = await self._plan(run, turn)
+                tool_call = parse_tool_call(plan)
+                if tool_call is None:
+                    return await self._finish(run, plan)
+                await self._use_tool(run, plan, tool_call)
+            return await self._give_up(run)
+
+    async def _start(self, run: Run) -> None:
+        await self._audit(
+            run,
+            "PLAN_START",
+            prompt=run.prompt,
+            resources=[r.as_json() for r in run.resources],
+            max_turns=self.limits.max_turns,
+            top_k=self.limits.top_k,
+            kbs=list(self.limits.knowledge_bases),
+        )
+        self.deps.notifications.publish_status(run.trace_id, run.session_id, "STARTED")
+        run.playbook.append({"role": "user", "content": run.prompt})
+
+    async def _plan(self, run: Run, turn: int) -> str:
+        history, matches = await asyncio.gather(self._session_history(run), self._rag_context(run))
+        planner_input = build_planner_input(history, matches, run.prompt)
+        with tracer.start_as_current_span("PlanGeneration") as span:
+            span.set_attribute("turn", turn)
+            try:
+                reply = await self.deps.gateway.get_plan(planner_input, run.resources)
+            except DependencyError as exc:
+                await self._audit(run, "PLAN_ERROR", error=str(exc))
+                raise AgentLoopError(str(exc)) from exc
+            span.set_attribute("model_name", reply.model_name)
+        log.info("plan_received", turn=turn, model=reply.model_name, latency_ms=reply.latency_ms)
+        await self._audit(run, "PLAN_MODEL_RESPONSE", plan=reply.plan)
+        return reply.plan
+
+    async def _session_history(self, run: Run) -> list[Message]:
+        with tracer.start_as_current_span("MemoryAccess.SessionHistory"):
+            try:
+                return await self.deps.memory.fetch_session_history(run.session_id)
+            except DependencyError as exc:
+                log.warning("session_history_unavailable", error=str(exc))
+                return []
+
+    async def _rag_context(self, run: Run) -> list[pb.RAGMatch]:
+        with tracer.start_as_current_span("MemoryAccess.RAGContext") as span:
+            try:
+                matches = await self.deps.memory.fetch_rag_context(
+                    run.prompt, self.limits.top_k, self.limits.knowledge_bases
+                )
+            except DependencyError as exc:
+                log.warning("rag_context_unavailable", error=str(exc))
+                return []
+            span.set_attribute("match_count", len(matches))
+            return matches
+
+    async def _use_tool(self, run: Run, plan: str, call: ToolCall) -> None:
+        await self._audit(run, "TOOL_CALL", tool=call.name, args=call.args)
+        with tracer.start_as_current_span("ToolCallExecution") as span:
+            span.set_attribute("tool.name", call.name)
+            try:
+                output = await self.deps.sandbox.execute_tool(call)
+            except DependencyError as exc:
+                log.warning("tool_call_failed", tool=call.name, error=str(exc))
+                await self._audit(run, "TOOL_ERROR", tool=call.name, error=str(exc))
+                run.prompt += f"\n\nTool error: {exc}"
+                return
+        await self._audit(run, "TOOL_RESULT", tool=call.name, output=output)
+        run.tool_steps += 1
+        run.playbook.append({"role": "assistant", "content": plan})
+        run.playbook.append({"role": "tool_result", "content": output})
+        run.prompt = build_followup_prompt(run.prompt, plan, output)
+        await self._store_delta(run, "[tool-plan]", plan)
+        await self._store_delta(run, "[tool-output]", output)
+
+    async def _finish(self, run: Run, plan: str) -> str:
+        run.playbook.append({"role": "assistant", "content": plan})
+        await self._audit(run, "PLAN_END", result=plan)
+        if run.tool_steps:
+            await self._store_playbook(run)
+        await self._store_delta(run, run.prompt, plan)
+        self.deps.notifications.publish_result(run.trace_id, run.session_id, plan)
+        self.deps.notifications.publish_status(run.trace_id, run.session_id, "COMPLETED")
+        return plan
+
+    async def _give_up(self, run: Run) -> str:
+        log.warning("max_turns_reached", max_turns=self.limits.max_turns)
+        await self._audit(run, "PLAN_END", result=MAX_TURNS_MESSAGE, reason="max_turns")
+        self.deps.notifications.publish_status(run.trace_id, run.session_id, "MAX_TURNS")
+        return MAX_TURNS_MESSAGE
+
+    async def _store_delta(self, run: Run, user: str, assistant: str) -> None:
+        try:
+            await self.deps.memory.store_session_delta(run.session_id, user, assistant)
+        except DependencyError as exc:
+            log.warning("session_store_failed", error=str(exc))
+
+    async def _store_playbook(self, run: Run) -> None:
+        first_prompt = str(run.playbook[0]["content"])
+        try:
+            playbook_id = await self.deps.memory.store_playbook(
+                run.session_id, first_prompt, run.playbook
+            )
+        except DependencyError as exc:
+            log.warning("playbook_store_failed", error=str(exc))
+            return
+        log.info("playbook_stored", playbook_id=playbook_id, steps=len(run.playbook))
+
+    async def _audit(self, run: Run, event_type: str, **data: Any) -> None:
+        await self.deps.audit.record(run.trace_id, run.session_id, event_type, data)

@@ -1,0 +1,99 @@
+"""Calls to the memory service: session history and deltas over HTTP, playbooks over HTTP,
+and RAG context over gRPC behind a circuit breaker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from services.agent_planner.audit import utc_timestamp
+from services.agent_planner.breaker import CircuitBreaker
+from services.agent_planner.errors import DependencyError, describe_rpc_error
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+
+Message = dict[str, Any]
+
+
+class MemoryClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        rag: pb_grpc.ModelGatewayStub,
+        rag_breaker: CircuitBreaker,
+        rag_timeout_seconds: float,
+    ) -> None:
+        self.http = http
+        self.rag = rag
+        self.rag_breaker = rag_breaker
+        self.rag_timeout_seconds = rag_timeout_seconds
+
+    async def fetch_session_history(self, session_id: str) -> list[Message]:
+        reply = await self._send("GET", "/memory/latest", params={"session_id": session_id})
+        messages = reply.get("messages")
+        if not isinstance(messages, list):
+            raise DependencyError("memory /memory/latest: reply has no messages list")
+        return [m for m in messages if isinstance(m, dict)]
+
+    async def store_session_delta(self, session_id: str, user: str, assistant: str) -> None:
+        """Append a user/assistant pair to the session (Heart-KB)."""
+        await self._send(
+            "POST",
+            "/memory/store",
+            json={
+                "session_id": session_id,
+                "history": [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": assistant},
+                ],
+                "prompt": user,
+                "llm_response": {"text": assistant},
+                "stored_at": utc_timestamp(),
+            },
+        )
+
+    async def store_playbook(
+        self, session_id: str, prompt: str, sequence: Sequence[Message]
+    ) -> str:
+        reply = await self._send(
+            "POST",
+            "/memory/playbook",
+            json={"session_id": session_id, "prompt": prompt, "history_sequence": list(sequence)},
+        )
+        return str(reply.get("playbook_id", ""))
+
+    async def fetch_rag_context(
+        self, query: str, top_k: int, knowledge_bases: Sequence[str]
+    ) -> list[pb.RAGMatch]:
+        request = pb.RAGContextRequest(
+            query=query, top_k=top_k, knowledge_bases=list(knowledge_bases)
+        )
+
+        async def call() -> pb.RAGContextResponse:
+            return await self.rag.GetRAGContext(request, timeout=self.rag_timeout_seconds)
+
+        try:
+            reply = await self.rag_breaker.call(call)
+        except Exception as exc:
+            raise DependencyError(describe_rpc_error("GetRAGContext", exc)) from exc
+        return list(reply.matches)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self.http.request(method, path, **kwargs)
+            response.raise_for_status()
+            reply = response.json()
+        except httpx.HTTPStatusError as exc:
+            body = exc.response.text[:200]
+            raise DependencyError(
+                f"memory {path}: HTTP {exc.response.status_code}: {body}"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise DependencyError(f"memory {path}: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:
+            raise DependencyError(f"memory {path}: reply is not JSON") from exc
+        if not isinstance(reply, dict):
+            raise DependencyError(f"memory {path}: reply is not a JSON object")
+        return reply

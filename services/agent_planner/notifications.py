@@ -1,0 +1,117 @@
+"""Run notifications on Redis pub/sub. Publishing never blocks /plan: payloads go through a
+bounded queue to one background publisher (so they keep their order), Redis calls have short
+socket timeouts and no retries, and a lost connection is re-made lazily on the next publish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from services.agent_planner.audit import utc_timestamp
+from services.kit.logs import get_logger
+
+log = get_logger("notifications")
+QUEUE_SIZE = 1000
+DRAIN_SECONDS = 2.0
+
+
+class NotificationPublisher:
+    def __init__(self, redis_url: str, channel: str, timeout_seconds: float) -> None:
+        self.redis_url = redis_url
+        self.channel = channel
+        self.client = redis.Redis.from_url(
+            redis_url,
+            socket_connect_timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self.available: bool | None = None  # unknown until the first ping or publish
+        self._queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self._worker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name="notification-publisher")
+
+    def publish_status(self, trace_id: str | None, session_id: str, status: str) -> None:
+        self._enqueue(
+            {
+                "trace_id": trace_id,
+                "session_id": session_id,
+                "status": status,
+                "timestamp": utc_timestamp(),
+            }
+        )
+
+    def publish_result(self, trace_id: str | None, session_id: str, result: str) -> None:
+        self._enqueue(
+            {
+                "trace_id": trace_id,
+                "session_id": session_id,
+                "result": result,
+                "timestamp": utc_timestamp(),
+            }
+        )
+
+    async def close(self) -> None:
+        """Give queued notifications a moment to go out, then stop."""
+        if self._worker is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), DRAIN_SECONDS)
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        await self.client.aclose()
+
+    def _enqueue(self, payload: dict[str, str | None]) -> None:
+        text = json.dumps(payload)
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("notification_dropped", reason="queue full", payload=text)
+
+    async def _run(self) -> None:
+        await self._check_connection()
+        while True:
+            payload = await self._queue.get()
+            try:
+                await self._publish(payload)
+            finally:
+                self._queue.task_done()
+
+    async def _check_connection(self) -> None:
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            self._mark_unavailable(exc)
+        else:
+            self._mark_available()
+
+    async def _publish(self, payload: str) -> None:
+        try:
+            await self.client.publish(self.channel, payload)
+        except (RedisError, OSError) as exc:
+            self._mark_unavailable(exc)
+            log.warning("notification_dropped", reason="redis unavailable", payload=payload)
+        else:
+            self._mark_available()
+
+    def _mark_unavailable(self, exc: BaseException) -> None:
+        if self.available is not False:
+            log.warning(
+                "redis_unavailable",
+                redis=self.redis_url,
+                error=str(exc) or type(exc).__name__,
+                note="running without notifications until Redis answers again",
+            )
+        self.available = False
+
+    def _mark_available(self) -> None:
+        if self.available is not True:
+            log.info("redis_connected", redis=self.redis_url, channel=self.channel)
+        self.available = True
