@@ -18,6 +18,11 @@ from services.model_gateway.settings import GatewaySettings, provider_config
 
 SERVICE = "model_gateway"
 log = get_logger(SERVICE)
+# Reconnect to a restarted memory within seconds instead of gRPC's default two minutes.
+MEMORY_RECONNECT = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
 
 
 async def main() -> None:
@@ -25,7 +30,12 @@ async def main() -> None:
     configure_logging(SERVICE, settings.LOG_LEVEL)
     config = provider_config(settings)
     server_tls = settings.server_tls()
-    channel = open_channel(settings.RAG_GRPC_ADDR, settings.client_tls(), settings.TLS_SERVER_NAME)
+    channel = open_channel(
+        settings.RAG_GRPC_ADDR,
+        settings.client_tls(),
+        settings.TLS_SERVER_NAME,
+        extra_options=MEMORY_RECONNECT,
+    )
     configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     memory = MemoryRag(channel, settings.RAG_GRPC_ADDR)
     cleanups: list[Cleanup] = [channel.close]

@@ -16,7 +16,7 @@ To call a tool, reply exactly {"tool": {"name": "<tool name>", "args": {...}}}
 with args matching the tool's parameters.
 To give the plan or final answer, reply {"steps": ["<step 1>", "<step 2>", ...]}
 with at least one non-empty step.
-Only call tools listed in <available_tools>."""
+Only call the tools listed in the available_tools block below."""
 
 
 def system_message() -> str:

@@ -1,0 +1,121 @@
+"""The mock model over real gRPC: fixed plan, search tool call, final answer after a tool."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from services.contracts import modelgateway_pb2 as pb
+from services.model_gateway.mock import THREE_STEPS
+from tests.model_gateway.conftest import Gateway, log_events
+
+THREE_STEP_TEXTS = [
+    "Restate the objective in one sentence and identify constraints.",
+    "Propose a minimal 3-step plan with clear inputs/outputs.",
+    "Return the plan as strict JSON for downstream parsing.",
+]
+
+
+def framed(user_prompt: str, rag: str = "", history: str = "") -> str:
+    """The planner's input shape (SPEC 4.2)."""
+    return (
+        f"<session_history>\n{history}</session_history>\n\n"
+        f"<rag_context>\n{rag}</rag_context>\n\n"
+        f"<user_prompt>\n{user_prompt}\n</user_prompt>"
+    )
+
+
+def test_plain_prompt_gets_the_three_step_plan(mock_gateway: Gateway) -> None:
+    reply = mock_gateway.plan("Plan a birthday party")
+    assert reply.model_name == "mock"
+    assert json.loads(reply.plan) == {
+        "model_type": "mock",
+        "prompt": "Plan a birthday party",
+        "steps": THREE_STEP_TEXTS,
+    }
+    assert list(THREE_STEPS) == THREE_STEP_TEXTS
+
+
+def test_search_words_ask_for_web_search(mock_gateway: Gateway) -> None:
+    for prompt in ("  Search for Rust news  ", "what is on the WEB today", "Latest CPU prices"):
+        plan = mock_gateway.plan_json(prompt)
+        assert plan == {
+            "model_type": "mock",
+            "prompt": prompt,
+            "tool": {"name": "web_search", "args": {"query": prompt.strip()}},
+        }
+
+
+def test_framed_search_prompt_queries_only_the_user_prompt(mock_gateway: Gateway) -> None:
+    text = framed("find the latest Python release", history="user: hello\n")
+    plan = mock_gateway.plan_json(text)
+    assert plan["prompt"] == text
+    assert plan["tool"] == {
+        "name": "web_search",
+        "args": {"query": "find the latest Python release"},
+    }
+
+
+def test_web_in_rag_context_alone_does_not_call_a_tool(mock_gateway: Gateway) -> None:
+    rag = "**Domain-KB**\nID: d1\nText: how to search the web for the latest news\n---\n"
+    text = framed("Plan a birthday party", rag=rag, history="user: web search latest\n")
+    plan = mock_gateway.plan_json(text)
+    assert "tool" not in plan
+    assert plan["steps"] == THREE_STEP_TEXTS
+
+
+def test_only_the_last_user_prompt_block_counts(mock_gateway: Gateway) -> None:
+    text = framed("search the web") + "\n" + framed("Plan a birthday party")
+    assert "tool" not in mock_gateway.plan_json(text)
+
+
+def test_tool_result_gives_a_final_answer_mentioning_the_output(mock_gateway: Gateway) -> None:
+    output = json.dumps(
+        {"status": "ok", "stdout": '{"results": [{"title": "Python 3.14 released"}]}', "stderr": ""}
+    )
+    call = json.dumps({"tool": {"name": "web_search", "args": {"query": "latest Python"}}})
+    prompt = (
+        f"latest Python release\n\n<plan>\n{call}\n</plan>\n\n"
+        f"<tool_result>\n{output}\n</tool_result>\n"
+    )
+    text = framed(prompt)
+    first = mock_gateway.plan_json(text)
+    assert "tool" not in first
+    assert first["model_type"] == "mock"
+    assert first["prompt"] == text
+    assert any(output in step for step in first["steps"])
+    assert any("latest Python release" in step for step in first["steps"])
+    assert mock_gateway.plan_json(text) == first
+
+
+def test_same_input_gives_the_same_plan(mock_gateway: Gateway) -> None:
+    assert mock_gateway.plan("Plan a trip").plan == mock_gateway.plan("Plan a trip").plan
+
+
+def test_blank_prompt_is_invalid(mock_gateway: Gateway) -> None:
+    error = mock_gateway.plan_error("   ")
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "prompt is required" in (error.details() or "")
+
+
+def test_incomplete_resource_is_invalid(mock_gateway: Gateway) -> None:
+    resources = [pb.Resource(type="image", uri="file:///a.png"), pb.Resource(type="audio")]
+    error = mock_gateway.plan_error("describe these", resources)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "resources[1] must include non-empty type and uri" in (error.details() or "")
+
+
+def test_resources_are_logged_with_count_and_types(mock_gateway: Gateway) -> None:
+    resources = [
+        pb.Resource(type="image", uri="file:///a.png"),
+        pb.Resource(type="audio", uri="file:///b.wav"),
+        pb.Resource(type="image", uri="file:///c.png"),
+    ]
+    mock_gateway.plan("describe the attachments", resources)
+    requests = log_events(mock_gateway.process, "plan_request")
+    logged = [line for line in requests if line.get("resource_count") == 3]
+    assert logged, "no plan_request log line with resource_count 3"
+    assert logged[-1]["resource_types"] == ["audio", "image"]
+    assert logged[-1]["provider"] == "mock"
+    assert logged[-1]["model"] == "mock"

@@ -1,0 +1,82 @@
+"""Start-up refuses bad configuration: exit code 2 and a message naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.kit.errors import ConfigError
+from services.model_gateway.settings import GatewaySettings, provider_config
+from tests.support.processes import base_env, free_port
+
+SUPPORTED = "mock, openrouter, ollama, openai"
+
+
+def start_gateway(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    ports = {
+        "MODEL_GATEWAY_GRPC_PORT": str(free_port()),
+        "MODEL_GATEWAY_HTTP_PORT": str(free_port()),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.model_gateway"],
+        env=base_env(**ports, **env),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_unknown_provider_exits_naming_the_variable_and_values(tmp_path: Path) -> None:
+    result = start_gateway(tmp_path, LLM_PROVIDER="gpt-magic")
+    assert result.returncode == 2
+    assert "LLM_PROVIDER" in result.stderr
+    assert "gpt-magic" in result.stderr
+    assert SUPPORTED in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable"), [("openrouter", "OPENROUTER_API_KEY"), ("openai", "OPENAI_API_KEY")]
+)
+def test_missing_key_exits_naming_the_variable(
+    tmp_path: Path, provider: str, variable: str
+) -> None:
+    result = start_gateway(tmp_path, LLM_PROVIDER=provider, **{variable: "   "})
+    assert result.returncode == 2
+    assert f"{variable} is required when LLM_PROVIDER={provider}" in result.stderr
+    assert SUPPORTED in result.stderr
+
+
+def test_bad_timeout_and_partial_tls_are_refused(tmp_path: Path) -> None:
+    timeout = start_gateway(tmp_path, REQUEST_TIMEOUT_SECONDS="-1")
+    assert timeout.returncode == 2
+    assert "REQUEST_TIMEOUT_SECONDS" in timeout.stderr
+    tls = start_gateway(tmp_path, TLS_SERVER_CERT_PATH=str(tmp_path / "server.crt"))
+    assert tls.returncode == 2
+    assert "TLS_SERVER_KEY_PATH" in tls.stderr
+
+
+def test_provider_selection_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert provider_config(GatewaySettings()) is None
+    monkeypatch.setenv("LLM_PROVIDER", "OpenRouter")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "k")
+    openrouter = provider_config(GatewaySettings())
+    assert openrouter is not None
+    assert openrouter.base_url == "https://openrouter.ai/api/v1"
+    assert openrouter.model == "mistralai/mistral-7b-instruct:free"
+    monkeypatch.setenv("LLM_PROVIDER", "ollama")
+    monkeypatch.setenv("OLLAMA_BASE_URL", "http://gpu-box:11434/v1/")
+    ollama = provider_config(GatewaySettings())
+    assert ollama is not None
+    assert (ollama.base_url, ollama.model, ollama.api_key) == (
+        "http://gpu-box:11434/v1",
+        "llama3",
+        "",
+    )
+    monkeypatch.setenv("OLLAMA_BASE_URL", "gpu-box:11434")
+    with pytest.raises(ConfigError, match="OLLAMA_BASE_URL"):
+        provider_config(GatewaySettings())

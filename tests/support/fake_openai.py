@@ -1,0 +1,220 @@
+"""A real HTTP server on 127.0.0.1 speaking OpenAI chat completions, for tests.
+
+    with FakeOpenAI() as fake:
+        fake.push(Reply.text('{"steps": ["a"]}'), Reply.error(429), Reply.text("ok", delay=3))
+        fake.always("{...}")          # the reply once the queue is empty
+        ... point a provider at fake.base_url ...
+        fake.requests[-1].system_prompt, .user_prompt, .body["temperature"]
+
+POST /v1/chat/completions (also /chat/completions) pops the next scripted reply, or sends
+the default one. Every request is recorded, including those answered with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
+DEFAULT_CONTENT = '{"steps": ["Reply from the fake OpenAI server."]}'
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: chat content (status 200) or an HTTP error, after `delay` s."""
+
+    content: str | None = None
+    status: int = 200
+    body: Any = None  # error body (JSON value or raw text); default: OpenAI error shape
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def text(cls, content: str, delay: float = 0.0) -> Reply:
+        return cls(content=content, delay=delay)
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        message: str = "",
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        message = message or f"fake upstream error {status}"
+        body = {"error": {"message": message, "type": "fake_error", "code": status}}
+        return cls(status=status, body=body, delay=delay, headers=headers or {})
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as received; header names are lower-cased."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or the raw text when it was not JSON
+    client_port: int  # the same port on two requests means a reused (pooled) connection
+
+    def messages(self) -> list[dict[str, Any]]:
+        if isinstance(self.body, dict) and isinstance(self.body.get("messages"), list):
+            return list(self.body["messages"])
+        return []
+
+    def content_of(self, role: str) -> str:
+        return "\n".join(
+            str(m.get("content", "")) for m in self.messages() if m.get("role") == role
+        )
+
+    @property
+    def system_prompt(self) -> str:
+        return self.content_of("system")
+
+    @property
+    def user_prompt(self) -> str:
+        return self.content_of("user")
+
+
+class FakeOpenAI:
+    """Start with `start()` or `with`; `base_url` ends in /v1 like the real API."""
+
+    def __init__(self, default: Reply | None = None) -> None:
+        self._default = default or Reply.text(DEFAULT_CONTENT)
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def push(self, *replies: Reply) -> None:
+        """Queue replies, answered in order before the default one."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def always(self, content: str) -> None:
+        """Answer every request (after the queue) with this chat content."""
+        self.set_default(Reply.text(content))
+
+    def set_default(self, reply: Reply) -> None:
+        with self._lock:
+            self._default = reply
+
+    def reset(self) -> None:
+        """Forget queued replies and recorded requests (the default reply stays)."""
+        with self._lock:
+            self._queue.clear()
+            self.requests.clear()
+
+    def next_reply(self) -> Reply:
+        with self._lock:
+            return self._queue.popleft() if self._queue else self._default
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def pause(self, seconds: float) -> None:
+        """Sleep for a scripted delay, cut short when the server stops."""
+        self._stopping.wait(seconds)
+
+    def start(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class ChatCompletionsHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path not in COMPLETION_PATHS:
+                self._send(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            port = int(self.client_address[1])
+            fake.record(RecordedRequest(self.path, headers, _parse(raw), port))
+            reply = fake.next_reply()
+            if reply.delay:
+                fake.pause(reply.delay)
+            if reply.status != 200:
+                self._send(reply.status, reply.body, reply.headers)
+                return
+            self._send(200, _completion(reply.content or "", _parse(raw)))
+
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            payload = body if isinstance(body, str) else json.dumps(body)
+            data = payload.encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a deadline test); nothing to report
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return ChatCompletionsHandler
+
+
+def _parse(raw: bytes) -> Any:
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _completion(content: str, request: Any) -> dict[str, Any]:
+    model = request.get("model", "fake-model") if isinstance(request, dict) else "fake-model"
+    return {
+        "id": f"chatcmpl-fake-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
