@@ -1,0 +1,183 @@
+"""How a program is confined: the command line that wraps it in bubblewrap (no network,
+read-only system, private /tmp, own PID namespace) or, without bwrap, in rlimits only.
+
+Either way the program starts through launcher.py, which drops to the slot's user (when
+the service runs as root) and applies the rlimits inside the namespaces.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from services.kit.errors import ConfigError
+from services.kit.logs import get_logger
+from services.sandbox.limits import ExecutionLimits
+
+log = get_logger("sandbox.isolation")
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+JAIL_WORKDIR = "/workspace"
+JAIL_LAUNCHER = "/opt/sandbox/launcher.py"
+KEEP_USER = -1
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime")
+Mode = Literal["bubblewrap", "rlimits"]
+
+
+@dataclass(frozen=True)
+class Program:
+    """What to run: a Python script (MODE python) or an executable with arguments."""
+
+    kind: Literal["python", "exec"]
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The user the program runs as; KEEP_USER leaves the service's user in place."""
+
+    uid: int
+    gid: int
+
+
+def base_interpreter() -> str:
+    """The real path of the base Python (not the service's virtualenv)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    candidate = Path(sys.base_prefix) / "bin" / version
+    chosen = candidate if candidate.exists() else Path(sys.executable)
+    return os.path.realpath(chosen)
+
+
+def program_environment(home: str) -> dict[str, str]:
+    """Everything the program sees of the environment: nothing of the service's."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": "/tmp" if home == JAIL_WORKDIR else home,
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MALLOC_ARENA_MAX": "2",
+    }
+
+
+class Jail:
+    """Builds the full command line for one confined program."""
+
+    def __init__(
+        self, mode: Mode, tmpfs_bytes: int, uid_base: int, python: str | None = None
+    ) -> None:
+        self.mode = mode
+        self.tmpfs_bytes = tmpfs_bytes
+        self.python = python or base_interpreter()
+        self.as_root = os.geteuid() == 0
+        self.uid_base = uid_base
+        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._system_args = system_mounts(self.python) if mode == "bubblewrap" else []
+
+    def identity(self, slot: int) -> Identity:
+        """Under bubblewrap as root, slot N runs as uid/gid uid_base+N (never root)."""
+        if self.mode == "bubblewrap" and self.as_root:
+            return Identity(self.uid_base + slot, self.uid_base + slot)
+        return Identity(KEEP_USER, KEEP_USER)
+
+    def workdir_in_jail(self, host_workdir: str) -> str:
+        return JAIL_WORKDIR if self.mode == "bubblewrap" else host_workdir
+
+    def command(
+        self,
+        program: Program,
+        limits: ExecutionLimits,
+        who: Identity,
+        host_workdir: str,
+        address_space_bytes: int,
+    ) -> list[str]:
+        launcher = JAIL_LAUNCHER if self.mode == "bubblewrap" else str(LAUNCHER)
+        launch = [
+            self.python,
+            "-I",
+            launcher,
+            str(who.uid),
+            str(who.gid),
+            str(address_space_bytes),
+            str(limits.max_processes),
+            str(limits.max_file_bytes),
+            str(limits.timeout_seconds + 1),
+            program.kind,
+            *program.argv,
+        ]
+        if self.mode == "rlimits":
+            return launch
+        return [self._bwrap, *self._bwrap_args(host_workdir), "--", *launch]
+
+    def environment(self, host_workdir: str) -> dict[str, str]:
+        return program_environment(self.workdir_in_jail(host_workdir))
+
+    def _bwrap_args(self, host_workdir: str) -> list[str]:
+        env = program_environment(JAIL_WORKDIR)
+        setenv = [arg for name, value in env.items() for arg in ("--setenv", name, value)]
+        return [
+            *self._namespace_args(),
+            "--die-with-parent",
+            "--new-session",
+            *self._system_args,
+            "--perms", "0755", "--dir", "/opt/sandbox",
+            "--ro-bind", str(LAUNCHER), JAIL_LAUNCHER,
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--perms", "1777", "--size", str(self.tmpfs_bytes), "--tmpfs", "/tmp",
+            "--bind", host_workdir, JAIL_WORKDIR,
+            "--chdir", JAIL_WORKDIR,
+            "--clearenv", *setenv,
+        ]  # fmt: skip
+
+    def _namespace_args(self) -> list[str]:
+        if not self.as_root:
+            return ["--unshare-all"]
+        # As root: no user namespace (uid 0 inside one would still be exempt from
+        # RLIMIT_NPROC); the launcher keeps just enough capability to switch user.
+        return [
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+        ]  # fmt: skip
+
+
+def system_mounts(python: str) -> list[str]:
+    """Read-only binds of the system and the interpreter's installation."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    args += ["--perms", "0755", "--dir", "/etc"]
+    for entry in [*(f"/etc/{name}" for name in ETC_ENTRIES), *sorted(glob.glob("/etc/java*"))]:
+        args += ["--ro-bind-try", entry, entry]
+    prefix = os.path.realpath(Path(python).parent.parent)
+    if not prefix.startswith("/usr/"):
+        for parent in reversed(Path(prefix).parents[:-1]):
+            args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--ro-bind", prefix, prefix]
+    return args
+
+
+def choose_mode(requested: str) -> Mode:
+    """auto: bubblewrap when bwrap is on PATH, else rlimits with one warning."""
+    has_bwrap = shutil.which("bwrap") is not None
+    if requested == "bubblewrap" and not has_bwrap:
+        raise ConfigError("SANDBOX_ISOLATION: bubblewrap requested but `bwrap` is not on PATH")
+    if requested == "rlimits" or not has_bwrap:
+        log.warning(
+            "network_isolation_off",
+            reason="bwrap not found" if not has_bwrap else "SANDBOX_ISOLATION=rlimits",
+            detail="programs run with rlimits only: they can reach the network and the "
+            "host file system, and as root the process cap does not apply",
+        )
+        return "rlimits"
+    return "bubblewrap"

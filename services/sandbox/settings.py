@@ -1,0 +1,48 @@
+"""Sandbox settings, read once from the environment (field names are the variable names)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+
+from services.kit.settings import ServiceSettings
+
+
+def _default_concurrency() -> int:
+    return 2 * (os.cpu_count() or 1)
+
+
+class SandboxSettings(ServiceSettings):
+    RUST_SANDBOX_PORT: int = Field(
+        8001, ge=0, le=65535, validation_alias=AliasChoices("RUST_SANDBOX_PORT", "SANDBOX_PORT")
+    )
+    RUST_SANDBOX_GRPC_PORT: int = Field(
+        50053,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("RUST_SANDBOX_GRPC_PORT", "SANDBOX_GRPC_PORT"),
+    )
+    SANDBOX_MAX_TIMEOUT_SECONDS: int = Field(60, ge=1)
+    SANDBOX_DEFAULT_TIMEOUT_SECONDS: int = Field(30, ge=1)
+    SANDBOX_MAX_MEMORY_MB: int = Field(4096, ge=32)
+    SANDBOX_DEFAULT_MEMORY_MB: int = Field(512, ge=32)
+    SANDBOX_MAX_CONCURRENCY: int = Field(default_factory=_default_concurrency, ge=1, le=256)
+    SANDBOX_MAX_PROCESSES: int = Field(64, ge=4)
+    SANDBOX_MAX_OUTPUT_BYTES: int = Field(64 * 1024, ge=256)
+    SANDBOX_MAX_FILE_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
+    SANDBOX_TMPFS_BYTES: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    SANDBOX_JVM_OVERHEAD_MB: int = Field(1024, ge=0)
+    SANDBOX_ISOLATION: Literal["auto", "bubblewrap", "rlimits"] = "auto"
+    SANDBOX_UID_BASE: int = Field(60000, ge=1000)
+    SANDBOX_WORK_ROOT: str = ""
+    WEB_SEARCH_PROVIDER: Literal["mock", "searxng"] = "mock"
+    SEARXNG_URL: str = "http://localhost:8080"
+    SEARXNG_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
+    WEB_SEARCH_MAX_RESULTS: int = Field(5, ge=1, le=50)
+
+    @field_validator("WEB_SEARCH_PROVIDER", "SANDBOX_ISOLATION", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
