@@ -6,12 +6,11 @@ import json
 from typing import Any
 
 import httpx
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.bff.downstream import dashboard_calls, gather_dashboard
-from services.bff.request_ids import REQUEST_ID_HEADER, resolve_request_id
+from services.bff.request_ids import REQUEST_ID_HEADER, bind_request_id
 from services.bff.settings import BffSettings
 from services.kit.http_app import create_app
 
@@ -48,13 +47,6 @@ def build_app(settings: BffSettings, client: httpx.AsyncClient) -> FastAPI:
         return JSONResponse(body, headers={REQUEST_ID_HEADER: request_id})
 
     return app
-
-
-def bind_request_id(header: str | None, body: Any = None) -> str:
-    """Resolve the request id and put it on every log line of this request."""
-    request_id = resolve_request_id(header, body)
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    return request_id
 
 
 async def read_json_body(request: Request) -> Any:

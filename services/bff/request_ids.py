@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
 from services.kit.trace import clean_trace_id, new_trace_id
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -20,3 +22,10 @@ def resolve_request_id(header: str | None, body: Any = None) -> str:
         if cleaned:
             return cleaned
     return new_trace_id()
+
+
+def bind_request_id(header: str | None, body: Any = None) -> str:
+    """Resolve the request id and put it on every log line of this request."""
+    request_id = resolve_request_id(header, body)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    return request_id

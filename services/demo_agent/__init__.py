@@ -1,0 +1,1 @@
+"""Legacy stack demo agent: a short plan loop over the gateway (gRPC), sandbox and memory."""
