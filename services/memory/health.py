@@ -1,0 +1,52 @@
+"""The deep readiness check shared by HTTP /health and gRPC health: Chroma must answer a
+heartbeat and SQLite a real query."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.kit.logs import get_logger
+from services.memory.errors import DependencyUnavailable
+from services.memory.ingestion import IngestionTracker
+from services.memory.knowledge import KnowledgeStore
+from services.memory.store import SessionStore
+
+CHECK_TIMEOUT_SECONDS = 2.5
+log = get_logger("memory.health")
+
+
+class DeepHealth:
+    def __init__(
+        self, store: SessionStore, knowledge: KnowledgeStore, ingestion: IngestionTracker
+    ) -> None:
+        self._store = store
+        self._knowledge = knowledge
+        self._ingestion = ingestion
+
+    async def failures(self) -> dict[str, str]:
+        """Failing dependency name -> reason; empty when everything answers."""
+        checks = {"chroma": self._knowledge.heartbeat(), "sqlite": self._store.check()}
+        results = await asyncio.gather(
+            *(asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS) for check in checks.values()),
+            return_exceptions=True,
+        )
+        failed: dict[str, str] = {}
+        for name, result in zip(checks, results, strict=True):
+            if isinstance(result, DependencyUnavailable | TimeoutError):
+                failed[name] = str(result) or f"{name}: no answer in {CHECK_TIMEOUT_SECONDS}s"
+            elif isinstance(result, BaseException):
+                raise result
+        return failed
+
+    async def http(self) -> tuple[bool, dict[str, Any]]:
+        failed = await self.failures()
+        extra: dict[str, Any] = {"ingestion": self._ingestion.snapshot()}
+        if failed:
+            log.warning("dependency_unavailable", failed=failed)
+            names = ", ".join(sorted(failed))
+            extra |= {"error": f"dependency unavailable: {names}", "failed": failed}
+        return not failed, extra
+
+    async def ready(self) -> bool:
+        return not await self.failures()

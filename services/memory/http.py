@@ -1,0 +1,97 @@
+"""HTTP routes: session history (Heart-KB), playbooks (Mind-KB) and document ingestion."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.kit.http_app import create_app
+from services.memory.components import MemoryComponents
+from services.memory.errors import DependencyUnavailable, InvalidRequest
+from services.memory.knowledge import check_namespace, collection_name, valid_name
+from services.memory.library import SourceDocument
+from services.memory.playbook import PlaybookStep
+from services.memory.schemas import IngestRequest, Message, PlaybookRequest, StoreRequest
+from services.memory.store import StoredMessage
+
+SERVICE = "memory"
+VERSION = "0.1.0"
+MAX_LIMIT = 10_000
+
+
+def build_app(parts: MemoryComponents) -> FastAPI:
+    app = create_app(
+        SERVICE,
+        VERSION,
+        health=parts.health.http,
+        max_body_bytes=parts.settings.MEMORY_MAX_BODY_BYTES,
+    )
+    app.add_exception_handler(InvalidRequest, _invalid_request)
+    app.add_exception_handler(DependencyUnavailable, _dependency_unavailable)
+
+    @app.get("/memory/latest")
+    async def latest(
+        session_id: str | None = None, limit: int | None = Query(None, ge=1, le=MAX_LIMIT)
+    ) -> dict[str, Any]:
+        chosen = session_id or await parts.store.latest_session() or ""
+        messages = await parts.store.history(chosen, limit) if chosen else []
+        return {"session_id": chosen, "messages": [m.as_dict() for m in messages]}
+
+    @app.post("/memory/store")
+    async def store(body: StoreRequest) -> dict[str, Any]:
+        stored_at = body.stored_at or datetime.now(UTC).isoformat()
+        messages = [_stored(m, stored_at) for m in body.history]
+        await parts.store.append(body.session_id, messages)
+        return {"status": "ok", "session_id": body.session_id, "turns": len(body.history)}
+
+    @app.post("/memory/playbook")
+    async def playbook(body: PlaybookRequest) -> dict[str, Any]:
+        steps = [PlaybookStep(m.role, m.content) for m in body.history_sequence]
+        namespace = check_namespace(body.namespace)
+        playbook_id = await parts.playbooks.store(body.session_id, body.prompt, steps, namespace)
+        return {"status": "ok", "playbook_id": playbook_id}
+
+    @app.post("/memory/ingest")
+    async def ingest(body: IngestRequest) -> dict[str, Any]:
+        namespace = check_namespace(body.namespace)
+        if not valid_name(body.knowledge_base):
+            raise InvalidRequest("knowledge_base: use 3-62 letters, digits, '_' or '-'")
+        documents = _documents(body)
+        name = collection_name(namespace, body.knowledge_base)
+        report = await parts.ingestor.ingest_documents(name, documents)
+        summary = {"status": "ok", "knowledge_base": body.knowledge_base, "namespace": namespace}
+        return summary | report.as_dict()
+
+    return app
+
+
+def _stored(message: Message, stored_at: str) -> StoredMessage:
+    extra = dict(message.model_extra or {})
+    extra.pop("stored_at", None)
+    return StoredMessage(message.role, message.content, stored_at, extra)
+
+
+def _documents(body: IngestRequest) -> list[SourceDocument]:
+    documents: dict[str, SourceDocument] = {}
+    for index, doc in enumerate(body.documents):
+        key = doc.id or doc.source or _content_key(doc.text)
+        if key in documents:
+            raise InvalidRequest(f"documents.{index}.id: duplicate document id {key!r}")
+        documents[key] = SourceDocument(key, doc.text, doc.source or "chroma", "api")
+    return list(documents.values())
+
+
+def _content_key(text: str) -> str:
+    return "doc-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=422)
+
+
+async def _dependency_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": f"dependency unavailable: {exc}"}, status_code=503)

@@ -1,0 +1,227 @@
+"""Knowledge-base ingestion: documents are chunked, embedded in batches and upserted with
+ids derived from document key + chunk index + chunk hash, so unchanged chunks are never
+embedded twice, a changed document replaces its old chunks and a deleted file's go."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.kit.logs import get_logger
+from services.memory.chunking import chunk_text
+from services.memory.embeddings import Embedder
+from services.memory.knowledge import ChunkRecord, KnowledgeStore, Metadata
+from services.memory.library import SourceDocument, discover_library
+from services.memory.metrics import INGESTED_CHUNKS
+
+log = get_logger("memory.ingestion")
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class PendingChunk:
+    id: str
+    text: str
+    metadata: Metadata
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    chunks_removed: int = 0
+    collections: list[str] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> None:
+        for name in ("added", "updated", "unchanged", "removed", "chunks_embedded"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.chunks_removed += other.chunks_removed
+        self.collections.extend(other.collections)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CollectionPlan:
+    collection: str
+    to_embed: list[PendingChunk] = field(default_factory=list)
+    to_delete: list[str] = field(default_factory=list)
+    report: IngestReport = field(default_factory=IngestReport)
+
+
+def chunk_id(key: str, index: int, text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"{key}#{index}:{digest}"
+
+
+def document_chunks(document: SourceDocument) -> list[PendingChunk]:
+    return [
+        PendingChunk(
+            id=chunk_id(document.key, index, text),
+            text=text,
+            metadata={
+                "kind": document.kind,
+                "doc_key": document.key,
+                "source": document.source,
+                "chunk_index": index,
+            },
+        )
+        for index, text in enumerate(chunk_text(document.text))
+    ]
+
+
+def plan_collection(
+    collection: str,
+    documents: list[SourceDocument],
+    existing: dict[str, Metadata],
+    removable: Callable[[str], bool],
+) -> CollectionPlan:
+    """Compare what is stored with what should be; removable(key) says whether a stored
+    document that is no longer present may be deleted."""
+    stored: dict[str, set[str]] = {}
+    for stored_id, metadata in existing.items():
+        stored.setdefault(str(metadata.get("doc_key", "")), set()).add(stored_id)
+    plan = CollectionPlan(collection, report=IngestReport(collections=[collection]))
+    for document in documents:
+        chunks = document_chunks(document)
+        old_ids = stored.pop(document.key, set())
+        new_ids = {c.id for c in chunks}
+        plan.to_embed.extend(c for c in chunks if c.id not in old_ids)
+        plan.to_delete.extend(sorted(old_ids - new_ids))
+        status = "unchanged" if old_ids == new_ids else "updated" if old_ids else "added"
+        setattr(plan.report, status, getattr(plan.report, status) + 1)
+    for key, ids in stored.items():
+        if removable(key):
+            plan.to_delete.extend(sorted(ids))
+            plan.report.removed += 1
+    plan.report.chunks_removed = len(plan.to_delete)
+    return plan
+
+
+class Ingestor:
+    """Runs ingestion plans: batch embedding on the shared model, upserts off the loop."""
+
+    def __init__(self, embedder: Embedder, knowledge: KnowledgeStore) -> None:
+        self._embedder = embedder
+        self._knowledge = knowledge
+
+    async def ingest_library(self, root: Path, progress: Progress | None = None) -> IngestReport:
+        """Ingest every KB directory under root, and drop chunks of files that are gone."""
+        return await self.execute(await self.plan_library(root), progress)
+
+    async def plan_library(self, root: Path) -> list[CollectionPlan]:
+        library = await asyncio.to_thread(discover_library, root)
+        existing_names = await asyncio.to_thread(self._knowledge.collection_names_now)
+        prefix = f"{root.resolve().name}/"
+        plans = []
+        for name in sorted(set(library) | set(existing_names)):
+            existing = await asyncio.to_thread(self._knowledge.metadata_now, name, {"kind": "file"})
+            if name in library or existing:
+                plans.append(plan_collection(name, library.get(name, []), existing, _under(prefix)))
+        return plans
+
+    async def ingest_documents(
+        self, collection: str, documents: list[SourceDocument]
+    ) -> IngestReport:
+        """Add or replace the given documents only; other stored documents are untouched."""
+        keys = [d.key for d in documents]
+        existing = await asyncio.to_thread(
+            self._knowledge.metadata_now, collection, {"doc_key": {"$in": keys}}
+        )
+        plan = plan_collection(collection, documents, existing, lambda _: False)
+        return await self.execute([plan])
+
+    async def execute(
+        self, plans: list[CollectionPlan], progress: Progress | None = None
+    ) -> IngestReport:
+        total = IngestReport()
+        for plan in plans:
+            await self._embed_and_upsert(plan, progress)
+            await asyncio.to_thread(self._knowledge.delete_now, plan.collection, plan.to_delete)
+            total.merge(plan.report)
+            if plan.to_embed or plan.to_delete:
+                log.info("collection_ingested", collection=plan.collection, **_counts(plan))
+        return total
+
+    async def _embed_and_upsert(self, plan: CollectionPlan, progress: Progress | None) -> None:
+        size = self._embedder.batch_size
+        for start in range(0, len(plan.to_embed), size):
+            batch = plan.to_embed[start : start + size]
+            vectors = await self._embedder.encode([c.text for c in batch])
+            records = [
+                ChunkRecord(c.id, c.text, v, c.metadata)
+                for c, v in zip(batch, vectors, strict=True)
+            ]
+            await asyncio.to_thread(self._knowledge.upsert_now, plan.collection, records)
+            plan.report.chunks_embedded += len(batch)
+            INGESTED_CHUNKS.labels(plan.collection).inc(len(batch))
+            if progress is not None:
+                progress(len(batch))
+
+
+def pending_chunk_count(plans: list[CollectionPlan]) -> int:
+    return sum(len(p.to_embed) for p in plans)
+
+
+def _under(prefix: str) -> Callable[[str], bool]:
+    return lambda key: key.startswith(prefix)
+
+
+def _counts(plan: CollectionPlan) -> dict[str, int]:
+    report = plan.report
+    return {
+        "added": report.added,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "removed": report.removed,
+        "chunks_embedded": report.chunks_embedded,
+        "chunks_removed": report.chunks_removed,
+    }
+
+
+@dataclass
+class IngestionTracker:
+    """The state of the background start-up ingestion, shown in /health."""
+
+    state: str = "pending"
+    report: IngestReport | None = None
+    error: str = ""
+
+    def snapshot(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"state": self.state}
+        if self.report is not None:
+            shown["report"] = self.report.as_dict()
+        if self.error:
+            shown["error"] = self.error
+        return shown
+
+
+async def ingest_at_startup(ingestor: Ingestor, root: Path, tracker: IngestionTracker) -> None:
+    """Background start-up ingestion; progress and the outcome go to the logs and /health."""
+    tracker.state = "running"
+    log.info("startup_ingestion_started", path=str(root))
+    try:
+        plans = await ingestor.plan_library(root)
+        total = pending_chunk_count(plans)
+        done = 0
+
+        def report_progress(count: int) -> None:
+            nonlocal done
+            done += count
+            log.info("startup_ingestion_progress", embedded=done, total=total)
+
+        tracker.report = await ingestor.execute(plans, report_progress)
+    except Exception as exc:  # recorded in /health and logged; the service keeps serving
+        tracker.state, tracker.error = "failed", str(exc) or type(exc).__name__
+        log.error("startup_ingestion_failed", error=tracker.error)
+        return
+    tracker.state = "done"
+    log.info("startup_ingestion_done", **tracker.report.as_dict())

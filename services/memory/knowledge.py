@@ -1,0 +1,225 @@
+"""Knowledge bases as Chroma collections: embedded (CHROMA_PERSIST_DIR) or a Chroma server
+(CHROMA_HOST). Vectors are always computed by us and passed in; Chroma never embeds."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import chromadb
+import httpx
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import ChromaError, NotFoundError
+
+from services.memory.errors import DependencyUnavailable, InvalidRequest
+from services.memory.settings import MemorySettings
+
+KNOWLEDGE_BASES = ("Domain-KB", "Body-KB", "Soul-KB", "Mind-KB")
+DEFAULT_QUERY_KBS = ("Body-KB",)
+# Chroma's own rules (3-63 safe characters) minus the dot, which separates the namespace.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,60}[A-Za-z0-9]$")
+Metadata = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RagMatch:
+    id: str
+    text: str
+    distance: float
+    knowledge_base: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: str
+    text: str
+    embedding: list[float]
+    metadata: Metadata
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_PATTERN.match(name))
+
+
+def check_namespace(namespace: str) -> str:
+    """'' (the plain collections) or a valid name; anything else is refused."""
+    namespace = namespace.strip()
+    if namespace and not valid_name(namespace):
+        raise InvalidRequest(
+            "namespace: use 3-62 letters, digits, '_' or '-', starting and ending alphanumeric"
+        )
+    return namespace
+
+
+def collection_name(namespace: str, knowledge_base: str) -> str:
+    return f"{namespace}.{knowledge_base}" if namespace else knowledge_base
+
+
+def connect(settings: MemorySettings) -> Callable[[], ClientAPI]:
+    """A factory for the configured Chroma client (called lazily, retried on failure)."""
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_server_mode:
+        return lambda: chromadb.HttpClient(
+            host=settings.CHROMA_HOST.strip(), port=settings.CHROMA_PORT, settings=chroma_settings
+        )
+    return lambda: chromadb.PersistentClient(
+        path=settings.CHROMA_PERSIST_DIR, settings=chroma_settings
+    )
+
+
+@contextmanager
+def chroma_errors() -> Iterator[None]:
+    """Failures to reach or use Chroma become DependencyUnavailable naming Chroma."""
+    try:
+        yield
+    except NotFoundError:
+        raise
+    except (ChromaError, httpx.HTTPError, OSError, ValueError, RuntimeError) as exc:
+        raise DependencyUnavailable(f"chroma: {exc or type(exc).__name__}") from exc
+
+
+class KnowledgeStore:
+    """Thin, thread-safe access to the collections; blocking methods end in `_now`."""
+
+    def __init__(self, connect_client: Callable[[], ClientAPI], location: str) -> None:
+        self.location = location
+        self._connect = connect_client
+        self._client: ClientAPI | None = None
+        self._collections: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: MemorySettings) -> KnowledgeStore:
+        location = (
+            f"http://{settings.CHROMA_HOST.strip()}:{settings.CHROMA_PORT}"
+            if settings.chroma_server_mode
+            else settings.CHROMA_PERSIST_DIR
+        )
+        return cls(connect(settings), location)
+
+    def client_now(self) -> ClientAPI:
+        with self._lock, chroma_errors():
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def collection_now(self, name: str, create: bool) -> Collection | None:
+        cached = self._collections.get(name)
+        if cached is not None:
+            return cached
+        client = self.client_now()
+        with chroma_errors():
+            try:
+                if create:
+                    found = client.get_or_create_collection(
+                        name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+                    )
+                else:
+                    found = client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                return None
+        self._collections[name] = found
+        return found
+
+    def forget_now(self, name: str) -> None:
+        self._collections.pop(name, None)
+
+    def heartbeat_now(self) -> None:
+        client = self.client_now()
+        with chroma_errors():
+            client.heartbeat()
+
+    def collection_names_now(self) -> list[str]:
+        client = self.client_now()
+        with chroma_errors():
+            return [c.name for c in client.list_collections()]
+
+    def search_now(
+        self, embedding: list[float], knowledge_base: str, name: str, top_k: int
+    ) -> list[RagMatch]:
+        collection = self.collection_now(name, create=False)
+        if collection is None:
+            return []
+        vectors: list[Sequence[float] | Sequence[int]] = [embedding]
+        with chroma_errors():
+            try:
+                found = collection.query(
+                    query_embeddings=vectors,
+                    n_results=top_k,
+                    include=["documents", "metadatas", "distances"],
+                )
+            except NotFoundError:
+                self.forget_now(name)
+                return []
+        return list(_matches(found, knowledge_base))
+
+    async def search(
+        self, embedding: list[float], targets: list[tuple[str, str]], top_k: int
+    ) -> list[RagMatch]:
+        """Search every (knowledge_base, collection) target concurrently with one vector."""
+        per_kb = await asyncio.gather(
+            *(
+                asyncio.to_thread(self.search_now, embedding, kb, name, top_k)
+                for kb, name in targets
+            )
+        )
+        return [match for matches in per_kb for match in matches]
+
+    async def heartbeat(self) -> None:
+        await asyncio.to_thread(self.heartbeat_now)
+
+    def upsert_now(self, name: str, records: list[ChunkRecord]) -> None:
+        if not records:
+            return
+        collection = self.collection_now(name, create=True)
+        assert collection is not None
+        with chroma_errors():
+            collection.upsert(
+                ids=[r.id for r in records],
+                documents=[r.text for r in records],
+                embeddings=[r.embedding for r in records],  # type: ignore[arg-type]
+                metadatas=[r.metadata for r in records],
+            )
+
+    def delete_now(self, name: str, ids: list[str]) -> None:
+        collection = self.collection_now(name, create=False)
+        if collection is None or not ids:
+            return
+        with chroma_errors():
+            collection.delete(ids=ids)
+
+    def metadata_now(self, name: str, where: dict[str, Any] | None = None) -> dict[str, Metadata]:
+        """Ids and metadata of the stored chunks (optionally filtered); {} if no collection."""
+        collection = self.collection_now(name, create=False)
+        if collection is None:
+            return {}
+        with chroma_errors():
+            found = collection.get(where=where, include=["metadatas"])
+        metadatas = found.get("metadatas") or [{} for _ in found["ids"]]
+        return {i: dict(m or {}) for i, m in zip(found["ids"], metadatas, strict=True)}
+
+
+def _matches(found: Any, knowledge_base: str) -> Iterator[RagMatch]:
+    ids = (found.get("ids") or [[]])[0]
+    documents = (found.get("documents") or [[]])[0] or [""] * len(ids)
+    metadatas = (found.get("metadatas") or [[]])[0] or [{}] * len(ids)
+    distances = (found.get("distances") or [[]])[0] or [0.0] * len(ids)
+    for chunk_id, text, metadata, distance in zip(
+        ids, documents, metadatas, distances, strict=True
+    ):
+        source = (metadata or {}).get("source") or "chroma"
+        yield RagMatch(
+            id=str(chunk_id),
+            text=text or "",
+            distance=float(distance),
+            knowledge_base=knowledge_base,
+            source=str(source),
+        )

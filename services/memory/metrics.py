@@ -1,0 +1,24 @@
+"""Memory-specific Prometheus metrics; request counts and latencies come from the kit."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from services.kit.metrics import LATENCY_BUCKETS
+
+RAG_LATENCY = Histogram(
+    "memory_rag_query_duration_seconds",
+    "GetRAGContext latency (one embedding plus every KB search)",
+    ["kb_count"],
+    buckets=LATENCY_BUCKETS,
+)
+EMBEDDING_LATENCY = Histogram(
+    "memory_embedding_duration_seconds",
+    "Time spent in one model.encode call",
+    buckets=LATENCY_BUCKETS,
+)
+INGESTED_CHUNKS = Counter(
+    "memory_ingested_chunks_total",
+    "Chunks embedded and upserted by ingestion, by knowledge base collection",
+    ["collection"],
+)

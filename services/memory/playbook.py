@@ -1,0 +1,59 @@
+"""Mind-KB playbooks: a successful run's steps as text, stored under its sha256 so
+identical playbooks collapse into one record."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+from services.memory.embeddings import Embedder
+from services.memory.knowledge import ChunkRecord, KnowledgeStore, collection_name
+
+MIND_KB = "Mind-KB"
+ROLE_LABELS = {
+    "user": "User prompt",
+    "assistant": "Planner/Assistant",
+    "tool_result": "Tool returned",
+}
+ROLE_ALIASES = {"tool": "tool_result"}
+
+
+@dataclass(frozen=True)
+class PlaybookStep:
+    role: str
+    content: str
+
+
+def render_playbook(prompt: str, steps: list[PlaybookStep]) -> str:
+    lines = [f"Playbook for: {prompt}", "---", "Steps:"]
+    kept = [step for step in steps if step.content]
+    for number, step in enumerate(kept, start=1):
+        role = ROLE_ALIASES.get(step.role, step.role)
+        lines.append(f"{number}) {ROLE_LABELS.get(role, role)}: {step.content}")
+    return "\n".join(lines)
+
+
+def playbook_id(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class PlaybookWriter:
+    def __init__(self, embedder: Embedder, knowledge: KnowledgeStore) -> None:
+        self._embedder = embedder
+        self._knowledge = knowledge
+
+    async def store(
+        self, session_id: str, prompt: str, steps: list[PlaybookStep], namespace: str = ""
+    ) -> str:
+        """Upsert the playbook into Mind-KB and return its id."""
+        text = render_playbook(prompt, steps)
+        record = ChunkRecord(
+            id=playbook_id(text),
+            text=text,
+            embedding=await self._embedder.encode_one(text),
+            metadata={"source_session": session_id, "original_prompt": prompt, "kind": "playbook"},
+        )
+        name = collection_name(namespace, MIND_KB)
+        await asyncio.to_thread(self._knowledge.upsert_now, name, [record])
+        return record.id

@@ -1,0 +1,27 @@
+"""Settings of the memory service; field names are the environment variable names."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.kit.settings import ServiceSettings
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class MemorySettings(ServiceSettings):
+    MEMORY_PORT: int = Field(default=8003, ge=0, le=65535)
+    MEMORY_GRPC_PORT: int = Field(default=50052, ge=0, le=65535)
+    CHROMA_PERSIST_DIR: str = "./data/chroma"
+    CHROMA_HOST: str = ""
+    CHROMA_PORT: int = Field(default=8000, ge=1, le=65535)
+    EMBEDDING_MODEL_NAME: str = DEFAULT_EMBEDDING_MODEL
+    SESSION_DB_PATH: str = "./data/session_history.db"
+    KNOWLEDGE_BASES_DIR: str = "./knowledge_bases"
+    MEMORY_INGEST_ON_START: bool = True
+    MEMORY_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    MEMORY_EMBED_BATCH_SIZE: int = Field(default=64, ge=1, le=1024)
+
+    @property
+    def chroma_server_mode(self) -> bool:
+        return bool(self.CHROMA_HOST.strip())
