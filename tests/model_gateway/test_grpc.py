@@ -1,0 +1,137 @@
+"""The gateway's gRPC surface through the real grpcurl: reflection, health, GetPlan without
+.proto files, trace ids, the memory proxy when memory is down, and mTLS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.model_gateway.conftest import Gateway, gateway_process, log_events
+from tests.support.grpcurl import grpcurl, grpcurl_json
+from tests.support.processes import ROOT
+
+
+def test_reflection_lists_and_describes_the_services(mock_gateway: Gateway) -> None:
+    listed = grpcurl("-plaintext", mock_gateway.address, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert set(listed.stdout.split()) >= {
+        "modelgateway.ModelGateway",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    described = grpcurl("-plaintext", mock_gateway.address, "describe", "modelgateway.ModelGateway")
+    assert described.returncode == 0, described.stderr
+    assert "rpc GetPlan" in described.stdout
+    assert "rpc GetRAGContext" in described.stdout
+
+
+def test_get_plan_without_proto_files(mock_gateway: Gateway) -> None:
+    reply = grpcurl_json(
+        mock_gateway.address, "modelgateway.ModelGateway/GetPlan", {"prompt": "hi"}
+    )
+    assert reply["model_name"] == "mock"
+    assert json.loads(reply["plan"])["steps"][0].startswith("Restate the objective")
+
+
+def test_health_is_serving_in_mock_mode(mock_gateway: Gateway) -> None:
+    for service in ("", "modelgateway.ModelGateway"):
+        reply = grpcurl_json(
+            mock_gateway.address, "grpc.health.v1.Health/Check", {"service": service}
+        )
+        assert reply["status"] == "SERVING"
+
+
+def test_caller_trace_id_is_logged(mock_gateway: Gateway) -> None:
+    grpcurl_json(
+        mock_gateway.address,
+        "modelgateway.ModelGateway/GetPlan",
+        {"prompt": "trace me"},
+        "-H",
+        "x-trace-id: gateway-trace-42",
+    )
+    traced = [e for e in log_events(mock_gateway.process, "plan_request") if e.get("trace_id")]
+    assert any(e["trace_id"] == "gateway-trace-42" for e in traced)
+
+
+def test_rag_proxy_reports_memory_down(mock_gateway: Gateway) -> None:
+    result = grpcurl(
+        "-plaintext",
+        "-d",
+        json.dumps({"query": "x", "top_k": 1}),
+        mock_gateway.address,
+        "modelgateway.ModelGateway/GetRAGContext",
+    )
+    assert result.returncode != 0
+    assert "Unavailable" in result.stderr
+    assert "memory:" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("certs")
+    script = ROOT / "scripts" / "gen_certs.sh"
+    subprocess.run(["bash", str(script), str(out)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tls_gateway(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gateway = gateway_process(
+        tmp_path_factory.mktemp("tls-gateway"),
+        TLS_SERVER_CERT_PATH=str(certs / "server.crt"),
+        TLS_SERVER_KEY_PATH=str(certs / "server.key"),
+        TLS_CA_CERT_PATH=str(certs / "ca.crt"),
+    )
+    gateway.process.start(timeout=60)
+    yield gateway
+    gateway.process.stop()
+
+
+def tls_plan(gateway: Gateway, credentials: grpc.ChannelCredentials | None) -> pb.PlanResponse:
+    channel = (
+        grpc.secure_channel(gateway.address, credentials)
+        if credentials
+        else grpc.insecure_channel(gateway.address)
+    )
+    with channel:
+        return pb_grpc.ModelGatewayStub(channel).GetPlan(pb.PlanRequest(prompt="tls"), timeout=5)
+
+
+def test_mtls_accepts_a_client_certificate(tls_gateway: Gateway, certs: Path) -> None:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=(certs / "ca.crt").read_bytes(),
+        private_key=(certs / "client.key").read_bytes(),
+        certificate_chain=(certs / "client.crt").read_bytes(),
+    )
+    assert tls_plan(tls_gateway, credentials).model_name == "mock"
+    flags = ["-cacert", str(certs / "ca.crt"), "-cert", str(certs / "client.crt")]
+    health = grpcurl(
+        *flags,
+        "-key",
+        str(certs / "client.key"),
+        tls_gateway.address,
+        "grpc.health.v1.Health/Check",
+    )
+    assert health.returncode == 0, health.stderr
+    assert json.loads(health.stdout)["status"] == "SERVING"
+
+
+def test_mtls_rejects_clients_without_a_certificate(tls_gateway: Gateway, certs: Path) -> None:
+    no_cert = grpc.ssl_channel_credentials(root_certificates=(certs / "ca.crt").read_bytes())
+    with pytest.raises(grpc.RpcError) as caught:
+        tls_plan(tls_gateway, no_cert)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.RpcError):
+        tls_plan(tls_gateway, None)
+    refused = grpcurl(
+        "-connect-timeout", "2", "-cacert", str(certs / "ca.crt"), tls_gateway.address, "list"
+    )
+    assert refused.returncode != 0
+    assert log_events(tls_gateway.process, "grpc_listening")[-1]["tls"] is True
