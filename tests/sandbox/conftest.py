@@ -1,0 +1,149 @@
+"""The sandbox service started for real, and small clients for its gRPC and HTTP doors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.support.processes import ServiceProcess, base_env, free_port, http_ready
+
+MODULE = "sandbox"
+UID_BASE = 61000
+SERVICE_SECRET = "sk-service-secret-4f1c9a"
+
+
+@dataclass
+class Sandbox:
+    process: ServiceProcess
+    grpc_port: int
+    http_port: int
+    work_root: Path
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.grpc_port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def call(
+        self,
+        tool_name: str,
+        args_json: str = "",
+        timeout_seconds: int = 0,
+        memory_limit_mb: int = 0,
+        execution_environment: str = "",
+    ) -> pb.ToolResponse:
+        request = pb.ToolRequest(
+            tool_name=tool_name,
+            args_json=args_json,
+            timeout_seconds=timeout_seconds,
+            memory_limit_mb=memory_limit_mb,
+            execution_environment=execution_environment,
+        )
+        with grpc.insecure_channel(self.address) as channel:
+            return pb_grpc.ToolServiceStub(channel).ExecuteTool(request, timeout=90)
+
+    def tool(self, tool_name: str, args: dict[str, Any], **limits: Any) -> pb.ToolResponse:
+        return self.call(tool_name, json.dumps(args), **limits)
+
+    def run_code(self, code: str, language: str = "python", **limits: Any) -> dict[str, Any]:
+        """execute_code over gRPC; the parsed result plus the envelope's status/stderr."""
+        reply = self.tool("execute_code", {"language": language, "code": code}, **limits)
+        result: dict[str, Any] = json.loads(reply.stdout)
+        result["_response"] = {"status": reply.status, "stderr": reply.stderr}
+        return result
+
+    def http_tool(self, body: dict[str, Any], path: str = "/execute-tool") -> httpx.Response:
+        return httpx.post(self.url + path, json=body, timeout=90)
+
+    def healthy(self) -> bool:
+        return httpx.get(self.url + "/health", timeout=5).status_code == 200
+
+
+def sandbox_process(workdir: Path, **env: str) -> Sandbox:
+    grpc_port, http_port = free_port(), free_port()
+    work_root = workdir / "executions"
+    work_root.mkdir(exist_ok=True)
+    variables = {
+        "RUST_SANDBOX_PORT": str(http_port),
+        "RUST_SANDBOX_GRPC_PORT": str(grpc_port),
+        "SANDBOX_WORK_ROOT": str(work_root),
+        "SANDBOX_UID_BASE": str(UID_BASE),
+        "OPENAI_API_KEY": SERVICE_SECRET,
+        **env,
+    }
+    process = ServiceProcess(
+        name=MODULE,
+        argv=[sys.executable, "-m", f"services.{MODULE}"],
+        env=base_env(**variables),
+        cwd=workdir,
+        log_path=workdir / f"{MODULE}-{grpc_port}.log",
+        ready=[http_ready(http_port)],
+    )
+    return Sandbox(process, grpc_port, http_port, work_root)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The default service (bubblewrap when available, mock search, concurrency 4)."""
+    service = sandbox_process(tmp_path_factory.mktemp("sandbox"), SANDBOX_MAX_CONCURRENCY="4")
+    service.process.start(timeout=60)
+    yield service
+    service.process.stop()
+
+
+def sandbox_user_processes(uid_base: int = UID_BASE, count: int = 64) -> list[str]:
+    """Processes on this machine running as one of the sandbox's slot users."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        uid = int(fields.get("Uid", "-1").split()[0])
+        if uid_base <= uid < uid_base + count:
+            found.append(f"{status.parent.name} {fields.get('Name', '').strip()}")
+    return found
+
+
+def child_processes(pid: int) -> list[str]:
+    """Direct children of pid (zombies included)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        after_name = text.rsplit(")", 1)[1].split()
+        if int(after_name[1]) == pid:
+            children.append(f"{stat.parent.name} state={after_name[0]}")
+    return children
+
+
+def wait_until_gone(probe: Any, seconds: float = 5.0) -> list[str]:
+    """Poll probe() until it returns nothing or the time is up; returns the last answer."""
+    deadline = time.monotonic() + seconds
+    found: list[str] = probe()
+    while found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = probe()
+    return found
+
+
+running_as_root = os.geteuid() == 0
