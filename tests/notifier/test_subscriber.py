@@ -10,17 +10,12 @@ import redis
 
 from tests.conftest import Spawner
 from tests.support.processes import ServiceProcess, free_port, redis_process
-from tests.support.stack import notifier_process, wait_for_log
+from tests.support.stack import log_events, notifier_process, wait_for_log
 
 
 def publish(port: int, channel: str, payload: str) -> int:
     with redis.Redis(host="127.0.0.1", port=port) as client:
         return int(client.publish(channel, payload))
-
-
-def log_events(proc: ServiceProcess, event: str) -> list[dict[str, object]]:
-    lines = [json.loads(line) for line in proc.log().splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("event") == event]
 
 
 def test_logs_each_payload_raw_with_its_trace_id(

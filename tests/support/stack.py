@@ -7,13 +7,29 @@ their conftest: `from tests.support.stack import core_stack  # noqa: F401`.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tests.support.processes import ServiceProcess, base_env, python_service
+import httpx
+import pytest
+
+from tests.conftest import Spawner
+from tests.support.processes import (
+    ServiceProcess,
+    base_env,
+    free_port,
+    grpc_ready,
+    http_ready,
+    python_service,
+    redis_process,
+)
 
 LogCheck = Callable[[], bool]
+STACK_API_KEY = "stack-test-key"
 
 
 def log_contains(proc: ServiceProcess, text: str) -> LogCheck:
@@ -29,6 +45,20 @@ def wait_for_log(proc: ServiceProcess, text: str, timeout: float = 20, after: in
                 return line
         time.sleep(0.1)
     raise AssertionError(f"{text!r} not in the log of {proc.name} after {timeout}s:\n{proc.tail()}")
+
+
+def log_events(proc: ServiceProcess, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines of proc whose event is `event`."""
+    found = []
+    for line in proc.log().splitlines():
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("event") == event:
+                found.append(record)
+    return found
 
 
 def notifier_process(
@@ -50,3 +80,169 @@ def notifier_process(
     )
     proc.ready = [log_contains(proc, f'"{ready_event}"')]
     return proc
+
+
+def memory_process(workdir: Path, http_port: int, grpc_port: int, **env: str) -> ServiceProcess:
+    """Memory with its own Chroma and session DB; knowledge bases from workdir (empty)."""
+    (workdir / "knowledge_bases").mkdir(parents=True, exist_ok=True)
+    return python_service(
+        "memory",
+        base_env(
+            MEMORY_PORT=str(http_port),
+            MEMORY_GRPC_PORT=str(grpc_port),
+            CHROMA_PERSIST_DIR=str(workdir / "chroma"),
+            SESSION_DB_PATH=str(workdir / "sessions.db"),
+            KNOWLEDGE_BASES_DIR=str(workdir / "knowledge_bases"),
+            **env,
+        ),
+        workdir,
+        ready=[http_ready(http_port), grpc_ready(grpc_port)],
+    )
+
+
+def sandbox_process(workdir: Path, http_port: int, grpc_port: int, **env: str) -> ServiceProcess:
+    return python_service(
+        "sandbox",
+        base_env(
+            RUST_SANDBOX_PORT=str(http_port),
+            RUST_SANDBOX_GRPC_PORT=str(grpc_port),
+            WEB_SEARCH_PROVIDER="mock",
+            **env,
+        ),
+        workdir,
+        ready=[http_ready(http_port), grpc_ready(grpc_port)],
+    )
+
+
+def gateway_process(
+    workdir: Path, grpc_port: int, http_port: int, memory_grpc_port: int, **env: str
+) -> ServiceProcess:
+    """The model gateway (mock provider unless LLM_PROVIDER is given)."""
+    settings = {
+        "LLM_PROVIDER": "mock",
+        "MODEL_GATEWAY_GRPC_PORT": str(grpc_port),
+        "MODEL_GATEWAY_HTTP_PORT": str(http_port),
+        "RAG_GRPC_ADDR": f"localhost:{memory_grpc_port}",
+        **env,
+    }
+    return python_service(
+        "model_gateway",
+        base_env(**settings),
+        workdir,
+        ready=[grpc_ready(grpc_port), http_ready(http_port)],
+    )
+
+
+def planner_process(workdir: Path, port: int, **env: str) -> ServiceProcess:
+    """The planner; every address must be in env (see CoreStack.planner_env)."""
+    settings = {
+        "AGENT_PLANNER_PORT": str(port),
+        "PAGI_AUDIT_DB_PATH": str(workdir / "pagi_audit.db"),
+        **env,
+    }
+    return python_service(
+        "agent_planner", base_env(**settings), workdir, ready=[http_ready(port, "/live")]
+    )
+
+
+def unused_address() -> str:
+    """A loopback address nothing listens on (a dependency that is down)."""
+    return f"127.0.0.1:{free_port()}"
+
+
+@dataclass
+class Ports:
+    redis: int = field(default_factory=free_port)
+    memory_http: int = field(default_factory=free_port)
+    memory_grpc: int = field(default_factory=free_port)
+    sandbox_http: int = field(default_factory=free_port)
+    sandbox_grpc: int = field(default_factory=free_port)
+    gateway_grpc: int = field(default_factory=free_port)
+    gateway_http: int = field(default_factory=free_port)
+    planner: int = field(default_factory=free_port)
+
+
+@dataclass
+class CoreStack:
+    """Every core service as a real process in `workdir`, wired together on loopback."""
+
+    workdir: Path
+    ports: Ports
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    api_key: str = STACK_API_KEY
+
+    @property
+    def planner_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.planner}"
+
+    @property
+    def audit_db(self) -> Path:
+        return self.workdir / "pagi_audit.db"
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.processes[name]
+
+    def planner_env(self, **overrides: str) -> dict[str, str]:
+        """Settings pointing a planner at this stack's services (overrides win)."""
+        return {
+            "MODEL_GATEWAY_ADDR": f"localhost:{self.ports.gateway_grpc}",
+            "MEMORY_GRPC_ADDR": f"localhost:{self.ports.memory_grpc}",
+            "MEMORY_URL": f"http://127.0.0.1:{self.ports.memory_http}",
+            "RUST_SANDBOX_GRPC_ADDR": f"localhost:{self.ports.sandbox_grpc}",
+            "REDIS_ADDR": f"127.0.0.1:{self.ports.redis}",
+            "PAGI_API_KEY": self.api_key,
+            "AGENT_BREAKER_OPEN_SECONDS": "2",
+            **overrides,
+        }
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"X-API-Key": self.api_key, **extra}
+
+    def plan(
+        self, prompt: str, session_id: str, timeout: float = 90, **extra_headers: str
+    ) -> httpx.Response:
+        """POST /plan with the stack's API key; extra headers e.g. X_Trace_ID='t1'."""
+        headers = self.headers(**{k.replace("_", "-"): v for k, v in extra_headers.items()})
+        body = {"prompt": prompt, "session_id": session_id, "resources": []}
+        return httpx.post(f"{self.planner_url}/plan", json=body, headers=headers, timeout=timeout)
+
+    def audit_rows(self, trace_id: str) -> list[dict[str, Any]]:
+        reply = httpx.get(
+            f"{self.planner_url}/audit",
+            params={"trace_id": trace_id},
+            headers=self.headers(),
+            timeout=10,
+        )
+        reply.raise_for_status()
+        return list(reply.json()["rows"])
+
+
+def start_core_stack(spawn: Spawner, workdir: Path) -> CoreStack:
+    """Start redis, memory, sandbox, gateway (mock), planner and notifier, in that order."""
+    stack = CoreStack(workdir, Ports())
+    ports = stack.ports
+    stack.processes["redis"] = spawn(redis_process(workdir / "redis", ports.redis))
+    stack.processes["memory"] = spawn(
+        memory_process(workdir / "memory", ports.memory_http, ports.memory_grpc)
+    )
+    stack.processes["sandbox"] = spawn(
+        sandbox_process(workdir / "sandbox", ports.sandbox_http, ports.sandbox_grpc)
+    )
+    stack.processes["gateway"] = spawn(
+        gateway_process(
+            workdir / "gateway", ports.gateway_grpc, ports.gateway_http, ports.memory_grpc
+        )
+    )
+    stack.processes["notifier"] = spawn(notifier_process(workdir / "notifier", ports.redis))
+    stack.processes["planner"] = spawn(
+        planner_process(workdir, ports.planner, **stack.planner_env())
+    )
+    return stack
+
+
+@pytest.fixture(scope="session")
+def core_stack(
+    session_spawn: Spawner, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CoreStack]:
+    """One full core stack for the whole test session (treat it as shared: do not stop it)."""
+    yield start_core_stack(session_spawn, tmp_path_factory.mktemp("core-stack"))

@@ -1,0 +1,103 @@
+"""The /plan and /run HTTP surface: every input error with its exact message, the 500
+shape when the loop cannot run, body limits, probes and the trace id header."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.agent_planner.conftest import LonePlanner
+
+VALID = {"prompt": "hello", "session_id": "s-api"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "",
+        "[1, 2]",
+        '"a string"',
+        json.dumps({"prompt": 5, "session_id": "s"}),
+        json.dumps({"prompt": "p", "session_id": ["s"]}),
+        json.dumps({**VALID, "resources": {"type": "image", "uri": "u"}}),
+        json.dumps({**VALID, "resources": ["image"]}),
+        json.dumps({**VALID, "resources": [{"type": 1, "uri": "u"}]}),
+        b"\xff\xfe{}",
+    ],
+)
+def test_malformed_bodies_are_invalid_request_body(
+    lone_planner: LonePlanner, body: str | bytes
+) -> None:
+    reply = lone_planner.post("/plan", body)
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "Invalid request body"}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"prompt": "hello"},
+        {"session_id": "s"},
+        {"prompt": "", "session_id": "s"},
+        {"prompt": "hello", "session_id": "   "},
+        {"prompt": None, "session_id": "s"},
+    ],
+)
+def test_missing_prompt_or_session_is_rejected(
+    lone_planner: LonePlanner, fields: dict[str, object]
+) -> None:
+    reply = lone_planner.post("/plan", json.dumps(fields))
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "Prompt and session_id are required"}
+
+
+@pytest.mark.parametrize(
+    ("resources", "index"),
+    [
+        ([{"type": "", "uri": "file:///a"}], 0),
+        ([{"type": "image", "uri": "file:///a"}, {"type": "audio"}], 1),
+        ([{"type": "image", "uri": "a"}, {"type": "file", "uri": "b"}, {"uri": "c"}], 2),
+        ([{"type": "image", "uri": "  "}], 0),
+    ],
+)
+def test_incomplete_resource_names_its_index(
+    lone_planner: LonePlanner, resources: list[dict[str, str]], index: int
+) -> None:
+    reply = lone_planner.post("/run", json.dumps({**VALID, "resources": resources}))
+    assert reply.status_code == 400
+    assert reply.json() == {"error": f"resources[{index}] must include non-empty type and uri"}
+
+
+def test_gateway_unreachable_is_a_500_with_the_reason(lone_planner: LonePlanner) -> None:
+    for path in ("/plan", "/run"):
+        reply = lone_planner.post(path, json.dumps(VALID))
+        assert reply.status_code == 500
+        error = reply.json()["error"]
+        assert error.startswith("Agent execution failed: GetPlan: UNAVAILABLE")
+
+
+def test_oversized_body_is_413(lone_planner: LonePlanner) -> None:
+    huge = json.dumps({**VALID, "prompt": "x" * (1024 * 1024 + 10)})
+    reply = lone_planner.post("/plan", huge)
+    assert reply.status_code == 413
+    assert "too large" in reply.json()["error"]
+
+
+def test_trace_id_is_echoed_or_generated(lone_planner: LonePlanner) -> None:
+    given = lone_planner.post("/plan", "{}", **{"X-Trace-ID": "api-trace-1"})
+    assert given.headers["X-Trace-ID"] == "api-trace-1"
+    generated = lone_planner.post("/plan", "{}").headers["X-Trace-ID"]
+    assert uuid.UUID(generated).version == 4
+
+
+def test_probes_answer_with_every_dependency_down(lone_planner: LonePlanner) -> None:
+    health = lone_planner.get("/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert health.json()["service"] == "agent-planner"
+    assert lone_planner.get("/live").json() == {"status": "ok"}
+    assert lone_planner.get("/ready").json() == {"status": "ok"}

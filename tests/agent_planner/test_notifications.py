@@ -1,0 +1,54 @@
+"""Redis down at start: /plan still answers, `redis_unavailable` is logged, and
+notifications flow once a Redis appears on that address."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import redis
+
+from tests.agent_planner.conftest import start_lone_planner
+from tests.conftest import Spawner
+from tests.support.processes import free_port, redis_process
+from tests.support.stack import log_events
+
+BODY = json.dumps({"prompt": "notify me", "session_id": "s-notify"})
+
+
+def test_redis_down_at_start_then_up(spawn: Spawner, tmp_path: Path) -> None:
+    redis_port = free_port()
+    planner = start_lone_planner(spawn, tmp_path, REDIS_ADDR=f"127.0.0.1:{redis_port}")
+    started = time.monotonic()
+    reply = planner.post("/plan", BODY)
+    assert reply.status_code == 500  # the gateway is down too, but the planner answers
+    assert time.monotonic() - started < 5
+    assert log_events(planner.process, "redis_unavailable")
+
+    spawn(redis_process(tmp_path / "redis", redis_port))
+    with redis.Redis(host="127.0.0.1", port=redis_port) as client:
+        pubsub = client.pubsub()
+        pubsub.subscribe("pagi_notifications")
+        deadline = time.monotonic() + 20
+        received = None
+        while received is None and time.monotonic() < deadline:
+            trace_id = planner.post("/plan", BODY).headers["X-Trace-ID"]
+            received = wait_for_message(pubsub, trace_id, 2)
+    assert received is not None, "no notification after Redis came up"
+    assert received["status"] == "STARTED"
+    assert received["session_id"] == "s-notify"
+    assert log_events(planner.process, "redis_connected")
+
+
+def wait_for_message(
+    pubsub: redis.client.PubSub, trace_id: str, timeout: float
+) -> dict[str, str] | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message and message["type"] == "message":
+            payload = json.loads(message["data"])
+            if payload.get("trace_id") == trace_id:
+                return dict(payload)
+    return None
