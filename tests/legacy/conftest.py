@@ -1,5 +1,5 @@
-"""Fixtures for the BFF tests: three recording fakes in the downstream roles and one BFF
-process pointed at them, shared by the module; each test starts from clean fakes."""
+"""Fixtures of the legacy tests: three recording fakes in the BFF's downstream roles with one
+BFF pointed at them (each test starts from clean fakes), and the whole real legacy stack."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.legacy.legacy_stack import HttpService, bff_process
+from tests.conftest import Spawner
+from tests.legacy.legacy_stack import HttpService, LegacyStack, bff_process, start_legacy_stack
 from tests.support.legacy_fakes import CannedAnswer, FakeHttpServer
 
 BFF_TIMEOUT_SECONDS = 1.5
@@ -67,3 +68,9 @@ def bff(
     service.process.start(timeout=30)
     yield service
     service.process.stop()
+
+
+@pytest.fixture(scope="session")
+def legacy_stack(session_spawn: Spawner, tmp_path_factory: pytest.TempPathFactory) -> LegacyStack:
+    """BFF, demo agent, sandbox, memory and the mock gateway, all real, shared by the session."""
+    return start_legacy_stack(tmp_path_factory.mktemp("legacy"), session_spawn)

@@ -1,13 +1,24 @@
-"""Process factories for the legacy stack's own services (BFF, demo agent) on free ports."""
+"""The legacy stack as real processes on free ports: BFF, demo agent, sandbox, memory and
+the gateway (mock provider), wired together on loopback."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import ServiceProcess, base_env, free_port, http_ready, python_service
+from tests.conftest import Spawner
+from tests.support.memory import MemoryProcess, memory_process
+from tests.support.processes import (
+    ServiceProcess,
+    base_env,
+    free_port,
+    grpc_ready,
+    http_ready,
+    python_service,
+)
 
 
 @dataclass
@@ -20,18 +31,27 @@ class HttpService:
         return f"http://127.0.0.1:{self.port}"
 
     def log_events(self, event: str) -> list[dict[str, Any]]:
-        """The service's JSON log lines whose event is `event`."""
-        lines = []
-        for line in self.process.log().splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                if record.get("event") == event:
-                    lines.append(record)
-        return lines
+        return log_events(self.process, event)
 
 
-def bff_process(workdir: Path, **env: str) -> HttpService:
-    port = free_port()
+def log_events(proc: ServiceProcess, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines of proc whose event is `event`."""
+    found = []
+    for line in proc.log().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("event") == event:
+                found.append(record)
+    return found
+
+
+def closed_url() -> str:
+    """A loopback URL nothing listens on: a neighbour that is down."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def bff_process(workdir: Path, port: int | None = None, **env: str) -> HttpService:
+    port = port or free_port()
     proc = python_service(
         "bff", base_env(GO_BFF_PORT=str(port), **env), workdir, ready=[http_ready(port)]
     )
@@ -39,10 +59,81 @@ def bff_process(workdir: Path, **env: str) -> HttpService:
     return HttpService(proc, port)
 
 
-def demo_agent_process(workdir: Path, **env: str) -> HttpService:
-    port = free_port()
+def demo_agent_process(workdir: Path, port: int | None = None, **env: str) -> HttpService:
+    port = port or free_port()
     proc = python_service(
         "demo_agent", base_env(PY_AGENT_PORT=str(port), **env), workdir, ready=[http_ready(port)]
     )
     proc.log_path = workdir / f"demo_agent-{port}.log"
     return HttpService(proc, port)
+
+
+def sandbox_process(workdir: Path) -> HttpService:
+    http_port, grpc_port = free_port(), free_port()
+    env = base_env(
+        RUST_SANDBOX_PORT=str(http_port),
+        RUST_SANDBOX_GRPC_PORT=str(grpc_port),
+        WEB_SEARCH_PROVIDER="mock",
+    )
+    proc = python_service("sandbox", env, workdir, ready=[http_ready(http_port)])
+    return HttpService(proc, http_port)
+
+
+def gateway_process(workdir: Path, memory_grpc_address: str) -> tuple[ServiceProcess, int]:
+    grpc_port = free_port()
+    env = base_env(
+        LLM_PROVIDER="mock",
+        MODEL_GATEWAY_GRPC_PORT=str(grpc_port),
+        MODEL_GATEWAY_HTTP_PORT=str(free_port()),
+        RAG_GRPC_ADDR=memory_grpc_address,
+    )
+    return python_service("model_gateway", env, workdir, ready=[grpc_ready(grpc_port)]), grpc_port
+
+
+def agent_wiring(
+    bff_url: str, memory_url: str, sandbox_url: str, gateway_port: int
+) -> dict[str, str]:
+    return {
+        "GO_BFF_URL": bff_url,
+        "MEMORY_URL": memory_url,
+        "RUST_SANDBOX_URL": sandbox_url,
+        "MODEL_GATEWAY_GRPC_HOST": "127.0.0.1",
+        "MODEL_GATEWAY_GRPC_PORT": str(gateway_port),
+    }
+
+
+@dataclass
+class LegacyStack:
+    workdir: Path
+    bff: HttpService
+    agent: HttpService
+    sandbox: HttpService
+    memory: MemoryProcess
+    gateway: ServiceProcess
+    gateway_port: int
+
+    def agent_env(self, **overrides: str) -> dict[str, str]:
+        """The demo agent's wiring in this stack, with some neighbours replaced."""
+        wiring = agent_wiring(self.bff.url, self.memory.url, self.sandbox.url, self.gateway_port)
+        return wiring | overrides
+
+
+def start_legacy_stack(workdir: Path, spawn: Spawner) -> LegacyStack:
+    """Build every process, then start them all at once (each waits for its own health)."""
+    memory = memory_process(workdir / "memory")
+    sandbox = sandbox_process(workdir)
+    gateway, gateway_port = gateway_process(workdir, memory.grpc_address)
+    bff_port = free_port()
+    wiring = agent_wiring(f"http://127.0.0.1:{bff_port}", memory.url, sandbox.url, gateway_port)
+    agent = demo_agent_process(workdir, **wiring)
+    bff = bff_process(
+        workdir,
+        bff_port,
+        PY_AGENT_URL=agent.url,
+        RUST_SANDBOX_URL=sandbox.url,
+        MEMORY_URL=memory.url,
+    )
+    processes = [memory, sandbox.process, gateway, agent.process, bff.process]
+    with ThreadPoolExecutor(len(processes)) as pool:
+        list(pool.map(spawn, processes))
+    return LegacyStack(workdir, bff, agent, sandbox, memory, gateway, gateway_port)

@@ -1,15 +1,21 @@
-"""A recording loopback HTTP server with canned answers and a configurable delay per route,
-standing in for a legacy-stack neighbour when a test needs to control its timing or failure."""
+"""Loopback stand-ins for legacy-stack neighbours when a test must control them: a recording
+HTTP server with canned answers and a delay per route, and a scripted gRPC gateway."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+import grpc
+
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
 
 
 @dataclass
@@ -112,3 +118,34 @@ class FakeHttpServer:
                 return
 
         return Handler
+
+
+class ScriptedGateway(pb_grpc.ModelGatewayServicer):
+    """A gateway that answers GetPlan from a script, for plan shapes the project's own gateway
+    never produces (such as an OpenAI-style `tool_call`). Prompts are recorded.
+
+    `reply(prompt)` gives the plan text; the default asks for `tool_plan` until the prompt
+    carries a `<tool_result>`, then answers `final_plan`.
+    """
+
+    def __init__(self, tool_plan: dict[str, Any], final_plan: dict[str, Any]) -> None:
+        self.tool_plan = tool_plan
+        self.final_plan = final_plan
+        self.always_tool = False
+        self.prompts: list[str] = []
+        self._server = grpc.server(ThreadPoolExecutor(4))
+        pb_grpc.add_ModelGatewayServicer_to_server(self, self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    def start(self) -> ScriptedGateway:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop(grace=None)
+
+    def GetPlan(self, request: pb.PlanRequest, context: grpc.ServicerContext) -> pb.PlanResponse:
+        self.prompts.append(request.prompt)
+        final = "<tool_result>" in request.prompt and not self.always_tool
+        plan = self.final_plan if final else self.tool_plan
+        return pb.PlanResponse(plan=json.dumps(plan), model_name="scripted", latency_ms=1)
