@@ -39,6 +39,15 @@ PIDS_FILE = Path(".pids.json")
 LOG_DIR = Path("logs")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
 NOTIFIER_SETTLE_SECONDS = 1.0
+TRACE_NAMES = {
+    "memory": "memory-service",
+    "sandbox": "rust-sandbox",
+    "gateway": "model-gateway",
+    "planner": "agent-planner",
+    "notifier": "notification-service",
+    "demo_agent": "demo-agent",
+    "bff": "bff",
+}
 
 Check = Callable[[], bool]
 
@@ -257,7 +266,8 @@ def python_service(
     after: tuple[str, ...] = (),
 ) -> Service:
     own_env = dict(env)
-    own_env.setdefault("OTEL_SERVICE_NAME", name)
+    # Span names per service as in the compose stack, unless the user chose one.
+    own_env.setdefault("OTEL_SERVICE_NAME", TRACE_NAMES.get(name, name))
     argv = [sys.executable, "-m", f"services.{module}"]
     return Service(name, argv, ports, own_env, ready_check, after)
 
@@ -371,6 +381,15 @@ class NoRedis(Exception):
 
 
 # ----------------------------------------------------------------------------- console
+
+
+def endpoint(variable: str, port: int) -> str:
+    """How a user reaches a port: http://... for HTTP, host:port for gRPC and Redis."""
+    if variable == "REDIS_ADDR":
+        return f"redis localhost:{port}"
+    if "GRPC" in variable:
+        return f"grpc localhost:{port}"
+    return f"http://localhost:{port}"
 
 
 COLOURS = ("36", "32", "35", "33", "34", "96", "92")
@@ -573,11 +592,13 @@ def stop_groups(pids: list[tuple[str, int]], grace: float, console: Console) -> 
         signal_group(pid, signal.SIGKILL)
 
 
-def stop_previous_run(grace: float, console: Console) -> int:
+def stop_previous_run(grace: float, console: Console, profile: str | None) -> int:
     record = read_pids()
     if record is None:
         console.note(f"no run recorded in {PIDS_FILE}; nothing to stop")
         return 0
+    if profile and record.get("profile") != profile:
+        console.note(f"the recorded run is the {record.get('profile')} profile; stopping it")
     alive = live_processes(record)
     runner = alive.pop("runner", None)
     if runner is not None:
@@ -636,6 +657,7 @@ class Runner:
             self.console.clear_status()
             self.stop_all()
             follower.poll()
+            self.console.note("all services stopped")
 
     def _start_all(self, follower: LogFollower) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -727,10 +749,9 @@ class Runner:
         took = time.time() - self.started_at
         self.console.note(f"{self.profile} stack ready in {took:.1f} s")
         for service in self.services:
-            ports = ", ".join(f"{name}={port}" for name, port in service.ports.items())
-            self.console.note(
-                f"  {service.name:<10} pid {service.proc.pid if service.proc else '-':<7} {ports}"
-            )
+            pid = service.proc.pid if service.proc else "-"
+            where = "  ".join(endpoint(name, port) for name, port in service.ports.items())
+            self.console.note(f"  {service.name:<10} pid {pid:<7} {where}")
         self.console.note(
             "logs in logs/<service>.log; Ctrl-C here or `python scripts/run_all_dev.py --stop` "
             "elsewhere stops the stack"
@@ -768,15 +789,12 @@ class Runner:
         busy = [port for s in self.services for port in s.ports.values() if port_in_use(port)]
         if busy:
             self.console.warn(f"ports still answering after stop: {busy}")
-        elif running:
-            self.console.note("all services stopped")
 
     def _tiers(self, running: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
         dependents = {"planner", "notifier", "demo_agent", "bff"}
         first = [(n, p) for n, p in running if n in dependents]
-        last = [(n, p) for n, p in running if n == "redis"]
-        middle = [(n, p) for n, p in running if (n, p) not in first and (n, p) not in last]
-        return [tier for tier in (first, middle, last) if tier]
+        rest = [(n, p) for n, p in running if n not in dependents]
+        return [tier for tier in (first, rest) if tier]
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -835,7 +853,9 @@ def plan_services(profile: str, console: Console) -> list[Service]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--profile", choices=("core", "legacy"), default="core")
+    parser.add_argument(
+        "--profile", choices=("core", "legacy"), help="which stack to run (default: core)"
+    )
     parser.add_argument("--stop", action="store_true", help="stop the run recorded in .pids.json")
     parser.add_argument(
         "--ready-timeout", type=float, default=180.0, help="seconds each service may take to start"
@@ -853,15 +873,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(sys.stdout, args.quiet)
     if args.stop:
-        return stop_previous_run(args.grace, console)
+        return stop_previous_run(args.grace, console, args.profile)
     try:
         refuse_if_running(console)
-        services = plan_services(args.profile, console)
+        profile = args.profile or "core"
+        services = plan_services(profile, console)
         check_ports_free(services)
     except RunnerError as exc:
         console.warn(str(exc))
         return 1
-    runner = Runner(args.profile, services, console, args.ready_timeout, args.grace)
+    runner = Runner(profile, services, console, args.ready_timeout, args.grace)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: runner.stop_signal.set())
     return runner.run()

@@ -1,0 +1,182 @@
+"""The core stack started by `run_all_dev.py --profile core`, used as a user would: plain
+HTTP /plan, the verify script, span export to an OTLP endpoint, and Ctrl-C at the end.
+
+The tests share one run and are ordered: the last one stops it."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.stack import (
+    RunnerRun,
+    assert_all_gone,
+    post_json,
+    process_alive,
+    run_runner_once,
+    run_verify,
+    runner_env,
+)
+from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+CORE_SERVICES = {"redis", "memory", "sandbox", "gateway", "planner", "notifier"}
+LOOP_CHILDREN = {"MemoryAccess.SessionHistory", "MemoryAccess.RAGContext", "PlanGeneration"}
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    server = OtlpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def core_run(
+    tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver
+) -> Iterator[RunnerRun]:
+    workdir = tmp_path_factory.mktemp("core-run")
+    # REDIS_ADDR points at a free port, so the runner starts its own redis-server.
+    env = runner_env(workdir, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+    run = RunnerRun(workdir, env).start()
+    pids: list[int] = []
+    try:
+        run.wait_ready()
+        pids = list(run.pids_record()["pids"].values())
+        yield run
+    finally:
+        run.force_cleanup(pids)
+
+
+def plan(run: RunnerRun, prompt: str, session: str) -> tuple[int, dict[str, str], object]:
+    return post_json(
+        f"{run.url('AGENT_PLANNER_PORT')}/plan",
+        {"prompt": prompt, "session_id": session, "resources": []},
+    )
+
+
+def test_the_runner_records_every_core_service_and_its_ports(core_run: RunnerRun) -> None:
+    record = core_run.pids_record()
+    assert record["profile"] == "core"
+    assert set(record["pids"]) == CORE_SERVICES
+    assert all(process_alive(pid) for pid in record["pids"].values())
+    assert record["ports"]["planner"] == {"AGENT_PLANNER_PORT": core_run.port("AGENT_PLANNER_PORT")}
+    assert record["started_at"].endswith("Z")
+    for name in CORE_SERVICES:
+        assert (core_run.workdir / "logs" / f"{name}.log").stat().st_size > 0, name
+    output = core_run.output()
+    assert "starting a local redis-server" in output
+    assert "planner    | " in output  # service output is echoed to the console, prefixed
+
+
+def test_plan_over_plain_http_returns_a_plan_and_a_trace_id(core_run: RunnerRun) -> None:
+    status, headers, body = plan(core_run, "Generate a 3-step plan to tidy a garage", "e2e-plain")
+    assert status == 200, body
+    assert isinstance(body, dict) and '"steps"' in body["result"]
+    assert headers.get("X-Trace-ID")
+
+
+def test_verify_script_passes_against_the_bare_metal_stack(core_run: RunnerRun) -> None:
+    env = {"PATH": core_run.env["PATH"], "AGENT_URL": core_run.url("AGENT_PLANNER_PORT")}
+    result = run_verify(core_run.workdir, env, "--bare-metal")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS notifier reported trace" in result.stdout
+    assert "PASS audit log has PLAN_END" in result.stdout
+    assert "RESULT: PASS" in result.stdout
+
+
+def test_verify_script_fails_when_the_notifier_never_saw_the_trace(
+    core_run: RunnerRun, tmp_path: Path
+) -> None:
+    silent = tmp_path / "empty-notifier.log"
+    silent.write_text("")
+    env = {
+        "PATH": core_run.env["PATH"],
+        "AGENT_URL": core_run.url("AGENT_PLANNER_PORT"),
+        "NOTIFIER_LOG": str(silent),
+        "VERIFY_TIMEOUT_SECONDS": "2",
+        "E2E_MODE": "bare-metal",
+    }
+    result = run_verify(core_run.workdir, env)
+    assert result.returncode == 1, result.stdout
+    assert "FAIL trace" in result.stdout and "RESULT: FAIL" in result.stdout
+
+
+def _descends_from(span: ReceivedSpan, root: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> bool:
+    parent = span.parent_span_id
+    while parent:
+        if parent == root.span_id:
+            return True
+        parent = by_id[parent].parent_span_id if parent in by_id else ""
+    return False
+
+
+def _loop_tree(spans: list[ReceivedSpan], session: str) -> tuple[ReceivedSpan, set[str]] | None:
+    roots = [
+        s
+        for s in spans
+        if s.name == "AgentLoopExecution" and s.attributes.get("session_id") == session
+    ]
+    if not roots:
+        return None
+    by_id = {s.span_id: s for s in spans}
+    names = {
+        s.name
+        for s in spans
+        if s.trace_id == roots[0].trace_id and _descends_from(s, roots[0], by_id)
+    }
+    return roots[0], names
+
+
+def test_the_planner_exports_the_agent_loop_span_tree(
+    core_run: RunnerRun, receiver: OtlpReceiver
+) -> None:
+    status, _, body = plan(core_run, "search the web for the latest PAGI news", "e2e-spans")
+    assert status == 200, body
+    wanted = {*LOOP_CHILDREN, "ToolCallExecution"}
+
+    def complete(spans: list[ReceivedSpan]) -> bool:
+        tree = _loop_tree(spans, "e2e-spans")
+        return tree is not None and wanted <= tree[1]
+
+    spans = receiver.wait_for(complete, timeout=20)
+    root, names = _loop_tree(spans, "e2e-spans") or pytest.fail("no AgentLoopExecution span")
+    assert wanted <= names
+    tool_spans = [s for s in spans if s.name == "ToolCallExecution" and s.trace_id == root.trace_id]
+    assert tool_spans[0].attributes.get("tool.name") == "web_search"
+    assert root.service == "agent-planner"
+
+
+def test_the_gateway_and_memory_join_the_planners_trace(
+    core_run: RunnerRun, receiver: OtlpReceiver
+) -> None:
+    status, _, body = plan(core_run, "Outline a plan for a picnic", "e2e-propagation")
+    assert status == 200, body
+
+    def joined(spans: list[ReceivedSpan]) -> bool:
+        tree = _loop_tree(spans, "e2e-propagation")
+        if tree is None:
+            return False
+        services = {s.service for s in spans if s.trace_id == tree[0].trace_id}
+        return {"model-gateway", "memory-service"} <= services
+
+    receiver.wait_for(joined, timeout=20)
+
+
+def test_a_second_run_is_refused_while_this_one_is_active(core_run: RunnerRun) -> None:
+    result = run_runner_once(core_run.workdir, core_run.env, "--profile", "core")
+    assert result.returncode == 1
+    assert "still active" in result.stdout
+    assert "--stop" in result.stdout
+    assert all(process_alive(pid) for pid in core_run.pids_record()["pids"].values())
+
+
+def test_ctrl_c_stops_everything_and_frees_every_port(core_run: RunnerRun) -> None:
+    pids = core_run.pids_record()["pids"]
+    core_run.signal(signal.SIGINT)
+    assert core_run.wait_exit(60) == 0, core_run.output()[-3000:]
+    assert_all_gone(pids, core_run.all_ports())
+    assert not (core_run.workdir / ".pids.json").exists()
+    assert "all services stopped" in core_run.output()
