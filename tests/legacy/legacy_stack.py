@@ -20,6 +20,9 @@ from tests.support.processes import (
     python_service,
 )
 
+# Generous, so a busy machine does not fail the stack tests; timeouts are tested with fakes.
+STACK_TIMEOUT_SECONDS = "10"
+
 
 @dataclass
 class HttpService:
@@ -99,6 +102,7 @@ def agent_wiring(
         "RUST_SANDBOX_URL": sandbox_url,
         "MODEL_GATEWAY_GRPC_HOST": "127.0.0.1",
         "MODEL_GATEWAY_GRPC_PORT": str(gateway_port),
+        "REQUEST_TIMEOUT_SECONDS": STACK_TIMEOUT_SECONDS,
     }
 
 
@@ -132,6 +136,7 @@ def start_legacy_stack(workdir: Path, spawn: Spawner) -> LegacyStack:
         PY_AGENT_URL=agent.url,
         RUST_SANDBOX_URL=sandbox.url,
         MEMORY_URL=memory.url,
+        REQUEST_TIMEOUT_SECONDS=STACK_TIMEOUT_SECONDS,
     )
     processes = [memory, sandbox.process, gateway, agent.process, bff.process]
     with ThreadPoolExecutor(len(processes)) as pool:

@@ -132,6 +132,7 @@ class ScriptedGateway(pb_grpc.ModelGatewayServicer):
         self.tool_plan = tool_plan
         self.final_plan = final_plan
         self.always_tool = False
+        self.delay_seconds = 0.0
         self.prompts: list[str] = []
         self._server = grpc.server(ThreadPoolExecutor(4))
         pb_grpc.add_ModelGatewayServicer_to_server(self, self._server)
@@ -146,6 +147,7 @@ class ScriptedGateway(pb_grpc.ModelGatewayServicer):
 
     def GetPlan(self, request: pb.PlanRequest, context: grpc.ServicerContext) -> pb.PlanResponse:
         self.prompts.append(request.prompt)
+        time.sleep(self.delay_seconds)
         final = "<tool_result>" in request.prompt and not self.always_tool
         plan = self.final_plan if final else self.tool_plan
         return pb.PlanResponse(plan=json.dumps(plan), model_name="scripted", latency_ms=1)
