@@ -17,7 +17,7 @@ from services.sandbox.code_runner import CodeRunner, Toolchain
 from services.sandbox.dispatch import ToolDispatcher
 from services.sandbox.grpc import SERVICE_NAME, ToolServicer
 from services.sandbox.http import add_tool_routes
-from services.sandbox.isolation import Jail, choose_mode
+from services.sandbox.jail_setup import build_jail
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.slots import SlotPool
 from services.sandbox.web_search import MockSearch, SearchProvider, SearxngSearch
@@ -31,12 +31,8 @@ def search_provider(settings: SandboxSettings, client: httpx.AsyncClient) -> Sea
     return MockSearch(settings.WEB_SEARCH_MAX_RESULTS)
 
 
-def build_dispatcher(settings: SandboxSettings, client: httpx.AsyncClient) -> ToolDispatcher:
-    jail = Jail(
-        choose_mode(settings.SANDBOX_ISOLATION),
-        settings.SANDBOX_TMPFS_BYTES,
-        settings.SANDBOX_UID_BASE,
-    )
+async def build_dispatcher(settings: SandboxSettings, client: httpx.AsyncClient) -> ToolDispatcher:
+    jail = await build_jail(settings)
     runner = CodeRunner(
         jail, Toolchain.detect(), settings.SANDBOX_WORK_ROOT, settings.SANDBOX_JVM_OVERHEAD_MB
     )
@@ -49,7 +45,7 @@ async def main() -> None:
     configure_logging("sandbox", settings.LOG_LEVEL)
     configure_tracing(settings.OTEL_SERVICE_NAME or "sandbox", settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     client = httpx.AsyncClient()
-    dispatcher = build_dispatcher(settings, client)
+    dispatcher = await build_dispatcher(settings, client)
 
     async def health() -> tuple[bool, dict[str, Any]]:
         return True, {

@@ -142,7 +142,11 @@ def parse_code_args(args: dict[str, Any]) -> tuple[str, str]:
 
 def write_source(workdir: str, name: str, code: str, owner: Identity) -> None:
     path = Path(workdir) / name
-    path.write_text(code, encoding="utf-8")
+    try:
+        source = code.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidToolArgs(f"execute_code: 'code' is not valid text ({exc.reason})") from None
+    path.write_bytes(source)
     if owner.uid >= 0:
         os.chown(path, owner.uid, owner.gid)
 

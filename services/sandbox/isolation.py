@@ -167,17 +167,22 @@ def system_mounts(python: str) -> list[str]:
     return args
 
 
-def choose_mode(requested: str) -> Mode:
-    """auto: bubblewrap when bwrap is on PATH, else rlimits with one warning."""
+def choose_mode(requested: str) -> tuple[Mode, str]:
+    """auto: bubblewrap when bwrap is on PATH; returns the mode and, for rlimits, why."""
     has_bwrap = shutil.which("bwrap") is not None
     if requested == "bubblewrap" and not has_bwrap:
         raise ConfigError("SANDBOX_ISOLATION: bubblewrap requested but `bwrap` is not on PATH")
-    if requested == "rlimits" or not has_bwrap:
-        log.warning(
-            "network_isolation_off",
-            reason="bwrap not found" if not has_bwrap else "SANDBOX_ISOLATION=rlimits",
-            detail="programs run with rlimits only: they can reach the network and the "
-            "host file system, and as root the process cap does not apply",
-        )
-        return "rlimits"
-    return "bubblewrap"
+    if requested == "rlimits":
+        return "rlimits", "SANDBOX_ISOLATION=rlimits"
+    if not has_bwrap:
+        return "rlimits", "bwrap not found on PATH"
+    return "bubblewrap", ""
+
+
+def warn_isolation_off(reason: str) -> None:
+    log.warning(
+        "network_isolation_off",
+        reason=reason,
+        detail="programs run with rlimits only: they can reach the network and the host "
+        "file system, and as root the process cap does not apply",
+    )

@@ -15,7 +15,18 @@ class ToolOutcome:
 
     @classmethod
     def from_json(cls, status: str, payload: dict[str, Any], stderr: str = "") -> ToolOutcome:
-        return cls(status, json.dumps(payload, ensure_ascii=False), stderr)
+        return cls(status, json_text(payload), stderr)
+
+
+def json_text(payload: dict[str, Any]) -> str:
+    """Readable UTF-8 JSON; escaped ASCII when the payload holds lone surrogates (which
+    can arrive in args_json) so the text always encodes."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload)
+    return text
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,12 @@ def test_grpcurl_executes_code(sandbox: Sandbox) -> None:
 def test_grpc_health_is_serving(sandbox: Sandbox) -> None:
     reply = grpcurl_json(sandbox.address, "grpc.health.v1.Health/Check", {})
     assert reply["status"] == "SERVING"
+
+
+def test_lone_surrogates_in_args_do_not_break_the_call(sandbox: Sandbox) -> None:
+    reply = sandbox.call("demo", '{"text": "\\ud800"}')
+    assert reply.status == "unknown_tool"
+    assert json.loads(reply.stdout)["echo"] == {"text": "\ud800"}
+    code = sandbox.call("execute_code", '{"code": "print(1) # \\ud800"}')
+    assert code.status == "invalid_args"
+    assert "not valid text" in code.stderr

@@ -4,12 +4,17 @@ says once that network isolation is off."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import Spawner
 from tests.sandbox.conftest import SERVICE_SECRET, Sandbox, sandbox_process
+from tests.support.processes import base_env
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +63,33 @@ def test_bubblewrap_mode_does_not_warn(sandbox: Sandbox) -> None:
     if sandbox.run_code("pass")["execution_environment"]["used"] != "bubblewrap":
         pytest.skip("bwrap is not installed")
     assert warnings_logged(sandbox, "network_isolation_off") == 0
+
+
+def broken_bwrap_path(directory: Path) -> str:
+    """A PATH whose first `bwrap` exists but cannot set anything up."""
+    fake = directory / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    return f"{directory}:/usr/local/bin:/usr/bin:/bin"
+
+
+def test_unusable_bwrap_falls_back_to_rlimits(tmp_path: Path, spawn: Spawner) -> None:
+    service = sandbox_process(tmp_path, PATH=broken_bwrap_path(tmp_path))
+    spawn(service.process)
+    assert service.run_code("print('ok')")["execution_environment"]["used"] == "rlimits"
+    assert warnings_logged(service, "network_isolation_off") == 1
+    assert "No permissions to create new namespace" in service.process.log()
+
+
+def test_required_bwrap_that_fails_stops_start_up(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.sandbox"],
+        env=base_env(SANDBOX_ISOLATION="bubblewrap", PATH=broken_bwrap_path(tmp_path)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "bwrap does not work" in result.stderr

@@ -1,0 +1,51 @@
+"""Pick the isolation at start-up and prove it works before taking calls: bwrap can be
+installed yet unusable (user namespaces disabled, missing privileges)."""
+
+from __future__ import annotations
+
+import shutil
+
+from services.kit.errors import StartupError
+from services.kit.logs import get_logger
+from services.sandbox.isolation import Jail, Program, choose_mode, warn_isolation_off
+from services.sandbox.limits import resolve_limits
+from services.sandbox.process_runner import run_confined
+from services.sandbox.settings import SandboxSettings
+from services.sandbox.workspace import fresh_workspace
+
+log = get_logger("sandbox.jail")
+PROBE_TIMEOUT_SECONDS = 10
+
+
+async def build_jail(settings: SandboxSettings) -> Jail:
+    mode, reason = choose_mode(settings.SANDBOX_ISOLATION)
+    jail = Jail(mode, settings.SANDBOX_TMPFS_BYTES, settings.SANDBOX_UID_BASE)
+    if mode == "rlimits":
+        warn_isolation_off(reason)
+        return jail
+    problem = await jail_problem(jail, settings)
+    if problem is None:
+        log.info("bubblewrap_ready", runs_as_slot_users=jail.as_root)
+        return jail
+    if settings.SANDBOX_ISOLATION == "bubblewrap":
+        raise StartupError(f"SANDBOX_ISOLATION=bubblewrap but bwrap does not work: {problem}")
+    warn_isolation_off(f"bwrap is installed but failed: {problem}")
+    return Jail("rlimits", settings.SANDBOX_TMPFS_BYTES, settings.SANDBOX_UID_BASE)
+
+
+async def jail_problem(jail: Jail, settings: SandboxSettings) -> str | None:
+    """None when a trivial program runs confined, else what went wrong."""
+    limits = resolve_limits(PROBE_TIMEOUT_SECONDS, 0, settings)
+    identity = jail.identity(0)
+    true = shutil.which("true") or "/bin/true"
+    try:
+        with fresh_workspace(settings.SANDBOX_WORK_ROOT, identity) as workdir:
+            argv = jail.command(Program("exec", (true,)), limits, identity, workdir, 1 << 30)
+            result = await run_confined(
+                argv, jail.environment(workdir), workdir, PROBE_TIMEOUT_SECONDS, 4096
+            )
+    except OSError as exc:
+        return str(exc)
+    if result.exit_code == 0:
+        return None
+    return (result.stderr or result.stdout).strip() or f"exit code {result.exit_code}"
