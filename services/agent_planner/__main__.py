@@ -59,7 +59,15 @@ async def main() -> None:
     deps = await open_dependencies(settings, cleanups)
     loop = AgentLoop(
         deps,
-        LoopLimits(settings.AGENT_MAX_TURNS, settings.AGENT_RAG_TOP_K, KNOWLEDGE_BASES),
+        LoopLimits(
+            settings.AGENT_MAX_TURNS,
+            settings.AGENT_RAG_TOP_K,
+            KNOWLEDGE_BASES,
+            settings.AGENT_HISTORY_MAX_MESSAGES,
+            settings.AGENT_HISTORY_MESSAGE_MAX_CHARS,
+            settings.AGENT_RAG_QUERY_MAX_CHARS,
+            settings.AGENT_RAG_MATCH_MAX_CHARS,
+        ),
     )
     app = build_app(settings, deps)
     add_routes(app, loop, deps.audit, deps.audit.ping)

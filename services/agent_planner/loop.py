@@ -18,6 +18,8 @@ from services.agent_planner.planner_input import (
     ToolCall,
     build_followup_prompt,
     build_planner_input,
+    clip,
+    clip_history,
     parse_tool_call,
 )
 from services.agent_planner.sandbox_client import SandboxClient
@@ -36,6 +38,11 @@ class LoopLimits:
     max_turns: int
     top_k: int
     knowledge_bases: tuple[str, ...]
+    # Bounds that keep the planner input finite as sessions and prompts grow.
+    history_messages: int = 20
+    history_message_chars: int = 2000
+    rag_query_chars: int = 2000
+    rag_match_chars: int = 4000
 
 
 @dataclass
@@ -118,24 +125,31 @@ class AgentLoop:
         await self._audit(run, "PLAN_MODEL_RESPONSE", plan=reply.plan)
         return reply.plan
 
-    async def _session_history(self, run: Run) -> list[Message]:
+    async def _session_history(self, run: Run) -> list[dict[str, str]]:
         with tracer.start_as_current_span("MemoryAccess.SessionHistory"):
             try:
-                return await self.deps.memory.fetch_session_history(run.session_id)
+                history = await self.deps.memory.fetch_session_history(
+                    run.session_id, self.limits.history_messages
+                )
             except DependencyError as exc:
                 log.warning("session_history_unavailable", error=str(exc))
                 return []
+            return clip_history(history, self.limits.history_message_chars)
 
     async def _rag_context(self, run: Run) -> list[pb.RAGMatch]:
         with tracer.start_as_current_span("MemoryAccess.RAGContext") as span:
             try:
                 matches = await self.deps.memory.fetch_rag_context(
-                    run.prompt, self.limits.top_k, self.limits.knowledge_bases
+                    clip(run.prompt, self.limits.rag_query_chars),
+                    self.limits.top_k,
+                    self.limits.knowledge_bases,
                 )
             except DependencyError as exc:
                 log.warning("rag_context_unavailable", error=str(exc))
                 return []
             span.set_attribute("match_count", len(matches))
+            for match in matches:
+                match.text = clip(match.text, self.limits.rag_match_chars)
             return matches
 
     async def _use_tool(self, run: Run, plan: str, call: ToolCall) -> None:

@@ -30,8 +30,10 @@ class MemoryClient:
         self.rag_breaker = rag_breaker
         self.rag_timeout_seconds = rag_timeout_seconds
 
-    async def fetch_session_history(self, session_id: str) -> list[Message]:
-        reply = await self._send("GET", "/memory/latest", params={"session_id": session_id})
+    async def fetch_session_history(self, session_id: str, limit: int) -> list[Message]:
+        """The session's last `limit` messages, oldest first."""
+        params = {"session_id": session_id, "limit": limit}
+        reply = await self._send("GET", "/memory/latest", params=params)
         messages = reply.get("messages")
         if not isinstance(messages, list):
             raise DependencyError("memory /memory/latest: reply has no messages list")

@@ -47,6 +47,21 @@ def _rag_blocks(matches: Iterable[RagMatchLike]) -> str:
     return "".join(f"**{m.knowledge_base}**\nID: {m.id}\nText: {m.text}\n---\n" for m in matches)
 
 
+def clip(text: str, max_chars: int) -> str:
+    """text cut to max_chars, marked so the model can tell it was cut."""
+    if len(text) <= max_chars:
+        return text
+    return text[:max_chars] + f" ...[truncated {len(text) - max_chars} chars]"
+
+
+def clip_history(history: Iterable[Mapping[str, Any]], max_chars: int) -> list[dict[str, str]]:
+    """Role and content of each message, each content clipped to max_chars."""
+    return [
+        {"role": _as_text(m.get("role")), "content": clip(_as_text(m.get("content")), max_chars)}
+        for m in history
+    ]
+
+
 def _as_text(value: Any) -> str:
     if value is None:
         return ""

@@ -32,6 +32,10 @@ class PlannerSettings(ServiceSettings):
     AGENT_TOOL_TIMEOUT_SECONDS: float = Field(default=45.0, gt=0)
     AGENT_REDIS_TIMEOUT_SECONDS: float = Field(default=1.0, gt=0)
     AGENT_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    AGENT_HISTORY_MAX_MESSAGES: int = Field(default=20, ge=1, le=10_000)
+    AGENT_HISTORY_MESSAGE_MAX_CHARS: int = Field(default=2000, ge=100)
+    AGENT_RAG_QUERY_MAX_CHARS: int = Field(default=2000, ge=100, le=20_000)
+    AGENT_RAG_MATCH_MAX_CHARS: int = Field(default=4000, ge=100)
 
     @field_validator("MEMORY_URL")
     @classmethod

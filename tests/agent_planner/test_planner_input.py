@@ -10,6 +10,8 @@ from services.agent_planner.planner_input import (
     ToolCall,
     build_followup_prompt,
     build_planner_input,
+    clip,
+    clip_history,
     parse_tool_call,
 )
 from services.contracts import modelgateway_pb2 as pb
@@ -83,3 +85,16 @@ def test_tool_calls_are_recognised(plan: dict[str, object], expected: ToolCall) 
 )
 def test_anything_else_is_a_final_answer(plan: str) -> None:
     assert parse_tool_call(plan) is None
+
+
+def test_clip_marks_what_it_cut() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("x" * 15, 10) == "x" * 10 + " ...[truncated 5 chars]"
+
+
+def test_clip_history_bounds_each_message() -> None:
+    history = [{"role": "user", "content": "y" * 3000}, {"role": "tool", "content": {"a": 1}}]
+    assert clip_history(history, 2000) == [
+        {"role": "user", "content": "y" * 2000 + " ...[truncated 1000 chars]"},
+        {"role": "tool", "content": '{"a": 1}'},
+    ]

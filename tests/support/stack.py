@@ -1,5 +1,6 @@
-"""Factories for the core stack's processes (redis, memory, sandbox, gateway, planner,
-notifier) on free ports, and a `CoreStack` that starts them all in one directory.
+"""Factories for the core stack's processes (redis, sandbox, gateway, planner, notifier;
+memory comes from tests.support.memory) on free ports, and a `CoreStack` that starts them
+all in one directory.
 
 Other test packages reuse the session-scoped `core_stack` fixture by importing it into
 their conftest: `from tests.support.stack import core_stack  # noqa: F401`.
@@ -16,8 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.conftest import Spawner
+from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import (
     ServiceProcess,
     base_env,
@@ -82,24 +85,6 @@ def notifier_process(
     return proc
 
 
-def memory_process(workdir: Path, http_port: int, grpc_port: int, **env: str) -> ServiceProcess:
-    """Memory with its own Chroma and session DB; knowledge bases from workdir (empty)."""
-    (workdir / "knowledge_bases").mkdir(parents=True, exist_ok=True)
-    return python_service(
-        "memory",
-        base_env(
-            MEMORY_PORT=str(http_port),
-            MEMORY_GRPC_PORT=str(grpc_port),
-            CHROMA_PERSIST_DIR=str(workdir / "chroma"),
-            SESSION_DB_PATH=str(workdir / "sessions.db"),
-            KNOWLEDGE_BASES_DIR=str(workdir / "knowledge_bases"),
-            **env,
-        ),
-        workdir,
-        ready=[http_ready(http_port), grpc_ready(grpc_port)],
-    )
-
-
 def sandbox_process(workdir: Path, http_port: int, grpc_port: int, **env: str) -> ServiceProcess:
     return python_service(
         "sandbox",
@@ -153,8 +138,6 @@ def unused_address() -> str:
 @dataclass
 class Ports:
     redis: int = field(default_factory=free_port)
-    memory_http: int = field(default_factory=free_port)
-    memory_grpc: int = field(default_factory=free_port)
     sandbox_http: int = field(default_factory=free_port)
     sandbox_grpc: int = field(default_factory=free_port)
     gateway_grpc: int = field(default_factory=free_port)
@@ -163,21 +146,58 @@ class Ports:
 
 
 @dataclass
+class PlannerClient:
+    """A running planner and the calls tests make to it."""
+
+    process: ServiceProcess
+    port: int
+    api_key: str = STACK_API_KEY
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def audit_db(self) -> Path:
+        return self.process.cwd / "pagi_audit.db"
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"X-API-Key": self.api_key, **extra}
+
+    def plan(
+        self, prompt: str, session_id: str, trace_id: str | None = None, timeout: float = 90
+    ) -> httpx.Response:
+        headers = self.headers(**({"X-Trace-ID": trace_id} if trace_id else {}))
+        body = {"prompt": prompt, "session_id": session_id, "resources": []}
+        return httpx.post(f"{self.url}/plan", json=body, headers=headers, timeout=timeout)
+
+    def audit_rows(self, trace_id: str) -> list[dict[str, Any]]:
+        reply = httpx.get(
+            f"{self.url}/audit", params={"trace_id": trace_id}, headers=self.headers(), timeout=10
+        )
+        reply.raise_for_status()
+        return list(reply.json()["rows"])
+
+    def audit_events(self, trace_id: str) -> list[str]:
+        return [row["event_type"] for row in self.audit_rows(trace_id)]
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=10).text
+
+
+@dataclass
 class CoreStack:
     """Every core service as a real process in `workdir`, wired together on loopback."""
 
     workdir: Path
     ports: Ports
+    memory: MemoryProcess
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     api_key: str = STACK_API_KEY
 
     @property
-    def planner_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.planner}"
-
-    @property
-    def audit_db(self) -> Path:
-        return self.workdir / "pagi_audit.db"
+    def planner(self) -> PlannerClient:
+        return PlannerClient(self.processes["planner"], self.ports.planner, self.api_key)
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.processes[name]
@@ -186,8 +206,8 @@ class CoreStack:
         """Settings pointing a planner at this stack's services (overrides win)."""
         return {
             "MODEL_GATEWAY_ADDR": f"localhost:{self.ports.gateway_grpc}",
-            "MEMORY_GRPC_ADDR": f"localhost:{self.ports.memory_grpc}",
-            "MEMORY_URL": f"http://127.0.0.1:{self.ports.memory_http}",
+            "MEMORY_GRPC_ADDR": self.memory.grpc_address,
+            "MEMORY_URL": self.memory.url,
             "RUST_SANDBOX_GRPC_ADDR": f"localhost:{self.ports.sandbox_grpc}",
             "REDIS_ADDR": f"127.0.0.1:{self.ports.redis}",
             "PAGI_API_KEY": self.api_key,
@@ -195,42 +215,26 @@ class CoreStack:
             **overrides,
         }
 
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {"X-API-Key": self.api_key, **extra}
-
-    def plan(
-        self, prompt: str, session_id: str, timeout: float = 90, **extra_headers: str
-    ) -> httpx.Response:
-        """POST /plan with the stack's API key; extra headers e.g. X_Trace_ID='t1'."""
-        headers = self.headers(**{k.replace("_", "-"): v for k, v in extra_headers.items()})
-        body = {"prompt": prompt, "session_id": session_id, "resources": []}
-        return httpx.post(f"{self.planner_url}/plan", json=body, headers=headers, timeout=timeout)
-
-    def audit_rows(self, trace_id: str) -> list[dict[str, Any]]:
-        reply = httpx.get(
-            f"{self.planner_url}/audit",
-            params={"trace_id": trace_id},
-            headers=self.headers(),
-            timeout=10,
-        )
-        reply.raise_for_status()
-        return list(reply.json()["rows"])
+    def start_planner(self, spawn: Spawner, workdir: Path, **overrides: str) -> PlannerClient:
+        """Another planner using this stack's services, with some settings overridden."""
+        port = free_port()
+        proc = spawn(planner_process(workdir, port, **self.planner_env(**overrides)))
+        return PlannerClient(proc, port, self.api_key)
 
 
 def start_core_stack(spawn: Spawner, workdir: Path) -> CoreStack:
-    """Start redis, memory, sandbox, gateway (mock), planner and notifier, in that order."""
-    stack = CoreStack(workdir, Ports())
-    ports = stack.ports
-    stack.processes["redis"] = spawn(redis_process(workdir / "redis", ports.redis))
-    stack.processes["memory"] = spawn(
-        memory_process(workdir / "memory", ports.memory_http, ports.memory_grpc)
-    )
+    """Start redis, memory, sandbox, gateway (mock), notifier and planner, in that order."""
+    ports = Ports()
+    redis_proc = spawn(redis_process(workdir / "redis", ports.redis))
+    memory = memory_process(workdir / "memory")
+    stack = CoreStack(workdir, ports, memory, {"redis": redis_proc})
+    stack.processes["memory"] = spawn(memory)
     stack.processes["sandbox"] = spawn(
         sandbox_process(workdir / "sandbox", ports.sandbox_http, ports.sandbox_grpc)
     )
     stack.processes["gateway"] = spawn(
         gateway_process(
-            workdir / "gateway", ports.gateway_grpc, ports.gateway_http, ports.memory_grpc
+            workdir / "gateway", ports.gateway_grpc, ports.gateway_http, memory.grpc_port
         )
     )
     stack.processes["notifier"] = spawn(notifier_process(workdir / "notifier", ports.redis))
@@ -246,3 +250,41 @@ def core_stack(
 ) -> Iterator[CoreStack]:
     """One full core stack for the whole test session (treat it as shared: do not stop it)."""
     yield start_core_stack(session_spawn, tmp_path_factory.mktemp("core-stack"))
+
+
+class NotificationListener:
+    """A test subscriber on the notifications channel; collects every payload it sees."""
+
+    def __init__(self, redis_port: int, channel: str = "pagi_notifications") -> None:
+        self.client = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=5)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+        self.received: list[dict[str, Any]] = []
+
+    def for_trace(self, trace_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.received if m.get("trace_id") == trace_id]
+
+    def wait_for(
+        self, trace_id: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        """Collect until done(payloads of trace_id) holds; return those payloads."""
+        deadline = time.monotonic() + timeout
+        while not done(self.for_trace(trace_id)) and time.monotonic() < deadline:
+            message = self.pubsub.get_message(timeout=0.2)
+            if message and message["type"] == "message":
+                self.received.append(json.loads(message["data"]))
+        return self.for_trace(trace_id)
+
+    def close(self) -> None:
+        self.pubsub.close()
+        self.client.close()
+
+    def __enter__(self) -> NotificationListener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def has_status(status: str) -> Callable[[list[dict[str, Any]]], bool]:
+    return lambda payloads: any(p.get("status") == status for p in payloads)

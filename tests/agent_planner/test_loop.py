@@ -1,0 +1,207 @@
+"""The agent loop end to end over real memory, sandbox, gateway (mock), Redis and notifier
+processes: the hello path, the search path with its learned playbook, and trace ids."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.support.stack import CoreStack, NotificationListener, has_status, wait_for_log
+
+HELLO = "Generate a 3-step plan to tidy my desk"
+SEARCH = "Search the web for the latest Python release"
+THREE_STEPS = [
+    "Restate the objective in one sentence and identify constraints.",
+    "Propose a minimal 3-step plan with clear inputs/outputs.",
+    "Return the plan as strict JSON for downstream parsing.",
+]
+
+
+def session_messages(stack: CoreStack, session_id: str) -> list[dict[str, Any]]:
+    reply = httpx.get(f"{stack.memory.url}/memory/latest", params={"session_id": session_id})
+    return [{"role": m["role"], "content": m["content"]} for m in reply.json()["messages"]]
+
+
+def is_rfc3339_utc(stamp: str) -> bool:
+    return stamp.endswith("Z") and datetime.fromisoformat(stamp).utcoffset() is not None
+
+
+@pytest.fixture(scope="module")
+def hello_run(core_stack: CoreStack) -> dict[str, Any]:
+    with NotificationListener(core_stack.ports.redis) as listener:
+        reply = core_stack.planner.plan(HELLO, "s-hello", trace_id="trace-hello-1")
+        payloads = listener.wait_for("trace-hello-1", has_status("COMPLETED"))
+    return {"reply": reply, "notifications": payloads}
+
+
+def test_hello_path_answers_with_the_plan(hello_run: dict[str, Any]) -> None:
+    reply: httpx.Response = hello_run["reply"]
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["X-Trace-ID"] == "trace-hello-1"
+    plan = json.loads(reply.json()["result"])
+    assert plan["steps"] == THREE_STEPS
+    assert plan["model_type"] == "mock"
+    assert plan["prompt"].endswith(f"<user_prompt>\n{HELLO}\n</user_prompt>\n")
+
+
+def test_hello_path_audit_rows_in_order(core_stack: CoreStack, hello_run: dict[str, Any]) -> None:
+    rows = core_stack.planner.audit_rows("trace-hello-1")
+    assert [r["event_type"] for r in rows] == ["PLAN_START", "PLAN_MODEL_RESPONSE", "PLAN_END"]
+    assert {r["session_id"] for r in rows} == {"s-hello"}
+    result = hello_run["reply"].json()["result"]
+    assert rows[1]["data"] == {"plan": result}
+    assert rows[2]["data"] == {"result": result}
+    assert rows[0]["data"]["prompt"] == HELLO
+
+
+def test_hello_path_notifications(hello_run: dict[str, Any]) -> None:
+    payloads = hello_run["notifications"]
+    result = hello_run["reply"].json()["result"]
+    assert [p.get("status", "result") for p in payloads] == ["STARTED", "result", "COMPLETED"]
+    assert set(payloads[0]) == {"trace_id", "session_id", "status", "timestamp"}
+    assert set(payloads[1]) == {"trace_id", "session_id", "result", "timestamp"}
+    assert payloads[1]["result"] == result
+    assert all(p["session_id"] == "s-hello" for p in payloads)
+    assert all(is_rfc3339_utc(p["timestamp"]) for p in payloads)
+
+
+def test_hello_path_reaches_the_notifier(core_stack: CoreStack, hello_run: dict[str, Any]) -> None:
+    line = json.loads(wait_for_log(core_stack["notifier"], "trace-hello-1"))
+    assert line["trace_id"] == "trace-hello-1"
+    assert "trace-hello-1" in line["payload"]
+
+
+def test_hello_path_stores_the_session_delta(
+    core_stack: CoreStack, hello_run: dict[str, Any]
+) -> None:
+    assert session_messages(core_stack, "s-hello") == [
+        {"role": "user", "content": HELLO},
+        {"role": "assistant", "content": hello_run["reply"].json()["result"]},
+    ]
+
+
+def test_trace_id_reaches_gateway_and_memory_logs(
+    core_stack: CoreStack, hello_run: dict[str, Any]
+) -> None:
+    for name in ("gateway", "memory"):
+        line = json.loads(wait_for_log(core_stack[name], "trace-hello-1"))
+        assert line["trace_id"] == "trace-hello-1"
+
+
+def test_second_turn_sees_the_session_history(
+    core_stack: CoreStack, hello_run: dict[str, Any]
+) -> None:
+    reply = core_stack.planner.plan("And now in two steps", "s-hello", trace_id="trace-hello-2")
+    assert reply.status_code == 200
+    echoed = json.loads(reply.json()["result"])["prompt"]
+    assert echoed.startswith(f"<session_history>\nuser: {HELLO}\nassistant: ")
+
+
+@pytest.fixture(scope="module")
+def search_run(core_stack: CoreStack) -> dict[str, Any]:
+    with NotificationListener(core_stack.ports.redis) as listener:
+        reply = core_stack.planner.plan(SEARCH, "s-search", trace_id="trace-search-1")
+        payloads = listener.wait_for("trace-search-1", has_status("COMPLETED"))
+    return {"reply": reply, "notifications": payloads}
+
+
+def test_search_finishes_after_one_web_search(
+    core_stack: CoreStack, search_run: dict[str, Any]
+) -> None:
+    reply: httpx.Response = search_run["reply"]
+    assert reply.status_code == 200, reply.text
+    final = json.loads(reply.json()["result"])
+    assert "tool" not in final and final["steps"]
+    rows = core_stack.planner.audit_rows("trace-search-1")
+    assert [r["event_type"] for r in rows] == [
+        "PLAN_START",
+        "PLAN_MODEL_RESPONSE",
+        "TOOL_CALL",
+        "TOOL_RESULT",
+        "PLAN_MODEL_RESPONSE",
+        "PLAN_END",
+    ]
+    assert rows[2]["data"] == {"tool": "web_search", "args": {"query": SEARCH}}
+    output = json.loads(rows[3]["data"]["output"])
+    assert rows[3]["data"]["tool"] == "web_search"
+    assert set(output) == {"status", "stdout", "stderr"}
+    assert output["status"] == "ok"
+    assert json.loads(output["stdout"])["provider"] == "mock"
+    assert rows[5]["data"] == {"result": reply.json()["result"]}
+
+
+def test_search_feeds_the_tool_result_into_the_next_prompt(
+    core_stack: CoreStack, search_run: dict[str, Any]
+) -> None:
+    rows = core_stack.planner.audit_rows("trace-search-1")
+    tool_plan, output = rows[1]["data"]["plan"], rows[3]["data"]["output"]
+    echoed = json.loads(rows[4]["data"]["plan"])["prompt"]
+    followup = (
+        f"{SEARCH}\n\n<plan>\n{tool_plan}\n</plan>\n\n<tool_result>\n{output}\n</tool_result>\n"
+    )
+    assert echoed.endswith(f"<user_prompt>\n{followup}\n</user_prompt>\n")
+
+
+def test_search_stores_tool_steps_in_the_session(
+    core_stack: CoreStack, search_run: dict[str, Any]
+) -> None:
+    rows = core_stack.planner.audit_rows("trace-search-1")
+    messages = session_messages(core_stack, "s-search")
+    assert messages[:4] == [
+        {"role": "user", "content": "[tool-plan]"},
+        {"role": "assistant", "content": rows[1]["data"]["plan"]},
+        {"role": "user", "content": "[tool-output]"},
+        {"role": "assistant", "content": rows[3]["data"]["output"]},
+    ]
+    assert messages[4]["role"] == "user" and messages[4]["content"].startswith(SEARCH)
+    assert messages[5] == {"role": "assistant", "content": search_run["reply"].json()["result"]}
+
+
+def rag(stack: CoreStack, query: str, kbs: list[str]) -> list[pb.RAGMatch]:
+    with grpc.insecure_channel(stack.memory.grpc_address) as channel:
+        reply = pb_grpc.ModelGatewayStub(channel).GetRAGContext(
+            pb.RAGContextRequest(query=query, top_k=1, knowledge_bases=kbs), timeout=30
+        )
+    return list(reply.matches)
+
+
+def test_search_playbook_comes_back_from_mind_kb(
+    core_stack: CoreStack, search_run: dict[str, Any]
+) -> None:
+    assert search_run["reply"].status_code == 200
+    matches = rag(core_stack, "search the web for the newest Python version", ["Mind-KB"])
+    assert matches, "no playbook in Mind-KB"
+    text = matches[0].text
+    assert matches[0].knowledge_base == "Mind-KB"
+    assert text.startswith(f"Playbook for: {SEARCH}\n---\nSteps:\n1) User prompt: {SEARCH}\n")
+    assert "web_search" in text and "Tool returned:" in text
+
+
+def test_a_similar_prompt_later_gets_the_playbook_as_context(
+    core_stack: CoreStack, search_run: dict[str, Any]
+) -> None:
+    assert search_run["reply"].status_code == 200
+    reply = core_stack.planner.plan(
+        "Which Python release is the newest one?", "s-later", trace_id="trace-later-1"
+    )
+    assert reply.status_code == 200
+    first_plan = core_stack.planner.audit_rows("trace-later-1")[1]["data"]["plan"]
+    echoed = json.loads(first_plan)["prompt"]
+    context = echoed.split("<rag_context>\n", 1)[1].split("</rag_context>", 1)[0]
+    assert "**Mind-KB**\nID: " in context
+    assert f"Text: Playbook for: {SEARCH}" in context
+
+
+def test_metrics_count_successful_runs(core_stack: CoreStack, hello_run: dict[str, Any]) -> None:
+    text = core_stack.planner.metrics()
+    prefix = 'agent_plan_total{outcome="success"} '
+    success = [line for line in text.splitlines() if line.startswith(prefix)]
+    assert success and float(success[0].split()[-1]) >= 2
+    assert "agent_loop_duration_seconds_bucket" in text
