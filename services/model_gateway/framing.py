@@ -1,17 +1,31 @@
-"""Reading the planner's framed input: the last `<user_prompt>` block and tool results in it."""
+"""Reading the planner's framed input: the last `<user_prompt>` block and tool results in it.
+
+From the second turn on, the user prompt quotes the previous plan, whose JSON `prompt` field
+holds the previous framed input with its own `<user_prompt>` tags; so blocks can nest, and
+the last block is found by pairing tags rather than by the nearest closing tag.
+"""
 
 from __future__ import annotations
 
 import re
 
-_USER_PROMPT = re.compile(r"<user_prompt>(.*?)</user_prompt>", re.DOTALL)
+_USER_PROMPT_TAG = re.compile(r"<(/?)user_prompt>")
 _TOOL_RESULT = re.compile(r"<tool_result>(.*?)(?:</tool_result>|$)", re.DOTALL)
 
 
 def focus_text(planner_input: str) -> str:
-    """The text inside the last `<user_prompt>` block, or the whole input when there is none."""
-    blocks = _USER_PROMPT.findall(planner_input)
-    return blocks[-1] if blocks else planner_input
+    """The text inside the last (outermost) `<user_prompt>` block, else the whole input."""
+    tags = list(_USER_PROMPT_TAG.finditer(planner_input))
+    closes = [i for i, tag in enumerate(tags) if tag.group(1)]
+    if not closes:
+        return planner_input
+    last_close = closes[-1]
+    depth = 0
+    for tag in reversed(tags[: last_close + 1]):
+        depth += 1 if tag.group(1) else -1
+        if depth == 0:
+            return planner_input[tag.end() : tags[last_close].start()]
+    return planner_input
 
 
 def last_tool_result(text: str) -> str | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from services.kit.errors import ConfigError
 from services.kit.settings import ServiceSettings
@@ -27,6 +28,24 @@ class GatewaySettings(ServiceSettings):
     MODEL_GATEWAY_GRPC_PORT: int = Field(default=50051, ge=0, le=65535)
     MODEL_GATEWAY_HTTP_PORT: int = Field(default=8005, ge=0, le=65535)
     RAG_GRPC_ADDR: str = "localhost:50052"
+
+    @field_validator(
+        "LLM_PROVIDER",
+        "OPENROUTER_MODEL_NAME",
+        "OPENROUTER_BASE_URL",
+        "OLLAMA_BASE_URL",
+        "OLLAMA_MODEL_NAME",
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL_NAME",
+        "RAG_GRPC_ADDR",
+        mode="before",
+    )
+    @classmethod
+    def blank_means_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """`NAME=` in .env (an uncommented template line) keeps the documented default."""
+        if isinstance(value, str) and not value.strip() and info.field_name:
+            return cls.model_fields[info.field_name].default
+        return value
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,18 @@ def test_resources_are_logged_with_count_and_types(mock_gateway: Gateway) -> Non
     assert logged[-1]["resource_types"] == ["audio", "image"]
     assert logged[-1]["provider"] == "mock"
     assert logged[-1]["model"] == "mock"
+
+
+def test_search_prompt_finishes_on_the_planners_second_turn(mock_gateway: Gateway) -> None:
+    """Turn 2 quotes turn 1's plan, whose `prompt` field nests a whole framed input."""
+    prompt = "search the latest Python release"
+    turn1 = framed(prompt)
+    plan1 = mock_gateway.plan(turn1).plan
+    assert json.loads(plan1)["tool"]["name"] == "web_search"
+    output = json.dumps({"status": "ok", "stdout": '{"results": []}', "stderr": ""})
+    grown = f"{prompt}\n\n<plan>\n{plan1}\n</plan>\n\n<tool_result>\n{output}\n</tool_result>\n"
+    turn2 = framed(grown, history=f"user: [tool-plan]\nassistant: {plan1}\n")
+    plan2 = mock_gateway.plan_json(turn2)
+    assert "tool" not in plan2
+    assert any(output in step for step in plan2["steps"])
+    assert plan2["steps"][0] == f"Objective: {prompt}"

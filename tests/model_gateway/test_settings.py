@@ -80,3 +80,16 @@ def test_provider_selection_and_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("OLLAMA_BASE_URL", "gpu-box:11434")
     with pytest.raises(ConfigError, match="OLLAMA_BASE_URL"):
         provider_config(GatewaySettings())
+
+
+def test_blank_values_keep_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_MODEL_NAME", "RAG_GRPC_ADDR"):
+        monkeypatch.setenv(name, "  ")
+    settings = GatewaySettings()
+    assert provider_config(settings) is None
+    assert settings.RAG_GRPC_ADDR == "localhost:50052"
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    openai = provider_config(GatewaySettings())
+    assert openai is not None
+    assert (openai.base_url, openai.model) == ("https://api.openai.com/v1", "gpt-4o-mini")
