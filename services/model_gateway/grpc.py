@@ -24,6 +24,7 @@ from services.model_gateway.rag import MemoryRag
 
 log = get_logger("model_gateway")
 MAX_RESOURCES = 64
+MAX_PROMPT_CHARS = 1_000_000  # the plan echoes the prompt and must fit a 4 MiB gRPC message
 PERMISSION_STATUSES = (401, 403)
 
 
@@ -84,6 +85,10 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
 def check_plan_request(request: pb.PlanRequest) -> None:
     if not request.prompt.strip():
         raise InvalidPlanRequest("prompt is required")
+    if len(request.prompt) > MAX_PROMPT_CHARS:
+        raise InvalidPlanRequest(
+            f"prompt too long: {len(request.prompt)} characters (limit {MAX_PROMPT_CHARS})"
+        )
     check_resources(request.resources)
 
 

@@ -22,6 +22,7 @@ MAX_ATTEMPTS = 4
 FIRST_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 2.0
 MAX_ERROR_CHARS = 500
+MAX_REPLY_BYTES = 1024 * 1024
 
 
 def new_http_client() -> httpx.AsyncClient:
@@ -46,6 +47,11 @@ class ChatCompletionsClient:
         if config.api_key:
             self._headers["Authorization"] = f"Bearer {config.api_key}"
 
+    @property
+    def usable(self) -> bool:
+        """Whether calls can be made (the shared HTTP client is open)."""
+        return not self._http.is_closed
+
     async def complete(self, messages: list[dict[str, str]], deadline: float) -> str:
         """The assistant's reply text; `deadline` is in event-loop time.
 
@@ -53,10 +59,16 @@ class ChatCompletionsClient:
         """
         body = {"model": self.config.model, "messages": messages, "temperature": TEMPERATURE}
         loop = asyncio.get_running_loop()
+        started = loop.time()
         attempt = 1
         while True:
             try:
-                return await self._post_once(body, deadline - loop.time())
+                reply = await self._post_once(body, deadline - loop.time())
+                latency_ms = round((loop.time() - started) * 1000)
+                log.info(
+                    "provider_reply", attempts=attempt, latency_ms=latency_ms, chars=len(reply)
+                )
+                return reply
             except _Retryable as failure:
                 delay = failure.retry_after
                 if delay is None:
@@ -71,43 +83,57 @@ class ChatCompletionsClient:
         if remaining <= 0:
             raise TimeoutError
         try:
-            response = await self._http.post(
-                self._url, json=body, headers=self._headers, timeout=remaining
-            )
+            status, headers, raw = await self._exchange(body, remaining)
         except httpx.TimeoutException:
             raise TimeoutError from None
         except httpx.TransportError as exc:
             reason = str(exc) or type(exc).__name__
             error = UpstreamUnavailable(f"cannot reach {self._name} at {self._url}: {reason}")
             raise _Retryable(error, None) from None
-        if response.status_code == 200:
-            return self._content(response)
-        message = f"{self._name} answered HTTP {response.status_code}: {upstream_message(response)}"
-        if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(UpstreamUnavailable(message), _retry_after(response))
-        raise UpstreamRejected(response.status_code, message)
+        if status == 200:
+            return self._content(raw)
+        message = f"{self._name} answered HTTP {status}: {upstream_message(raw)}"
+        if status == 429 or status >= 500:
+            raise _Retryable(UpstreamUnavailable(message), _retry_after(headers))
+        raise UpstreamRejected(status, message)
+
+    async def _exchange(
+        self, body: dict[str, Any], remaining: float
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """POST and read the reply body, refusing one larger than MAX_REPLY_BYTES."""
+        request = self._http.stream(
+            "POST", self._url, json=body, headers=self._headers, timeout=remaining
+        )
+        async with request as response:
+            raw = bytearray()
+            async for chunk in response.aiter_bytes():
+                raw.extend(chunk)
+                if len(raw) > MAX_REPLY_BYTES:
+                    raise UpstreamUnavailable(
+                        f"{self._name} sent a reply larger than {MAX_REPLY_BYTES} bytes"
+                    )
+            return response.status_code, response.headers, bytes(raw)
 
     @property
     def _name(self) -> str:
         return self.config.name
 
-    def _content(self, response: httpx.Response) -> str:
+    def _content(self, raw: bytes) -> str:
         try:
-            content = response.json()["choices"][0]["message"]["content"]
+            content = json.loads(raw)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             content = None
         if not isinstance(content, str) or not content.strip():
             raise UpstreamUnavailable(
-                f"{self._name} sent a reply without choices[0].message.content text: "
-                f"{response.text[:MAX_ERROR_CHARS]}"
+                f"{self._name} sent a reply without choices[0].message.content text: {_text(raw)}"
             )
         return content
 
 
-def upstream_message(response: httpx.Response) -> str:
+def upstream_message(raw: bytes) -> str:
     """The provider's own error message (OpenAI error shape), else the start of the body."""
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -116,15 +142,19 @@ def upstream_message(response: httpx.Response) -> str:
             error = error.get("message", json.dumps(error))
         if isinstance(error, str) and error.strip():
             return error.strip()[:MAX_ERROR_CHARS]
-    return response.text.strip()[:MAX_ERROR_CHARS] or response.reason_phrase
+    return _text(raw) or "(empty body)"
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").strip()[:MAX_ERROR_CHARS]
 
 
 def _backoff(attempt: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after", "").strip()
+def _retry_after(headers: httpx.Headers) -> float | None:
+    raw = headers.get("retry-after", "").strip()
     try:
         seconds = float(raw)
     except ValueError:

@@ -57,4 +57,4 @@ class ChatPlanner:
         return normalise_reply(reply, self.name, prompt)
 
     async def ready(self) -> bool:
-        return await self._rag.serving()
+        return self._client.usable and await self._rag.serving()

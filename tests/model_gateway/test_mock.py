@@ -134,3 +134,10 @@ def test_search_prompt_finishes_on_the_planners_second_turn(mock_gateway: Gatewa
     assert "tool" not in plan2
     assert any(output in step for step in plan2["steps"])
     assert plan2["steps"][0] == f"Objective: {prompt}"
+
+
+def test_oversized_prompt_is_invalid(mock_gateway: Gateway) -> None:
+    error = mock_gateway.plan_error("x" * 1_000_001)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "prompt too long" in (error.details() or "")
+    assert mock_gateway.plan("still serving").model_name == "mock"

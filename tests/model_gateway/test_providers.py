@@ -173,6 +173,13 @@ def test_reply_without_content_is_unavailable(gateway: Gateway, fake: FakeOpenAI
     assert "choices[0].message.content" in (error.details() or "")
 
 
+def test_oversized_reply_is_refused(gateway: Gateway, fake: FakeOpenAI) -> None:
+    fake.push(Reply.text("x" * (1024 * 1024 + 10)))
+    error = gateway.plan_error("Plan a trip")
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "larger than" in (error.details() or "")
+
+
 def test_resources_are_passed_as_text_references(gateway: Gateway, fake: FakeOpenAI) -> None:
     resources = [
         pb.Resource(type="image", uri="https://example.test/cat.png"),
