@@ -1,0 +1,191 @@
+"""Degraded paths over real processes: max turns, tool RPC failure, RAG and history down,
+the gateway breaker opening and recovering, and Redis going away and coming back."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.conftest import Spawner
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.processes import free_port, redis_process
+from tests.support.stack import (
+    CoreStack,
+    NotificationListener,
+    PlannerClient,
+    gateway_process,
+    has_status,
+    log_events,
+    notifier_process,
+    unused_address,
+    wait_for_log,
+)
+
+MAX_TURNS_MESSAGE = "Max turns reached; unable to complete request."
+ALWAYS_A_TOOL = json.dumps({"tool": {"name": "web_search", "args": {"query": "once more"}}})
+HELLO = "Generate a 3-step plan to water the plants"
+
+
+def test_a_model_that_always_wants_a_tool_hits_max_turns(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    grpc_port, http_port = free_port(), free_port()
+    with FakeOpenAI() as fake:
+        fake.always(ALWAYS_A_TOOL)
+        spawn(
+            gateway_process(
+                tmp_path / "gateway",
+                grpc_port,
+                http_port,
+                core_stack.memory.grpc_port,
+                LLM_PROVIDER="openai",
+                OPENAI_BASE_URL=fake.base_url,
+                OPENAI_API_KEY="test-key",
+                OPENAI_MODEL_NAME="fake-model",
+            )
+        )
+        planner = core_stack.start_planner(
+            spawn, tmp_path / "planner", MODEL_GATEWAY_ADDR=f"localhost:{grpc_port}"
+        )
+        with NotificationListener(core_stack.ports.redis) as listener:
+            reply = planner.plan("Keep searching forever", "s-max", trace_id="trace-max-1")
+            payloads = listener.wait_for("trace-max-1", has_status("MAX_TURNS"))
+        assert len(fake.requests) == 3
+
+    assert reply.status_code == 200
+    assert reply.json() == {"result": MAX_TURNS_MESSAGE}
+    rows = planner.audit_rows("trace-max-1")
+    assert [r["event_type"] for r in rows] == [
+        "PLAN_START",
+        *["PLAN_MODEL_RESPONSE", "TOOL_CALL", "TOOL_RESULT"] * 3,
+        "PLAN_END",
+    ]
+    assert rows[-1]["data"] == {"result": MAX_TURNS_MESSAGE, "reason": "max_turns"}
+    assert [p.get("status") for p in payloads] == ["STARTED", "MAX_TURNS"]
+    assert not log_events(planner.process, "playbook_stored")
+
+
+def test_a_tool_rpc_failure_is_fed_back_as_tool_error(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    planner = core_stack.start_planner(
+        spawn, tmp_path, RUST_SANDBOX_GRPC_ADDR=unused_address(), AGENT_MAX_TURNS="2"
+    )
+    reply = planner.plan("Search the web for tide tables", "s-toolerr", trace_id="trace-toolerr")
+    assert reply.status_code == 200
+    assert reply.json() == {"result": MAX_TURNS_MESSAGE}
+    rows = planner.audit_rows("trace-toolerr")
+    assert [r["event_type"] for r in rows] == [
+        "PLAN_START",
+        *["PLAN_MODEL_RESPONSE", "TOOL_CALL", "TOOL_ERROR"] * 2,
+        "PLAN_END",
+    ]
+    error = rows[3]["data"]
+    assert error["tool"] == "web_search"
+    assert error["error"].startswith("ExecuteTool(web_search): UNAVAILABLE")
+    second_input = json.loads(rows[4]["data"]["plan"])["prompt"]
+    assert f"Search the web for tide tables\n\nTool error: {error['error']}\n" in second_input
+
+
+def test_rag_and_history_down_the_loop_goes_on(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    planner = core_stack.start_planner(
+        spawn,
+        tmp_path,
+        MEMORY_GRPC_ADDR=unused_address(),
+        MEMORY_URL=f"http://{unused_address()}",
+    )
+    for attempt in range(6):
+        reply = planner.plan(HELLO, "s-ragdown", trace_id=f"trace-ragdown-{attempt}")
+        assert reply.status_code == 200, reply.text
+        echoed = json.loads(reply.json()["result"])["prompt"]
+        assert echoed.startswith("<session_history>\n</session_history>\n\n<rag_context>\n</rag")
+    unavailable = log_events(planner.process, "rag_context_unavailable")
+    assert len(unavailable) == 6
+    assert unavailable[0]["error"].startswith("GetRAGContext: UNAVAILABLE")
+    assert "circuit breaker for memory-rag is open" in unavailable[-1]["error"]
+    assert [b["breaker"] for b in log_events(planner.process, "breaker_opened")] == ["memory-rag"]
+    assert len(log_events(planner.process, "session_history_unavailable")) == 6
+
+
+def test_gateway_breaker_opens_after_five_failures_and_recovers(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    grpc_port, http_port = free_port(), free_port()
+    memory_port = core_stack.memory.grpc_port
+    gateway = spawn(gateway_process(tmp_path / "gw", grpc_port, http_port, memory_port))
+    planner = core_stack.start_planner(
+        spawn, tmp_path / "planner", MODEL_GATEWAY_ADDR=f"localhost:{grpc_port}"
+    )
+    assert planner.plan(HELLO, "s-breaker").status_code == 200
+
+    gateway.stop()
+    for _ in range(5):
+        reply = planner.plan(HELLO, "s-breaker")
+        assert reply.status_code == 500
+        assert reply.json()["error"].startswith("Agent execution failed: GetPlan: UNAVAILABLE")
+    started = time.monotonic()
+    rejected = planner.plan(HELLO, "s-breaker", trace_id="trace-breaker-open")
+    assert time.monotonic() - started < 1
+    assert rejected.status_code == 500
+    assert rejected.json()["error"].startswith(
+        "Agent execution failed: GetPlan: circuit breaker for model-gateway is open"
+    )
+    assert planner.audit_events("trace-breaker-open") == ["PLAN_START", "PLAN_ERROR"]
+
+    spawn(gateway_process(tmp_path / "gw", grpc_port, http_port, memory_port))
+    recovered = wait_for_success(planner, timeout=20)
+    assert recovered
+    assert log_events(planner.process, "breaker_half_open")
+    assert log_events(planner.process, "breaker_closed")
+
+
+def wait_for_success(planner: PlannerClient, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if planner.plan(HELLO, "s-breaker").status_code == 200:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_redis_down_then_up_notifications_resume(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    port = free_port()
+    first_redis = spawn(redis_process(tmp_path / "redis-1", port))
+    notifier = spawn(notifier_process(tmp_path / "notifier", port))
+    planner = core_stack.start_planner(spawn, tmp_path / "planner", REDIS_ADDR=f"127.0.0.1:{port}")
+    with NotificationListener(port) as listener:
+        planner.plan(HELLO, "s-redis", trace_id="trace-redis-before")
+        assert listener.wait_for("trace-redis-before", has_status("COMPLETED"))
+
+    first_redis.stop()
+    started = time.monotonic()
+    reply = planner.plan(HELLO, "s-redis", trace_id="trace-redis-down")
+    assert reply.status_code == 200
+    assert time.monotonic() - started < 5
+    wait_for_log(planner.process, "redis_unavailable")
+    wait_for_log(notifier, "redis_unavailable")
+
+    offset = len(notifier.log())
+    spawn(redis_process(tmp_path / "redis-2", port))
+    wait_for_log(notifier, '"subscribed"', after=offset, timeout=15)
+    with NotificationListener(port) as listener:
+        payloads = listener.wait_for("never", lambda _: False, timeout=0.1)
+        assert payloads == []
+        trace_id = resumed_trace_id(planner, listener)
+    wait_for_log(notifier, trace_id)
+    assert log_events(planner.process, "redis_connected")
+
+
+def resumed_trace_id(planner: PlannerClient, listener: NotificationListener) -> str:
+    """Plan until a run's COMPLETED notification arrives; return that run's trace id."""
+    for attempt in range(20):
+        trace_id = f"trace-redis-after-{attempt}"
+        assert planner.plan(HELLO, "s-redis", trace_id=trace_id).status_code == 200
+        if listener.wait_for(trace_id, has_status("COMPLETED"), timeout=1):
+            return trace_id
+    raise AssertionError("notifications did not resume after Redis came back")
