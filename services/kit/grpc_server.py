@@ -70,9 +70,13 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         method = details.method
+        decode = handler.request_deserializer
         if method.startswith(("/grpc.health", "/grpc.reflection")):
-            return handler
-        inner = handler.unary_unary
+            return grpc.unary_unary_rpc_method_handler(
+                decoding(method, decode, handler.unary_unary),
+                response_serializer=handler.response_serializer,
+            )
+        inner = decoding(method, decode, handler.unary_unary)
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             metadata = {
@@ -103,10 +107,27 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                     )
 
         return grpc.unary_unary_rpc_method_handler(
-            observed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            observed, response_serializer=handler.response_serializer
         )
+
+
+def decoding(
+    method: str, decode: Callable[[bytes], Any] | None, inner: Callable[..., Awaitable[Any]]
+) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """inner, fed the request decoded here so malformed bytes answer INVALID_ARGUMENT
+    (grpc.aio would answer UNKNOWN with the parser's exception text)."""
+
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            request = decode(raw) if decode is not None else raw
+        except Exception as exc:
+            log.warning("grpc_malformed_request", method=method, error=str(exc))
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"malformed request message for {method}: {exc}"
+            )
+        return await inner(request, context)
+
+    return handle
 
 
 class GrpcEndpoint:
