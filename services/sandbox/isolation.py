@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,8 @@ class Jail:
         self.uid_base = uid_base
         self._bwrap = shutil.which("bwrap") or "bwrap"
         self._system_args = system_mounts(self.python) if mode == "bubblewrap" else []
+        sized = mode == "bubblewrap" and bwrap_has_option("--size")
+        self._tmpfs_size = ["--size", str(tmpfs_bytes)] if sized else []
 
     def identity(self, slot: int) -> Identity:
         """Under bubblewrap as root, slot N runs as uid/gid uid_base+N (never root)."""
@@ -130,7 +133,7 @@ class Jail:
             "--ro-bind", str(LAUNCHER), JAIL_LAUNCHER,
             "--proc", "/proc",
             "--dev", "/dev",
-            "--perms", "1777", "--size", str(self.tmpfs_bytes), "--tmpfs", "/tmp",
+            "--perms", "1777", *self._tmpfs_size, "--tmpfs", "/tmp",
             "--bind", host_workdir, JAIL_WORKDIR,
             "--chdir", JAIL_WORKDIR,
             "--clearenv", *setenv,
@@ -146,6 +149,18 @@ class Jail:
             "--unshare-cgroup-try",
             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
         ]  # fmt: skip
+
+
+def bwrap_has_option(option: str) -> bool:
+    """Older bwrap (before 0.7) has no --size; the tmpfs is then unbounded."""
+    binary = shutil.which("bwrap")
+    if binary is None:
+        return False
+    try:
+        shown = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in shown.stdout + shown.stderr
 
 
 def system_mounts(python: str) -> list[str]:

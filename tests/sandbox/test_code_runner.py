@@ -22,6 +22,8 @@ from tests.sandbox.conftest import (
 from tests.support.processes import ROOT
 
 needs_javac = pytest.mark.skipif(shutil.which("javac") is None, reason="javac not installed")
+# Only skipped when bwrap is absent: installed but broken bwrap must fail these tests.
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
 
 
 def test_python_hello_world(sandbox: Sandbox) -> None:
@@ -53,6 +55,7 @@ def test_infinite_loop_times_out_within_the_limit(sandbox: Sandbox) -> None:
     assert elapsed < 3.0, f"took {elapsed:.2f}s for a 2s timeout"
 
 
+@needs_bwrap
 def test_timeout_kills_the_whole_process_tree(sandbox: Sandbox) -> None:
     code = (
         "import os, signal, subprocess, sys, time\n"
@@ -99,6 +102,7 @@ def loopback_listener() -> Iterator[tuple[int, list[str]]]:
     server.close()
 
 
+@needs_bwrap
 def test_code_cannot_reach_the_network(
     sandbox: Sandbox, loopback_listener: tuple[int, list[str]]
 ) -> None:
@@ -133,6 +137,7 @@ def test_service_environment_is_not_visible(sandbox: Sandbox) -> None:
     assert "RUST_SANDBOX" not in result["stdout"]
 
 
+@needs_bwrap
 def test_writes_to_host_tmp_and_repo_do_not_happen(sandbox: Sandbox) -> None:
     name = f"sandbox-escape-{uuid.uuid4()}"
     targets = [Path("/tmp") / name, ROOT / name, sandbox.work_root / name]
@@ -152,6 +157,7 @@ def test_writes_to_host_tmp_and_repo_do_not_happen(sandbox: Sandbox) -> None:
     assert list(sandbox.work_root.iterdir()) == [], "the workspace was not removed"
 
 
+@needs_bwrap
 def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
     code = (
         "import os, time\n"
@@ -202,6 +208,25 @@ def test_large_files_are_capped(sandbox: Sandbox) -> None:
     result = sandbox.run_code(code)
     assert result["status"] == "runtime_error"
     assert "written" not in result["stdout"]
+
+
+@needs_bwrap
+def test_private_tmp_is_size_limited(sandbox: Sandbox) -> None:
+    code = (
+        "import errno\n"
+        "written = 0\n"
+        "try:\n"
+        "    for n in range(20):\n"
+        "        open(f'/tmp/chunk{n}', 'wb').write(b'0' * (8 * 1024 * 1024))\n"
+        "        written += 8\n"
+        "except OSError as exc:\n"
+        "    print('stopped', written, errno.errorcode[exc.errno])\n"
+    )
+    result = sandbox.run_code(code)
+    assert result["status"] == "ok", result
+    stopped, written, reason = result["stdout"].split()
+    assert (stopped, reason) == ("stopped", "ENOSPC")
+    assert int(written) <= 64  # of 160 MiB attempted; the tmpfs holds 64 MiB
 
 
 def test_unsupported_language(sandbox: Sandbox) -> None:
