@@ -174,9 +174,9 @@ def post_json(
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return reply.status, dict(reply.headers), json.loads(reply.read() or b"null")
+            return reply.status, lower_keys(reply.headers), json.loads(reply.read() or b"null")
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+        return exc.code, lower_keys(exc.headers), json.loads(exc.read() or b"null")
 
 
 def get_json(url: str, timeout: float = 30) -> tuple[int, Any]:
@@ -208,3 +208,7 @@ def assert_all_gone(pids: dict[str, int], ports: list[int], timeout: float = 10)
             return
         time.sleep(0.2)
     raise AssertionError(f"left behind: processes {alive}, listening ports {busy}")
+
+
+def lower_keys(headers: Any) -> dict[str, str]:
+    return {str(key).lower(): str(value) for key, value in headers.items()}

@@ -75,7 +75,7 @@ def test_plan_over_plain_http_returns_a_plan_and_a_trace_id(core_run: RunnerRun)
     status, headers, body = plan(core_run, "Generate a 3-step plan to tidy a garage", "e2e-plain")
     assert status == 200, body
     assert isinstance(body, dict) and '"steps"' in body["result"]
-    assert headers.get("X-Trace-ID")
+    assert headers.get("x-trace-id")
 
 
 def test_verify_script_passes_against_the_bare_metal_stack(core_run: RunnerRun) -> None:

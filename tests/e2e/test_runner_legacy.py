@@ -1,0 +1,45 @@
+"""The legacy demo stack (BFF, demo agent, sandbox, memory, gateway) from the runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.stack import (
+    RunnerRun,
+    assert_all_gone,
+    get_json,
+    post_json,
+    run_runner_once,
+    runner_env,
+)
+
+
+def test_the_legacy_stack_serves_the_dashboard_and_stops(tmp_path: Path) -> None:
+    run = RunnerRun(tmp_path, runner_env(tmp_path), ["--profile", "legacy"]).start()
+    pids: dict[str, int] = {}
+    try:
+        run.wait_ready()
+        record = run.pids_record()
+        pids = record["pids"]
+        assert record["profile"] == "legacy"
+        assert set(pids) == {"sandbox", "memory", "gateway", "demo_agent", "bff"}
+
+        status, body = get_json(f"{run.url('GO_BFF_PORT')}/api/v1/agi/dashboard-data", 60)
+        assert status == 200, body
+        sections = body["data"]
+        for name in ("python_agent", "rust_sandbox", "memory"):
+            assert sections[name].get("status") != "failed", (name, sections[name])
+
+        status, _, plan = post_json(
+            f"{run.url('PY_AGENT_PORT')}/api/v1/plan", {"prompt": "Plan a picnic"}
+        )
+        assert status == 200, plan
+        assert plan["plan"]["prompt"] == "Plan a picnic"
+        assert "error" not in plan["bff_echo"], plan["bff_echo"]
+
+        stopped = run_runner_once(tmp_path, run.env, "--profile", "legacy", "--stop")
+        assert stopped.returncode == 0, stopped.stdout
+        assert run.wait_exit(30) == 0
+        assert_all_gone(pids, run.all_ports())
+    finally:
+        run.force_cleanup(list(pids.values()))

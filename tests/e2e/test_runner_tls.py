@@ -1,0 +1,88 @@
+"""The core stack with mTLS on every internal gRPC link, started by the runner with the
+TLS_* variables pointing at certificates from scripts/gen_certs.sh."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import grpc
+
+from tests.e2e.stack import GEN_CERTS, RunnerRun, assert_all_gone, post_json, run_verify, runner_env
+from tests.support.grpcurl import grpcurl
+from tests.support.processes import grpc_ready
+
+
+def make_certs(directory: Path) -> Path:
+    subprocess.run(["bash", str(GEN_CERTS), str(directory)], check=True, capture_output=True)
+    return directory
+
+
+def tls_env(certs: Path) -> dict[str, str]:
+    return {
+        "TLS_SERVER_CERT_PATH": str(certs / "server.crt"),
+        "TLS_SERVER_KEY_PATH": str(certs / "server.key"),
+        "TLS_CLIENT_CERT_PATH": str(certs / "client.crt"),
+        "TLS_CLIENT_KEY_PATH": str(certs / "client.key"),
+        "TLS_CA_CERT_PATH": str(certs / "ca.crt"),
+    }
+
+
+def client_credentials(certs: Path) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=(certs / "ca.crt").read_bytes(),
+        private_key=(certs / "client.key").read_bytes(),
+        certificate_chain=(certs / "client.crt").read_bytes(),
+    )
+
+
+def grpc_listening_tls(log: Path) -> bool:
+    for line in log.read_text().splitlines():
+        if '"grpc_listening"' in line:
+            return bool(json.loads(line).get("tls"))
+    return False
+
+
+def test_the_core_stack_runs_with_mtls_on_every_grpc_link(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path / "certs")
+    run = RunnerRun(tmp_path, runner_env(tmp_path, **tls_env(certs))).start()
+    pids: dict[str, int] = {}
+    try:
+        run.wait_ready()
+        pids = run.pids_record()["pids"]
+        logs = tmp_path / "logs"
+        for server in ("memory", "sandbox", "gateway"):
+            assert grpc_listening_tls(logs / f"{server}.log"), f"{server} serves gRPC without TLS"
+
+        gateway = run.port("MODEL_GATEWAY_GRPC_PORT")
+        assert not grpc_ready(gateway)(), "the gateway must refuse plaintext callers"
+        assert grpc_ready(gateway, client_credentials(certs))()
+        called = grpcurl(
+            "-cacert", str(certs / "ca.crt"), "-cert", str(certs / "client.crt"),
+            "-key", str(certs / "client.key"), "-d", '{"prompt": "hi"}',
+            f"localhost:{gateway}", "modelgateway.ModelGateway/GetPlan",
+        )  # fmt: skip
+        assert called.returncode == 0, called.stderr
+        assert json.loads(called.stdout)["model_name"] == "mock"
+
+        # A search prompt crosses planner -> memory (RAG), -> gateway and -> sandbox (tool).
+        status, _, body = post_json(
+            f"{run.url('AGENT_PLANNER_PORT')}/plan",
+            {"prompt": "search the web for mTLS basics", "session_id": "tls-run"},
+        )
+        assert status == 200, body
+        assert "Mock result 1" in body["result"]
+        planner_log = (logs / "planner.log").read_text()
+        assert "rag_context_unavailable" not in planner_log
+
+        verify_env = {"PATH": run.env["PATH"], "AGENT_URL": run.url("AGENT_PLANNER_PORT")}
+        verified = run_verify(tmp_path, verify_env, "--bare-metal")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+        run.signal(signal.SIGTERM)
+        assert run.wait_exit(60) == 0
+        assert_all_gone(pids, run.all_ports())
+    finally:
+        run.force_cleanup(list(pids.values()))
