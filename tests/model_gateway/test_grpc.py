@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,8 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.model_gateway.conftest import Gateway, gateway_process, log_events
+from tests.model_gateway.conftest import Gateway, client_credentials, gateway_process, log_events
 from tests.support.grpcurl import grpcurl, grpcurl_json
-from tests.support.processes import ROOT
 
 
 def test_reflection_lists_and_describes_the_services(mock_gateway: Gateway) -> None:
@@ -74,14 +72,6 @@ def test_rag_proxy_reports_memory_down(mock_gateway: Gateway) -> None:
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("certs")
-    script = ROOT / "scripts" / "gen_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, capture_output=True)
-    return out
-
-
-@pytest.fixture(scope="module")
 def tls_gateway(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gateway = gateway_process(
         tmp_path_factory.mktemp("tls-gateway"),
@@ -105,12 +95,7 @@ def tls_plan(gateway: Gateway, credentials: grpc.ChannelCredentials | None) -> p
 
 
 def test_mtls_accepts_a_client_certificate(tls_gateway: Gateway, certs: Path) -> None:
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=(certs / "ca.crt").read_bytes(),
-        private_key=(certs / "client.key").read_bytes(),
-        certificate_chain=(certs / "client.crt").read_bytes(),
-    )
-    assert tls_plan(tls_gateway, credentials).model_name == "mock"
+    assert tls_plan(tls_gateway, client_credentials(certs)).model_name == "mock"
     flags = ["-cacert", str(certs / "ca.crt"), "-cert", str(certs / "client.crt")]
     health = grpcurl(
         *flags,

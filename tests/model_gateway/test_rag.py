@@ -5,7 +5,6 @@ all over an mTLS link to memory."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +15,11 @@ import pytest
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.model_gateway.prompt import RAG_PREAMBLE
-from tests.model_gateway.conftest import Gateway, gateway_process, log_events
+from tests.model_gateway.conftest import Gateway, client_credentials, gateway_process, log_events
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.grpcurl import grpcurl, grpcurl_json
 from tests.support.memory import MemoryProcess, memory_process
-from tests.support.processes import ROOT, grpc_ready, http_ready
+from tests.support.processes import grpc_ready, http_ready
 
 LISBON = "Lisbon trams: line 28 climbs through Alfama; buy a Viva Viagem card first."
 VALUES = "Be honest about uncertainty and prefer small reversible steps."
@@ -35,14 +34,6 @@ def write_library(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("certs")
-    script = ROOT / "scripts" / "gen_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, capture_output=True)
-    return out
-
-
 def client_tls_env(certs: Path) -> dict[str, str]:
     return {
         "TLS_CLIENT_CERT_PATH": str(certs / "client.crt"),
@@ -50,14 +41,6 @@ def client_tls_env(certs: Path) -> dict[str, str]:
         "TLS_CA_CERT_PATH": str(certs / "ca.crt"),
         "TLS_SERVER_NAME": "memory-service",
     }
-
-
-def client_credentials(certs: Path) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(
-        root_certificates=(certs / "ca.crt").read_bytes(),
-        private_key=(certs / "client.key").read_bytes(),
-        certificate_chain=(certs / "client.crt").read_bytes(),
-    )
 
 
 @pytest.fixture(scope="module")
