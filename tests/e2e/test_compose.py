@@ -1,0 +1,160 @@
+"""The container setup: docker-compose accepts both files, every service module the files
+name exists, health checks and dependencies are wired, Prometheus scrapes every /metrics."""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.processes import ROOT
+
+COMPOSE = ROOT / "docker-compose.yml"
+TLS_OVERRIDE = ROOT / "docker-compose.tls.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+PROMETHEUS = ROOT / "observability" / "prometheus.yml"
+SPEC_SERVICES = {
+    "redis",
+    "jaeger",
+    "prometheus",
+    "chroma-db",
+    "memory-service",
+    "rust-sandbox",
+    "model-gateway",
+    "agent-planner",
+    "notification-service",
+    "audit-inspector",
+}
+METRICS_PORTS = {
+    "agent-planner": 8080,
+    "model-gateway": 8005,
+    "memory-service": 8003,
+    "rust-sandbox": 8001,
+}
+
+
+def compose_config(*files: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (Debian package docker-compose)")
+    args = [binary]
+    for file in files:
+        args += ["-f", str(file)]
+    return subprocess.run(
+        [*args, "config"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@functools.cache
+def resolved(*files: Path) -> dict[str, Any]:
+    result = compose_config(*files)
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout))
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Volume source -> target, from either the short or the long syntax."""
+    pairs = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        pairs[source] = target
+    return pairs
+
+
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, TLS_OVERRIDE)], ids=["base", "tls"])
+def test_docker_compose_accepts_the_files(files: tuple[Path, ...]) -> None:
+    assert resolved(*files)["services"]  # resolved() fails on any error docker-compose reports
+
+
+def test_the_stack_has_every_service_of_the_spec() -> None:
+    services = resolved(COMPOSE)["services"]
+    assert set(services) == SPEC_SERVICES
+    assert services["agent-planner"]["ports"][0]["published"] in (8585, "8585")
+    assert services["agent-planner"]["ports"][0]["target"] == 8080
+    assert services["agent-planner"]["environment"]["AGENT_PLANNER_PORT"] == "8080"
+    assert services["memory-service"]["environment"]["CHROMA_HOST"] == "chroma-db"
+    assert services["model-gateway"]["environment"]["LLM_PROVIDER"] == "mock"
+
+
+def test_every_python_command_names_an_existing_service_module() -> None:
+    commands = [
+        service["command"]
+        for service in resolved(COMPOSE)["services"].values()
+        if "command" in service and service["command"][:2] == ["python", "-m"]
+    ]
+    dockerfile_cmd = re.search(r'^CMD \["python", "-m", "([\w.]+)"\]', DOCKERFILE.read_text(), re.M)
+    assert dockerfile_cmd is not None
+    modules = {command[2] for command in commands} | {dockerfile_cmd.group(1)}
+    assert len(modules) == 5
+    for module in modules:
+        path = ROOT.joinpath(*module.split(".")) / "__main__.py"
+        assert path.is_file(), f"{module} has no {path.relative_to(ROOT)}"
+
+
+def test_health_checks_gate_the_planner_and_use_files_in_the_image() -> None:
+    services = resolved(COMPOSE)["services"]
+    for name in ("memory-service", "rust-sandbox", "model-gateway", "agent-planner", "redis"):
+        assert "healthcheck" in services[name], name
+    for name in ("memory-service", "rust-sandbox", "model-gateway", "agent-planner"):
+        test = services[name]["healthcheck"]["test"]
+        if "python" in test:
+            assert (ROOT / test[test.index("python") + 1]).is_file()
+    planner_needs = services["agent-planner"]["depends_on"]
+    for dependency in ("redis", "memory-service", "rust-sandbox", "model-gateway"):
+        assert planner_needs[dependency]["condition"] == "service_healthy", dependency
+
+
+def test_audit_db_and_chroma_data_live_on_volumes() -> None:
+    config = resolved(COMPOSE)
+    services = config["services"]
+    audit_path = services["agent-planner"]["environment"]["PAGI_AUDIT_DB_PATH"]
+    planner_volumes = mounts(services["agent-planner"])
+    inspector_volumes = mounts(services["audit-inspector"])
+    assert planner_volumes["audit-data"] == str(Path(audit_path).parent)
+    assert inspector_volumes["audit-data"] == planner_volumes["audit-data"]
+    assert "chroma-data" in mounts(services["chroma-db"])
+    assert {"audit-data", "chroma-data"} <= set(config["volumes"])
+
+
+def test_the_tls_override_covers_every_grpc_server_and_client() -> None:
+    services = resolved(COMPOSE, TLS_OVERRIDE)["services"]
+    for server in ("memory-service", "rust-sandbox", "model-gateway"):
+        env = services[server]["environment"]
+        assert env["TLS_SERVER_CERT_PATH"] == "/app/tls_certs/server.crt", server
+    for client in ("agent-planner", "model-gateway"):
+        env = services[client]["environment"]
+        assert env["TLS_CLIENT_CERT_PATH"] == "/app/tls_certs/client.crt", client
+    for name in ("memory-service", "rust-sandbox", "model-gateway", "agent-planner"):
+        assert "/app/tls_certs" in mounts(services[name]).values(), name
+
+
+def test_the_dockerfile_installs_cpu_torch_before_the_project() -> None:
+    text = DOCKERFILE.read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    torch = text.index("download.pytorch.org/whl/cpu torch==2.13.0")
+    assert torch < text.index("pip install -r /tmp/requirements.txt")
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
+
+
+def test_prometheus_scrapes_every_service_metrics_endpoint() -> None:
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    for service, port in METRICS_PORTS.items():
+        assert f"{service}:{port}" in targets, service
+    mounted = mounts(resolved(COMPOSE)["services"]["prometheus"])
+    assert mounted[str(PROMETHEUS)] == "/etc/prometheus/prometheus.yml"
