@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import httpx
@@ -241,9 +242,7 @@ def plan_count(gateway: Gateway, outcome: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_ollama_appends_v1_and_sends_no_key(
-    fake_openai: FakeOpenAI, tmp_path: pytest.TempPathFactory
-) -> None:
+def test_ollama_appends_v1_and_sends_no_key(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.reset()
     fake_openai.always(PLAN)
     gateway = gateway_process(
@@ -262,7 +261,7 @@ def test_ollama_appends_v1_and_sends_no_key(
     assert request.body["model"] == "llama3"
 
 
-def test_unreachable_provider_is_unavailable(tmp_path: pytest.TempPathFactory) -> None:
+def test_unreachable_provider_is_unavailable(tmp_path: Path) -> None:
     gateway = gateway_process(
         tmp_path,
         LLM_PROVIDER="openai",
