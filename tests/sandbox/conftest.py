@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,13 +99,37 @@ def sandbox_process(workdir: Path, **env: str) -> Sandbox:
     return Sandbox(process, grpc_port, http_port, work_root)
 
 
+@contextmanager
+def running_sandbox(workdir: Path, **env: str) -> Iterator[Sandbox]:
+    """A started sandbox for the with-block; stopped afterwards whatever happens."""
+    service = sandbox_process(workdir, **env)
+    service.process.start(timeout=60)
+    try:
+        yield service
+    finally:
+        service.process.stop()
+
+
+def start_until_exit(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the service with a configuration expected to stop it at start-up."""
+    return subprocess.run(
+        [sys.executable, "-m", f"services.{MODULE}"],
+        env=base_env(**env),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The default service (bubblewrap when available, mock search, concurrency 4)."""
-    service = sandbox_process(tmp_path_factory.mktemp("sandbox"), SANDBOX_MAX_CONCURRENCY="4")
-    service.process.start(timeout=60)
-    yield service
-    service.process.stop()
+    with running_sandbox(
+        tmp_path_factory.mktemp("sandbox"), SANDBOX_MAX_CONCURRENCY="4"
+    ) as service:
+        yield service
 
 
 def sandbox_user_processes(uid_base: int = UID_BASE, count: int = 64) -> list[str]:

@@ -4,8 +4,6 @@ says once that network isolation is off."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,16 +11,21 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Spawner
-from tests.sandbox.conftest import SERVICE_SECRET, Sandbox, sandbox_process
-from tests.support.processes import base_env
+from tests.sandbox.conftest import (
+    SERVICE_SECRET,
+    Sandbox,
+    running_sandbox,
+    sandbox_process,
+    start_until_exit,
+)
 
 
 @pytest.fixture(scope="module")
 def rlimits_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    service = sandbox_process(tmp_path_factory.mktemp("rlimits"), SANDBOX_ISOLATION="rlimits")
-    service.process.start(timeout=60)
-    yield service
-    service.process.stop()
+    with running_sandbox(
+        tmp_path_factory.mktemp("rlimits"), SANDBOX_ISOLATION="rlimits"
+    ) as service:
+        yield service
 
 
 def warnings_logged(service: Sandbox, event: str) -> int:
@@ -82,14 +85,8 @@ def test_unusable_bwrap_falls_back_to_rlimits(tmp_path: Path, spawn: Spawner) ->
 
 
 def test_required_bwrap_that_fails_stops_start_up(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.sandbox"],
-        env=base_env(SANDBOX_ISOLATION="bubblewrap", PATH=broken_bwrap_path(tmp_path)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = start_until_exit(
+        tmp_path, SANDBOX_ISOLATION="bubblewrap", PATH=broken_bwrap_path(tmp_path)
     )
     assert result.returncode == 2
     assert "bwrap does not work" in result.stderr

@@ -4,8 +4,6 @@ the variable."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from services.kit.errors import ConfigError
 from services.kit.settings import load_settings
 from services.sandbox.settings import SandboxSettings
 from tests.conftest import Spawner
+from tests.sandbox.conftest import start_until_exit
 from tests.support.processes import base_env, free_port, http_ready, python_service
 
 
@@ -61,14 +60,6 @@ def test_bad_values_name_the_variable(
 
 
 def test_bad_value_stops_the_process_with_exit_code_2(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.sandbox"],
-        env=base_env(WEB_SEARCH_PROVIDER="bing"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = start_until_exit(tmp_path, WEB_SEARCH_PROVIDER="bing")
     assert result.returncode == 2
     assert "WEB_SEARCH_PROVIDER" in result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.sandbox.conftest import Sandbox, sandbox_process
+from tests.sandbox.conftest import Sandbox, running_sandbox
 
 CAP = 2
 TIMED_CODE = "import time\nstart = time.time()\ntime.sleep(0.3)\nprint(start, time.time())\n"
@@ -20,10 +20,10 @@ TIMED_CODE = "import time\nstart = time.time()\ntime.sleep(0.3)\nprint(start, ti
 
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    service = sandbox_process(tmp_path_factory.mktemp("capped"), SANDBOX_MAX_CONCURRENCY=str(CAP))
-    service.process.start(timeout=60)
-    yield service
-    service.process.stop()
+    with running_sandbox(
+        tmp_path_factory.mktemp("capped"), SANDBOX_MAX_CONCURRENCY=str(CAP)
+    ) as service:
+        yield service
 
 
 def most_overlapping(intervals: list[tuple[float, float]]) -> int:
@@ -41,7 +41,7 @@ def test_twenty_parallel_executions_respect_the_cap(capped: Sandbox) -> None:
             pool.map(lambda _: capped.run_code(TIMED_CODE, timeout_seconds=30), range(20))
         )
     assert [r["status"] for r in results] == ["ok"] * 20
-    intervals = [tuple(map(float, r["stdout"].split())) for r in results]
+    intervals = [(float(r["stdout"].split()[0]), float(r["stdout"].split()[1])) for r in results]
     assert most_overlapping(intervals) == CAP  # the cap holds, and slots are really used
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sandbox.conftest import Sandbox, sandbox_process
+from tests.sandbox.conftest import Sandbox, running_sandbox
 from tests.support.fake_searxng import FakeSearxng
 from tests.support.processes import free_port
 
@@ -45,14 +45,12 @@ def searxng() -> Iterator[FakeSearxng]:
 def searx_sandbox(
     searxng: FakeSearxng, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sandbox]:
-    service = sandbox_process(
+    with running_sandbox(
         tmp_path_factory.mktemp("searx"),
         WEB_SEARCH_PROVIDER="searxng",
         SEARXNG_URL=searxng.base_url,
-    )
-    service.process.start(timeout=60)
-    yield service
-    service.process.stop()
+    ) as service:
+        yield service
 
 
 @pytest.fixture
@@ -110,16 +108,12 @@ def test_searxng_hang_up_is_a_network_error(searx_sandbox: Sandbox, fake: FakeSe
 def test_searxng_unreachable_is_a_network_error(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    service = sandbox_process(
+    with running_sandbox(
         tmp_path_factory.mktemp("searx-down"),
         WEB_SEARCH_PROVIDER="searxng",
         SEARXNG_URL=f"http://127.0.0.1:{free_port()}",
-    )
-    service.process.start(timeout=60)
-    try:
+    ) as service:
         status, body, stderr = search(service, "anything")
-    finally:
-        service.process.stop()
     assert status == "network_error"
     assert "ConnectError" in stderr
     assert body["results"] == []
