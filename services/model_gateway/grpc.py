@@ -13,11 +13,7 @@ import grpc
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.logs import get_logger
-from services.model_gateway.errors import (
-    InvalidPlanRequest,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from services.model_gateway.errors import InvalidPlanRequest, UpstreamError, UpstreamRejected
 from services.model_gateway.metrics import PLAN_CALLS, PLAN_LATENCY
 from services.model_gateway.providers import Planner
 from services.model_gateway.rag import MemoryRag
@@ -39,25 +35,26 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
     ) -> pb.PlanResponse:
         started = time.perf_counter()
         budget = _budget(self._timeout, context)
+        outcome = "error"  # an unexpected exception or a cancelled call
         try:
-            check_plan_request(request)
-            self._log_request(request)
-            async with asyncio.timeout(budget):
-                deadline = asyncio.get_running_loop().time() + budget
-                plan = await self._planner.plan(request.prompt, request.resources, deadline)
-        except Exception as exc:
-            status = plan_error_status(exc, self._planner.name, budget)
-            if status is None:
-                self._observe("internal", started)
-                log.exception("plan_crashed")
-                raise
-            code, message = status
-            self._observe(code.name.lower(), started)
+            plan = await self._bounded_plan(request, budget)
+            outcome = "success"
+        except (InvalidPlanRequest, TimeoutError, UpstreamError) as exc:
+            code, message = plan_error_status(exc, self._planner.name, budget)
+            outcome = code.name.lower()
             log.warning("plan_failed", code=code.name, error=message)
             await _abort(context, code, message)
-        self._observe("success", started)
+        finally:
+            self._observe(outcome, started)
         latency_ms = round((time.perf_counter() - started) * 1000)
         return pb.PlanResponse(plan=plan, model_name=self._planner.model, latency_ms=latency_ms)
+
+    async def _bounded_plan(self, request: pb.PlanRequest, budget: float) -> str:
+        check_plan_request(request)
+        self._log_request(request)
+        async with asyncio.timeout(budget):
+            deadline = asyncio.get_running_loop().time() + budget
+            return await self._planner.plan(request.prompt, request.resources, deadline)
 
     async def GetRAGContext(
         self, request: pb.RAGContextRequest, context: grpc.aio.ServicerContext
@@ -101,9 +98,9 @@ def check_resources(resources: Sequence[pb.Resource]) -> None:
 
 
 def plan_error_status(
-    exc: Exception, provider: str, budget: float
-) -> tuple[grpc.StatusCode, str] | None:
-    """The gRPC status and message for a GetPlan failure; None for an unexpected error."""
+    exc: InvalidPlanRequest | TimeoutError | UpstreamError, provider: str, budget: float
+) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status and message for a GetPlan failure."""
     if isinstance(exc, InvalidPlanRequest):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, TimeoutError):
@@ -112,9 +109,7 @@ def plan_error_status(
         if exc.status in PERMISSION_STATUSES:
             return grpc.StatusCode.PERMISSION_DENIED, str(exc)
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    if isinstance(exc, UpstreamUnavailable):
-        return grpc.StatusCode.UNAVAILABLE, str(exc)
-    return None
+    return grpc.StatusCode.UNAVAILABLE, str(exc)
 
 
 def _budget(timeout: float, context: grpc.aio.ServicerContext) -> float:
