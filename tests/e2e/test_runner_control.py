@@ -114,3 +114,15 @@ def test_a_stale_pids_file_is_replaced(tmp_path: Path) -> None:
     assert "stale" in result.stdout
     assert not (tmp_path / ".pids.json").exists()
     assert not process_alive(999998)
+
+
+def test_ports_come_from_dot_env_unless_the_environment_sets_them(tmp_path: Path) -> None:
+    env = no_redis_env(tmp_path)
+    taken = int(env.pop("MEMORY_GRPC_PORT"))
+    (tmp_path / ".env").write_text(f"# local overrides\nexport MEMORY_GRPC_PORT='{taken}'\n")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        result = run_runner_once(tmp_path, env, "--profile", "core")
+    assert result.returncode == 1
+    assert f"port {taken} (MEMORY_GRPC_PORT, needed by memory)" in result.stdout

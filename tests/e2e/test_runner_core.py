@@ -104,6 +104,40 @@ def test_verify_script_fails_when_the_notifier_never_saw_the_trace(
     assert "FAIL trace" in result.stdout and "RESULT: FAIL" in result.stdout
 
 
+COMPOSE_SHIM = """#!/usr/bin/env bash
+# Stands in for `docker compose` over the bare-metal stack; records each call.
+echo "$*" >> "$SHIM_CALLS"
+case "$1" in
+  exec) shift 4; sqlite3 "$AUDIT_DB" "${@: -1}" ;;
+  logs) cat "$NOTIFIER_LOG" ;;
+  *) exit 3 ;;
+esac
+"""
+
+
+def test_verify_script_compose_mode_reads_the_inspector_and_notifier_containers(
+    core_run: RunnerRun, tmp_path: Path
+) -> None:
+    shim = tmp_path / "compose-shim"
+    shim.write_text(COMPOSE_SHIM)
+    shim.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    env = {
+        "PATH": core_run.env["PATH"],
+        "AGENT_URL": core_run.url("AGENT_PLANNER_PORT"),
+        "COMPOSE": str(shim),
+        "SHIM_CALLS": str(calls),
+        "AUDIT_DB": str(core_run.workdir / "pagi_audit.db"),
+        "NOTIFIER_LOG": str(core_run.workdir / "logs" / "notifier.log"),
+    }
+    result = run_verify(tmp_path, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mode: compose" in result.stdout
+    recorded = calls.read_text()
+    assert "exec -T audit-inspector sqlite3 /data/audit/pagi_audit.db SELECT" in recorded
+    assert "logs --no-color notification-service" in recorded
+
+
 def _descends_from(span: ReceivedSpan, root: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> bool:
     parent = span.parent_span_id
     while parent:
