@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import Spawner
 from tests.legacy.legacy_stack import HttpService, LegacyStack, bff_process, start_legacy_stack
 from tests.support.legacy_fakes import CannedAnswer, FakeHttpServer
+from tests.support.processes import free_port
 
 BFF_TIMEOUT_SECONDS = 1.5
 AGENT_PAYLOAD = {"service": "fake-agent", "plan": {"steps": ["a", "b", "c"]}}
@@ -60,6 +61,7 @@ def bff(
     """A BFF whose three downstreams are the recording fakes."""
     service = bff_process(
         tmp_path_factory.mktemp("bff"),
+        free_port(),
         PY_AGENT_URL=downstreams.agent.url,
         RUST_SANDBOX_URL=downstreams.sandbox.url,
         MEMORY_URL=downstreams.memory.url,

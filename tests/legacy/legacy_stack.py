@@ -3,7 +3,7 @@ the gateway (mock provider), wired together on loopback."""
 
 from __future__ import annotations
 
-import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +11,8 @@ from typing import Any
 
 from tests.conftest import Spawner
 from tests.support.memory import MemoryProcess, memory_process
-from tests.support.processes import (
-    ServiceProcess,
-    base_env,
-    free_port,
-    grpc_ready,
-    http_ready,
-    python_service,
-)
+from tests.support.processes import ServiceProcess, base_env, free_port, http_ready, python_service
+from tests.support.stack import gateway_process, log_events, sandbox_process
 
 # Generous, so a busy machine does not fail the stack tests; timeouts are tested with fakes.
 STACK_TIMEOUT_SECONDS = "10"
@@ -33,19 +27,25 @@ class HttpService:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def log_events(self, event: str) -> list[dict[str, Any]]:
-        return log_events(self.process, event)
+    def logged(self, event: str, count: int = 1, **fields: Any) -> list[dict[str, Any]]:
+        return logged(self.process, event, count, **fields)
 
 
-def log_events(proc: ServiceProcess, event: str) -> list[dict[str, Any]]:
-    """The JSON log lines of proc whose event is `event`."""
-    found = []
-    for line in proc.log().splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if record.get("event") == event:
-                found.append(record)
-    return found
+def logged(
+    proc: ServiceProcess, event: str, count: int = 1, timeout: float = 5, **fields: Any
+) -> list[dict[str, Any]]:
+    """proc's `event` log lines whose fields equal `fields`, once `count` are there or the
+    timeout passes (a service writes its request line just after sending the reply)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [
+            record
+            for record in log_events(proc, event)
+            if all(record.get(name) == value for name, value in fields.items())
+        ]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def closed_url() -> str:
@@ -53,8 +53,7 @@ def closed_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-def bff_process(workdir: Path, port: int | None = None, **env: str) -> HttpService:
-    port = port or free_port()
+def bff_process(workdir: Path, port: int, **env: str) -> HttpService:
     proc = python_service(
         "bff", base_env(GO_BFF_PORT=str(port), **env), workdir, ready=[http_ready(port)]
     )
@@ -62,35 +61,12 @@ def bff_process(workdir: Path, port: int | None = None, **env: str) -> HttpServi
     return HttpService(proc, port)
 
 
-def demo_agent_process(workdir: Path, port: int | None = None, **env: str) -> HttpService:
-    port = port or free_port()
+def demo_agent_process(workdir: Path, port: int, **env: str) -> HttpService:
     proc = python_service(
         "demo_agent", base_env(PY_AGENT_PORT=str(port), **env), workdir, ready=[http_ready(port)]
     )
     proc.log_path = workdir / f"demo_agent-{port}.log"
     return HttpService(proc, port)
-
-
-def sandbox_process(workdir: Path) -> HttpService:
-    http_port, grpc_port = free_port(), free_port()
-    env = base_env(
-        RUST_SANDBOX_PORT=str(http_port),
-        RUST_SANDBOX_GRPC_PORT=str(grpc_port),
-        WEB_SEARCH_PROVIDER="mock",
-    )
-    proc = python_service("sandbox", env, workdir, ready=[http_ready(http_port)])
-    return HttpService(proc, http_port)
-
-
-def gateway_process(workdir: Path, memory_grpc_address: str) -> tuple[ServiceProcess, int]:
-    grpc_port = free_port()
-    env = base_env(
-        LLM_PROVIDER="mock",
-        MODEL_GATEWAY_GRPC_PORT=str(grpc_port),
-        MODEL_GATEWAY_HTTP_PORT=str(free_port()),
-        RAG_GRPC_ADDR=memory_grpc_address,
-    )
-    return python_service("model_gateway", env, workdir, ready=[grpc_ready(grpc_port)]), grpc_port
 
 
 def agent_wiring(
@@ -125,11 +101,13 @@ class LegacyStack:
 def start_legacy_stack(workdir: Path, spawn: Spawner) -> LegacyStack:
     """Build every process, then start them all at once (each waits for its own health)."""
     memory = memory_process(workdir / "memory")
-    sandbox = sandbox_process(workdir)
-    gateway, gateway_port = gateway_process(workdir, memory.grpc_address)
+    sandbox_port = free_port()
+    sandbox = HttpService(sandbox_process(workdir, sandbox_port, free_port()), sandbox_port)
+    gateway_port = free_port()
+    gateway = gateway_process(workdir, gateway_port, free_port(), memory.grpc_port)
     bff_port = free_port()
     wiring = agent_wiring(f"http://127.0.0.1:{bff_port}", memory.url, sandbox.url, gateway_port)
-    agent = demo_agent_process(workdir, **wiring)
+    agent = demo_agent_process(workdir, free_port(), **wiring)
     bff = bff_process(
         workdir,
         bff_port,

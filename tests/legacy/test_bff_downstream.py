@@ -111,12 +111,14 @@ def test_the_callers_request_id_reaches_every_downstream(
     for fake in fakes.all():
         [request] = fake.requests
         assert request.headers["x-request-id"] == "dash-42"
+        assert request.headers["x-trace-id"] == reply.headers["X-Trace-ID"]
 
 
 def test_a_generated_request_id_is_shared_by_all_downstream_calls(
     bff: HttpService, fakes: Downstreams
 ) -> None:
-    reply, _ = timed_dashboard(bff)
+    unusable = "x" * 200  # too long to be put in logs: replaced like a missing one
+    reply, _ = timed_dashboard(bff, **{"X-Request-Id": unusable})
     request_id = reply.json()["request_id"]
     assert uuid.UUID(request_id).version == 4
     assert {fake.requests[0].headers["x-request-id"] for fake in fakes.all()} == {request_id}
@@ -128,15 +130,13 @@ def test_every_downstream_call_is_logged_with_its_latency(
     request_id = f"log-{uuid.uuid4()}"
     fakes.agent.answers[("POST", "/api/v1/plan")] = CannedAnswer(500, {})
     timed_dashboard(bff, **{"X-Request-Id": request_id})
-    calls = [r for r in bff.log_events("downstream_call") if r.get("request_id") == request_id]
+    calls = bff.logged("downstream_call", count=3, request_id=request_id)
     assert {r["section"] for r in calls} == {"python_agent", "rust_sandbox", "memory"}
     assert all(isinstance(r["latency_ms"], float) for r in calls)
     outcomes = {r["section"]: (r["outcome"], r["status"]) for r in calls}
     assert outcomes["python_agent"] == ("failed", 500)
     assert outcomes["memory"] == ("ok", 200)
-    [request_line] = [
-        r for r in bff.log_events("http_request") if r.get("request_id") == request_id
-    ]
+    [request_line] = bff.logged("http_request", request_id=request_id)
     assert request_line["path"] == DASHBOARD
 
 
@@ -144,6 +144,7 @@ def test_a_downstream_that_is_down_fails_alone(tmp_path: Path, fakes: Downstream
     closed = f"http://127.0.0.1:{free_port()}"
     bff = bff_process(
         tmp_path,
+        free_port(),
         PY_AGENT_URL=fakes.agent.url,
         RUST_SANDBOX_URL=closed,
         MEMORY_URL=fakes.memory.url,

@@ -67,7 +67,7 @@ def test_echo_body_over_the_limit_is_refused(bff: HttpService) -> None:
 def test_each_request_is_logged_once_with_latency_and_request_id(bff: HttpService) -> None:
     request_id = f"log-{uuid.uuid4()}"
     httpx.post(f"{bff.url}/api/v1/echo", json={}, headers={"X-Request-Id": request_id})
-    lines = [r for r in bff.log_events("http_request") if r.get("request_id") == request_id]
+    lines = bff.logged("http_request", request_id=request_id)
     assert len(lines) == 1
     assert lines[0]["path"] == "/api/v1/echo"
     assert lines[0]["status"] == 200

@@ -54,8 +54,6 @@ def test_the_bff_logs_one_line_per_downstream_call(legacy_stack: LegacyStack) ->
     httpx.get(
         f"{legacy_stack.bff.url}{DASHBOARD}", headers={"X-Request-Id": "dash-log-1"}, timeout=30
     )
-    calls = [
-        r for r in legacy_stack.bff.log_events("downstream_call") if r["request_id"] == "dash-log-1"
-    ]
+    calls = legacy_stack.bff.logged("downstream_call", count=3, request_id="dash-log-1")
     assert sorted(r["section"] for r in calls) == ["memory", "python_agent", "rust_sandbox"]
     assert all(r["outcome"] == "ok" for r in calls), calls

@@ -21,6 +21,7 @@ def stranded_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpSer
     """A demo agent whose every neighbour (BFF, memory, sandbox, gateway) is down."""
     agent = demo_agent_process(
         tmp_path_factory.mktemp("stranded"),
+        free_port(),
         GO_BFF_URL=closed_url(),
         MEMORY_URL=closed_url(),
         RUST_SANDBOX_URL=closed_url(),
@@ -71,6 +72,7 @@ def test_a_slow_gateway_is_cut_off_by_the_grpc_timeout(
     gateway.delay_seconds = 3
     agent = demo_agent_process(
         tmp_path,
+        free_port(),
         **legacy_stack.agent_env(
             MODEL_GATEWAY_GRPC_PORT=str(gateway.port), MODEL_GATEWAY_GRPC_TIMEOUT_SECONDS="0.5"
         ),
@@ -90,7 +92,9 @@ def test_a_slow_gateway_is_cut_off_by_the_grpc_timeout(
 def test_sandbox_down_is_fed_back_as_the_tool_result(
     legacy_stack: LegacyStack, tmp_path: Path
 ) -> None:
-    agent = demo_agent_process(tmp_path, **legacy_stack.agent_env(RUST_SANDBOX_URL=closed_url()))
+    agent = demo_agent_process(
+        tmp_path, free_port(), **legacy_stack.agent_env(RUST_SANDBOX_URL=closed_url())
+    )
     agent.process.start(timeout=30)
     try:
         reply, _ = timed_plan(agent, {"prompt": "search for the latest news"})

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from services.demo_agent.http import DEFAULT_PROMPT
-from tests.legacy.legacy_stack import LegacyStack, log_events
+from tests.legacy.legacy_stack import LegacyStack, logged
 
 THREE_STEPS = [
     "Restate the objective in one sentence and identify constraints.",
@@ -52,8 +52,7 @@ def test_the_echo_check_reaches_the_bff_with_the_request_id(legacy_stack: Legacy
         "received": {"ping": "demo_agent", "request_id": "agent-rid-1"},
         "request_id": "agent-rid-1",
     }
-    echoes = [r for r in legacy_stack.bff.log_events("http_request") if r.get("request_id")]
-    assert any(r["request_id"] == "agent-rid-1" and r["path"] == "/api/v1/echo" for r in echoes)
+    assert legacy_stack.bff.logged("http_request", request_id="agent-rid-1", path="/api/v1/echo")
 
 
 def test_a_search_prompt_runs_web_search_in_the_sandbox_and_finishes(
@@ -80,11 +79,7 @@ def test_a_search_prompt_runs_web_search_in_the_sandbox_and_finishes(
 
     # The call went over the sandbox's HTTP API, carrying this request's trace id.
     trace_id = reply.headers["X-Trace-ID"]
-    sandbox_calls = [
-        r
-        for r in log_events(legacy_stack.sandbox.process, "http_request")
-        if r.get("trace_id") == trace_id
-    ]
+    sandbox_calls = logged(legacy_stack.sandbox.process, "http_request", trace_id=trace_id)
     assert [r["path"] for r in sandbox_calls] == ["/api/v1/execute_tool"]
 
 
