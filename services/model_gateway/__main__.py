@@ -14,7 +14,7 @@ from services.model_gateway.http import create_gateway_app
 from services.model_gateway.openai_compat import ChatCompletionsClient, new_http_client
 from services.model_gateway.providers import ChatPlanner, MockPlanner, Planner
 from services.model_gateway.rag import MemoryRag
-from services.model_gateway.settings import GatewaySettings, provider_config
+from services.model_gateway.settings import GatewaySettings, ProviderConfig, provider_config
 
 SERVICE = "model_gateway"
 log = get_logger(SERVICE)
@@ -38,13 +38,7 @@ async def main() -> None:
     )
     configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     memory = MemoryRag(channel, settings.RAG_GRPC_ADDR)
-    cleanups: list[Cleanup] = [channel.close]
-    planner: Planner = MockPlanner()
-    if config is not None:
-        http_client = new_http_client()
-        cleanups.append(http_client.aclose)
-        client = ChatCompletionsClient(config, http_client)
-        planner = ChatPlanner(client, memory, settings.RAG_TIMEOUT_SECONDS)
+    planner, cleanups = build_planner(config, memory, settings.RAG_TIMEOUT_SECONDS)
     endpoint = GrpcEndpoint(settings.MODEL_GATEWAY_GRPC_PORT, server_tls, probe=planner.ready)
     servicer = GatewayServicer(planner, memory, settings.REQUEST_TIMEOUT_SECONDS)
     endpoint.add(pb_grpc.add_ModelGatewayServicer_to_server, servicer, "modelgateway.ModelGateway")
@@ -57,8 +51,21 @@ async def main() -> None:
         timeout_s=settings.REQUEST_TIMEOUT_SECONDS,
     )
     await serve(
-        http=(app, settings.MODEL_GATEWAY_HTTP_PORT), grpc_endpoint=endpoint, cleanups=cleanups
+        http=(app, settings.MODEL_GATEWAY_HTTP_PORT),
+        grpc_endpoint=endpoint,
+        cleanups=[*cleanups, channel.close],
     )
+
+
+def build_planner(
+    config: ProviderConfig | None, memory: MemoryRag, rag_timeout: float
+) -> tuple[Planner, list[Cleanup]]:
+    """The mock, or a real provider on the process's one pooled HTTP client."""
+    if config is None:
+        return MockPlanner(), []
+    http_client = new_http_client()
+    client = ChatCompletionsClient(config, http_client)
+    return ChatPlanner(client, memory, rag_timeout), [http_client.aclose]
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ score = 1 / (1 + distance): 1.0 for an exact match, falling towards 0 as distanc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -66,7 +67,7 @@ def parse_k(raw: str | None) -> int | None:
     return value if 1 <= value <= MAX_K else None
 
 
-def vector_results(matches: Any, k: int) -> list[dict[str, Any]]:
+def vector_results(matches: Sequence[pb.RAGMatch], k: int) -> list[dict[str, Any]]:
     """The k nearest matches over all knowledge bases, best (smallest distance) first."""
     nearest = sorted(matches, key=lambda m: m.distance)[:k]
     return [
