@@ -7,7 +7,9 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.kit.logs import get_logger
 from services.memory.embeddings import Embedder
+from services.memory.errors import DependencyUnavailable
 from services.memory.health import DeepHealth
 from services.memory.ingestion import IngestionTracker, Ingestor
 from services.memory.knowledge import KnowledgeStore
@@ -15,6 +17,8 @@ from services.memory.playbook import PlaybookWriter
 from services.memory.retrieval import Retriever
 from services.memory.settings import MemorySettings
 from services.memory.store import SessionStore
+
+log = get_logger("memory")
 
 
 @dataclass
@@ -50,7 +54,10 @@ async def build_components(settings: MemorySettings) -> MemoryComponents:
     """Open SQLite and load the embedding model (Chroma connects lazily, so a Chroma that
     is down shows in health instead of stopping the service)."""
     store = SessionStore(Path(settings.SESSION_DB_PATH))
-    await store.open()
+    try:
+        await store.open()
+    except DependencyUnavailable as exc:  # shown by /health; the store retries on each use
+        log.error("session_store_unavailable", error=str(exc))
     embedder = await asyncio.to_thread(
         Embedder.load, settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,16 +35,27 @@ def load_model(name: str) -> Any:
 
 
 class Embedder:
-    """Turns texts into vectors with one shared model."""
+    """Turns texts into vectors with one shared model, loaded on first use or by `load`."""
 
-    def __init__(self, model: Any, batch_size: int = 64) -> None:
-        self.model = model
+    def __init__(self, model_name: str, batch_size: int = 64) -> None:
+        self.model_name = model_name
         self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
 
     @classmethod
     def load(cls, name: str, batch_size: int = 64) -> Embedder:
-        return cls(load_model(name), batch_size)
+        embedder = cls(name, batch_size)
+        embedder.model  # noqa: B018 - load now rather than on the first request
+        return embedder
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                self._model = load_model(self.model_name)
+            return self._model
 
     def encode_now(self, texts: list[str]) -> list[Vector]:
         """Blocking encode, for worker threads and the command line."""

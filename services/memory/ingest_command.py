@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,9 +17,8 @@ async def run_ingest_command(settings: MemorySettings, directory: str | None) ->
     root = Path(directory or settings.KNOWLEDGE_BASES_DIR)
     if not root.is_dir():
         raise ConfigError(f"knowledge-base directory not found: {root}")
-    embedder = await asyncio.to_thread(
-        Embedder.load, settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE
-    )
+    # The model loads only if something needs embedding: an unchanged library costs no load.
+    embedder = Embedder(settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE)
     try:
         ingestor = Ingestor(embedder, KnowledgeStore.from_settings(settings))
         plans = await ingestor.plan_library(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,4 +84,25 @@ def memory_process(workdir: Path, **env: str) -> MemoryProcess:
         ready=plain.ready,
         http_port=http_port,
         grpc_port=grpc_port,
+    )
+
+
+@dataclass
+class ChromaServerProcess(ServiceProcess):
+    port: int = 0
+
+
+def chroma_server_process(workdir: Path, port: int | None = None) -> ChromaServerProcess:
+    """A real `chroma run` server persisting into workdir (not yet started)."""
+    port = port or free_port()
+    binary = Path(sys.executable).parent / "chroma"
+    argv = [str(binary), "run", "--path", str(workdir / "chroma-server"), "--host", "127.0.0.1"]
+    return ChromaServerProcess(
+        name="chroma",
+        argv=[*argv, "--port", str(port)],
+        env=base_env(),
+        cwd=workdir,
+        log_path=workdir / f"chroma-{port}.log",
+        ready=[http_ready(port, "/api/v2/heartbeat")],
+        port=port,
     )

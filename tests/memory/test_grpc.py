@@ -1,0 +1,108 @@
+"""The gRPC contract, exercised with the real grpcurl and no .proto files on our side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.grpcurl import grpcurl, grpcurl_json
+from tests.support.memory import MemoryProcess
+
+RAG = "modelgateway.ModelGateway/GetRAGContext"
+
+
+def rag(memory: MemoryProcess, **body: Any) -> list[dict[str, Any]]:
+    reply = grpcurl_json(memory.grpc_address, RAG, body)
+    return reply.get("matches", [])  # type: ignore[no-any-return]
+
+
+def test_reflection_lists_the_services(memory: MemoryProcess) -> None:
+    listed = grpcurl("-plaintext", memory.grpc_address, "list")
+    assert listed.returncode == 0, listed.stderr
+    services = set(listed.stdout.split())
+    assert {"modelgateway.ModelGateway", "grpc.health.v1.Health"} <= services
+
+
+def test_describe_shows_both_methods_and_the_namespace_field(memory: MemoryProcess) -> None:
+    service = grpcurl("-plaintext", memory.grpc_address, "describe", "modelgateway.ModelGateway")
+    assert "rpc GetRAGContext" in service.stdout
+    assert "rpc GetPlan" in service.stdout
+    request = grpcurl(
+        "-plaintext", memory.grpc_address, "describe", "modelgateway.RAGContextRequest"
+    )
+    assert "string namespace = 4;" in request.stdout
+
+
+def test_health_is_serving(memory: MemoryProcess) -> None:
+    reply = grpcurl_json(memory.grpc_address, "grpc.health.v1.Health/Check", {})
+    assert reply == {"status": "SERVING"}
+
+
+def test_rag_finds_the_ingested_document_with_its_source_path(memory: MemoryProcess) -> None:
+    matches = rag(memory, query="which tool searches the web", top_k=1, knowledge_bases=["Body-KB"])
+    assert len(matches) == 1
+    [match] = matches
+    assert match["knowledge_base"] == "Body-KB"
+    assert match["source"] == "knowledge_bases/Body-KB/tools.md"
+    assert "web_search" in match["text"]
+    assert match["id"].startswith("knowledge_bases/Body-KB/tools.md#0:")
+    assert 0 <= match["distance"] < 1
+
+
+def test_no_knowledge_bases_means_body_kb(memory: MemoryProcess) -> None:
+    matches = rag(memory, query="run some python code", top_k=3)
+    assert matches
+    assert {m["knowledge_base"] for m in matches} == {"Body-KB"}
+
+
+@pytest.mark.parametrize("top_k", [0, -5])
+def test_top_k_below_one_returns_one_match_per_kb(memory: MemoryProcess, top_k: int) -> None:
+    matches = rag(memory, query="assistant", top_k=top_k, knowledge_bases=["Soul-KB", "Domain-KB"])
+    assert sorted(m["knowledge_base"] for m in matches) == ["Domain-KB", "Soul-KB"]
+
+
+def test_each_kb_answers_for_itself(memory: MemoryProcess) -> None:
+    kbs = ["Domain-KB", "Soul-KB", "Body-KB"]
+    matches = rag(memory, query="tomatoes in the sun", top_k=1, knowledge_bases=kbs)
+    by_kb = {m["knowledge_base"]: m for m in matches}
+    assert set(by_kb) == set(kbs)
+    assert by_kb["Domain-KB"]["source"] == "knowledge_bases/Domain-KB/gardening.txt"
+    assert by_kb["Soul-KB"]["source"] == "knowledge_bases/Soul-KB/persona.txt"
+
+
+@pytest.mark.parametrize("kb", ["Nothing-KB", "no such kb!", "x", "../Body-KB"])
+def test_unknown_or_odd_kb_names_yield_no_matches(memory: MemoryProcess, kb: str) -> None:
+    assert rag(memory, query="tools", top_k=3, knowledge_bases=[kb]) == []
+
+
+def test_get_plan_is_unimplemented_with_a_clear_message(memory: MemoryProcess) -> None:
+    result = grpcurl(
+        "-plaintext",
+        "-d",
+        '{"prompt":"hi"}',
+        memory.grpc_address,
+        "modelgateway.ModelGateway/GetPlan",
+    )
+    assert result.returncode != 0
+    assert "Unimplemented" in result.stderr
+    assert "model gateway" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"query": "   "}, "query"),
+        ({"query": "tools", "namespace": "bad namespace!"}, "namespace"),
+        ({"query": "tools", "knowledge_bases": [f"K{i}-KB" for i in range(17)]}, "knowledge_bases"),
+    ],
+)
+def test_bad_requests_are_invalid_argument(
+    memory: MemoryProcess, body: dict[str, Any], named: str
+) -> None:
+    import json
+
+    result = grpcurl("-plaintext", "-d", json.dumps(body), memory.grpc_address, RAG)
+    assert result.returncode != 0
+    assert "InvalidArgument" in result.stderr
+    assert named in result.stderr

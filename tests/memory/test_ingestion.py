@@ -1,0 +1,126 @@
+"""Ingestion is idempotent: reruns embed nothing unchanged, a changed file replaces its
+chunks, a deleted file's chunks go. Exercised through the `ingest` command, the start-up
+pass and POST /memory/ingest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.memory.ingestion import plan_collection
+from services.memory.library import SourceDocument
+from tests.conftest import Spawner
+from tests.memory.conftest import write_library
+from tests.support.grpcurl import grpcurl_json
+from tests.support.memory import MemoryProcess, memory_env, memory_process
+from tests.support.processes import ROOT
+
+LONG_GUIDE = "\n\n".join(
+    f"Section {i}: the rover checks its battery, wheels and camera before moving {i} metres."
+    for i in range(40)
+)
+
+
+def run_ingest(workdir: Path, library: Path) -> tuple[dict[str, Any], str]:
+    env = memory_env(workdir)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.memory", "ingest", str(library)],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report, result.stderr
+
+
+def rag_sources(memory: MemoryProcess, query: str, kb: str) -> list[dict[str, Any]]:
+    body = {"query": query, "top_k": 50, "knowledge_bases": [kb]}
+    reply = grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", body)
+    return reply.get("matches", [])  # type: ignore[no-any-return]
+
+
+def test_command_and_restart_embed_only_what_changed(tmp_path: Path, spawn: Spawner) -> None:
+    library = write_library(
+        tmp_path / "kb",
+        {
+            "Body-KB/rover.md": LONG_GUIDE,
+            "Body-KB/arm.txt": "The robotic arm lifts at most two kilograms.",
+            "Soul-KB/voice.txt": "The rover speaks briefly and politely.",
+            "Soul-KB/.draft.txt": "hidden files are not part of the library",
+        },
+    )
+    (library / "Body-KB/blob.bin").write_bytes(b"\xff\xfe\x00 not text")
+    first, progress = run_ingest(tmp_path, library)
+    assert first["added"] == 3  # the hidden and the binary file are skipped
+    assert first["chunks_embedded"] > 3  # the long guide became several chunks
+    assert "embedding" in progress and "chunk" in progress  # the tqdm bar
+    rerun, _ = run_ingest(tmp_path, library)
+    assert (rerun["unchanged"], rerun["chunks_embedded"], rerun["chunks_removed"]) == (3, 0, 0)
+
+    (library / "Body-KB/arm.txt").write_text("The robotic arm now lifts five kilograms.")
+    (library / "Soul-KB/voice.txt").unlink()
+    changed, _ = run_ingest(tmp_path, library)
+    assert (changed["updated"], changed["removed"], changed["unchanged"]) == (1, 1, 1)
+    assert (changed["chunks_embedded"], changed["chunks_removed"]) == (1, 2)
+
+    service = spawn(memory_process(tmp_path, KNOWLEDGE_BASES_DIR=str(library)))
+    at_start = service.wait_for_ingestion()["report"]
+    assert (at_start["unchanged"], at_start["chunks_embedded"]) == (2, 0)
+    arm = [m for m in rag_sources(service, "robotic arm", "Body-KB") if "arm" in m["source"]]
+    assert [m["text"] for m in arm] == ["The robotic arm now lifts five kilograms."]
+    assert arm[0]["source"] == "kb/Body-KB/arm.txt"
+    assert rag_sources(service, "speaks politely", "Soul-KB") == []
+
+
+def test_ingest_command_refuses_a_missing_directory(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.memory", "ingest", str(tmp_path / "absent")],
+        env=memory_env(tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "absent" in result.stderr
+
+
+def test_http_ingest_counts_added_unchanged_updated(memory: MemoryProcess) -> None:
+    doc_id = f"faq-{uuid.uuid4()}"
+
+    def ingest(text: str) -> dict[str, Any]:
+        body = {"knowledge_base": "Domain-KB", "documents": [{"id": doc_id, "text": text}]}
+        reply = httpx.post(f"{memory.url}/memory/ingest", json=body, timeout=60)
+        assert reply.status_code == 200, reply.text
+        return reply.json()  # type: ignore[no-any-return]
+
+    assert ingest("Parcels ship on Tuesdays.")["added"] == 1
+    assert ingest("Parcels ship on Tuesdays.")["unchanged"] == 1
+    updated = ingest("Parcels ship on Thursdays.")
+    assert (updated["updated"], updated["chunks_embedded"], updated["chunks_removed"]) == (1, 1, 1)
+    matches = rag_sources(memory, "when do parcels ship", "Domain-KB")
+    texts = [m["text"] for m in matches if m["id"].startswith(doc_id)]
+    assert texts == ["Parcels ship on Thursdays."]
+    assert {m["source"] for m in matches if m["id"].startswith(doc_id)} == {"chroma"}
+
+
+def test_plan_replaces_changed_chunks_and_keeps_foreign_ones() -> None:
+    old = plan_collection("Body-KB", [SourceDocument("kb/a", "alpha", "kb/a", "file")], {}, bool)
+    stored = {c.id: c.metadata for c in old.to_embed}
+    stored["elsewhere/z#0:abc"] = {"doc_key": "elsewhere/z", "kind": "file"}
+    changed = [SourceDocument("kb/a", "beta", "kb/a", "file")]
+    plan = plan_collection("Body-KB", changed, stored, lambda key: key.startswith("kb/"))
+    assert [c.text for c in plan.to_embed] == ["beta"]
+    assert plan.to_delete == [old.to_embed[0].id]
+    assert plan.report.updated == 1
