@@ -118,8 +118,10 @@ def test_empty_steps_are_not_a_plan(gateway: Gateway, fake: FakeOpenAI) -> None:
 
 
 def test_rate_limit_then_success_is_retried(gateway: Gateway, fake: FakeOpenAI) -> None:
-    fake.push(Reply.error(429, "slow down"))
+    fake.push(Reply.error(429, "slow down", headers={"Retry-After": "0.8"}))
+    started = time.monotonic()
     plan = gateway.plan_json("Plan a trip")
+    assert time.monotonic() - started >= 0.8, "Retry-After must be honoured"
     assert plan["steps"] == ["Look it up", "Answer"]
     assert len(fake.requests) == 2
     assert log_events(gateway.process, "provider_retry")
