@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,7 +24,7 @@ class DownstreamCall:
     section: str
     method: str
     url: str
-    json_body: dict[str, Any] | None = field(default=None)
+    json_body: dict[str, Any] | None = None
 
 
 def dashboard_calls(settings: BffSettings) -> tuple[DownstreamCall, ...]:

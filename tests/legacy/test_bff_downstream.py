@@ -102,6 +102,13 @@ def test_a_body_that_is_not_json_is_passed_through_as_text(
     assert reply.json()["data"]["memory"] == "plain words, not JSON"
 
 
+def test_an_oversized_answer_becomes_a_failed_section(bff: HttpService, fakes: Downstreams) -> None:
+    fakes.memory.answers[("GET", "/memory/latest")] = CannedAnswer(body=b"x" * (2 * 1024 * 1024))
+    data = timed_dashboard(bff)[0].json()["data"]
+    assert data["memory"] == {"error": "response larger than 1048576 bytes", "status": "failed"}
+    assert data["python_agent"] == AGENT_PAYLOAD
+
+
 def test_the_callers_request_id_reaches_every_downstream(
     bff: HttpService, fakes: Downstreams
 ) -> None:
