@@ -733,17 +733,18 @@ class Runner:
         )
 
     def _status_text(self, elapsed: float) -> str:
-        parts = []
+        """One line: what is ready, what is starting (and for how long), what waits."""
+        now = time.monotonic()
+        groups: dict[str, list[str]] = {"ready": [], "starting": [], "waiting": []}
         for service in self.services:
+            label = service.name
             if service.state == "starting":
-                parts.append(
-                    f"{service.name} starting {time.monotonic() - service.started_at:.0f}s"
-                )
-            elif service.state == "ready":
-                parts.append(f"{service.name} \033[32mready\033[0m")
-            else:
-                parts.append(f"{service.name} {service.state}")
-        return f"[{elapsed:5.1f}s] " + " | ".join(parts)
+                label += f" {now - service.started_at:.0f}s"
+            groups.setdefault(service.state, []).append(label)
+        parts = [f"{state}: {', '.join(names)}" for state, names in groups.items() if names]
+        line = f"[{elapsed:5.1f}s] " + " | ".join(parts)
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        return line if len(line) <= width else line[: max(width - 3, 10)] + "..."
 
     def _announce_ready(self) -> None:
         took = time.time() - self.started_at

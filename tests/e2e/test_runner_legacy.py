@@ -1,7 +1,8 @@
-"""The legacy demo stack (BFF, demo agent, sandbox, memory, gateway) from the runner."""
+"""The legacy demo stack (BFF, demo agent, sandbox, memory, gateway) from the runner, and\n`--stop` cleaning up after a runner that was killed outright."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from tests.e2e.stack import (
@@ -9,6 +10,7 @@ from tests.e2e.stack import (
     assert_all_gone,
     get_json,
     post_json,
+    process_alive,
     run_runner_once,
     runner_env,
 )
@@ -37,9 +39,14 @@ def test_the_legacy_stack_serves_the_dashboard_and_stops(tmp_path: Path) -> None
         assert plan["plan"]["prompt"] == "Plan a picnic"
         assert "error" not in plan["bff_echo"], plan["bff_echo"]
 
+        # A runner killed outright leaves its services running; --stop still finds them.
+        run.signal(signal.SIGKILL)
+        run.wait_exit(10)
+        assert all(process_alive(pid) for pid in pids.values())
         stopped = run_runner_once(tmp_path, run.env, "--profile", "legacy", "--stop")
         assert stopped.returncode == 0, stopped.stdout
-        assert run.wait_exit(30) == 0
+        assert "stopping sandbox" in stopped.stdout or "stopping bff" in stopped.stdout
         assert_all_gone(pids, run.all_ports())
+        assert not (tmp_path / ".pids.json").exists()
     finally:
         run.force_cleanup(list(pids.values()))
