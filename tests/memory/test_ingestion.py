@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from services.memory.ingestion import plan_collection
-from services.memory.library import SourceDocument
+from services.memory.library import SourceDocument, discover_library
 from tests.conftest import Spawner
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl_json
@@ -124,3 +124,17 @@ def test_plan_replaces_changed_chunks_and_keeps_foreign_ones() -> None:
     assert [c.text for c in plan.to_embed] == ["beta"]
     assert plan.to_delete == [old.to_embed[0].id]
     assert plan.report.updated == 1
+
+
+def test_the_shipped_library_fills_the_plain_and_persona_collections() -> None:
+    library = discover_library(ROOT / "knowledge_bases")
+    expected = {
+        f"{namespace}{kb}"
+        for namespace in ("", "pet_dog.", "research_assistant.", "home_security.")
+        for kb in ("Soul-KB", "Domain-KB", "Body-KB")
+    }
+    assert set(library) == expected
+    assert all(documents for documents in library.values())
+    sources = {d.source for documents in library.values() for d in documents}
+    assert "knowledge_bases/Body-KB/tools.md" in sources
+    assert not any(s.endswith("README.md") for s in sources)
