@@ -1,4 +1,5 @@
-"""The legacy demo stack (BFF, demo agent, sandbox, memory, gateway) from the runner, and\n`--stop` cleaning up after a runner that was killed outright."""
+"""The legacy demo stack (BFF, demo agent, sandbox, memory, gateway) from the runner, and
+`--stop` cleaning up after a runner that was killed outright."""
 
 from __future__ import annotations
 
