@@ -22,6 +22,7 @@ from tests.support.processes import ROOT, base_env, free_port
 RUNNER = ROOT / "scripts" / "run_all_dev.py"
 VERIFY = ROOT / "scripts" / "verify_e2e_audit.sh"
 GEN_CERTS = ROOT / "scripts" / "gen_certs.sh"
+HEALTHCHECK = ROOT / "observability" / "healthcheck.py"
 READY_TIMEOUT = 300.0
 
 
@@ -212,3 +213,14 @@ def assert_all_gone(pids: dict[str, int], ports: list[int], timeout: float = 10)
 
 def lower_keys(headers: Any) -> dict[str, str]:
     return {str(key).lower(): str(value) for key, value in headers.items()}
+
+
+def container_healthcheck(kind: str, port: int, env: dict[str, str] | None = None) -> int:
+    """Exit code of the compose health probe, run the way the containers run it."""
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK), kind, str(port)],
+        env={**base_env(), **(env or {})},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    ).returncode

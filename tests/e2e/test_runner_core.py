@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.stack import (
     RunnerRun,
     assert_all_gone,
+    container_healthcheck,
     post_json,
     process_alive,
     run_runner_once,
@@ -21,6 +22,7 @@ from tests.e2e.stack import (
     runner_env,
 )
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support.processes import free_port
 
 CORE_SERVICES = {"redis", "memory", "sandbox", "gateway", "planner", "notifier"}
 LOOP_CHILDREN = {"MemoryAccess.SessionHistory", "MemoryAccess.RAGContext", "PlanGeneration"}
@@ -197,6 +199,15 @@ def test_the_gateway_and_memory_join_the_planners_trace(
         return {"model-gateway", "memory-service"} <= services
 
     receiver.wait_for(joined, timeout=20)
+
+
+def test_the_container_health_probe_agrees_with_the_running_services(core_run: RunnerRun) -> None:
+    for variable in ("AGENT_PLANNER_PORT", "MEMORY_PORT", "RUST_SANDBOX_PORT"):
+        assert container_healthcheck("http", core_run.port(variable)) == 0, variable
+    assert container_healthcheck("grpc", core_run.port("MODEL_GATEWAY_GRPC_PORT")) == 0
+    assert container_healthcheck("grpc", core_run.port("MEMORY_GRPC_PORT")) == 0
+    assert container_healthcheck("http", free_port()) == 1
+    assert container_healthcheck("grpc", free_port()) == 1
 
 
 def test_a_second_run_is_refused_while_this_one_is_active(core_run: RunnerRun) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import grpc
 
-from tests.e2e.stack import GEN_CERTS, RunnerRun, assert_all_gone, post_json, run_verify, runner_env
+from tests.e2e.stack import (
+    GEN_CERTS,
+    RunnerRun,
+    assert_all_gone,
+    container_healthcheck,
+    post_json,
+    run_verify,
+    runner_env,
+)
 from tests.support.grpcurl import grpcurl
 from tests.support.processes import grpc_ready
 
@@ -59,6 +67,8 @@ def test_the_core_stack_runs_with_mtls_on_every_grpc_link(tmp_path: Path) -> Non
         gateway = run.port("MODEL_GATEWAY_GRPC_PORT")
         assert not grpc_ready(gateway)(), "the gateway must refuse plaintext callers"
         assert grpc_ready(gateway, client_credentials(certs))()
+        assert container_healthcheck("grpc", gateway) == 1
+        assert container_healthcheck("grpc", gateway, tls_env(certs)) == 0
         called = grpcurl(
             "-cacert", str(certs / "ca.crt"), "-cert", str(certs / "client.crt"),
             "-key", str(certs / "client.key"), "-d", '{"prompt": "hi"}',
