@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import redis
@@ -100,9 +101,15 @@ def sandbox_process(workdir: Path, http_port: int, grpc_port: int, **env: str) -
 
 
 def gateway_process(
-    workdir: Path, grpc_port: int, http_port: int, memory_grpc_port: int, **env: str
+    workdir: Path,
+    grpc_port: int,
+    http_port: int,
+    memory_grpc_port: int,
+    credentials: grpc.ChannelCredentials | None = None,
+    **env: str,
 ) -> ServiceProcess:
-    """The model gateway (mock provider unless LLM_PROVIDER is given)."""
+    """The model gateway (mock provider unless LLM_PROVIDER is given); pass credentials when
+    it serves mTLS so the readiness check can get in."""
     settings = {
         "LLM_PROVIDER": "mock",
         "MODEL_GATEWAY_GRPC_PORT": str(grpc_port),
@@ -114,7 +121,7 @@ def gateway_process(
         "model_gateway",
         base_env(**settings),
         workdir,
-        ready=[grpc_ready(grpc_port), http_ready(http_port)],
+        ready=[grpc_ready(grpc_port, credentials), http_ready(http_port)],
     )
 
 

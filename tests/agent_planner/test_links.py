@@ -1,0 +1,131 @@
+"""How the planner talks to the others: mTLS to the gateway, concurrent requests that do
+not wait on each other, and the span tree it exports over OTLP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.conftest import Spawner
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.otlp_receiver import OtlpReceiver
+from tests.support.processes import ROOT, free_port
+from tests.support.stack import CoreStack, gateway_process
+
+HELLO = "Generate a 3-step plan to bake bread"
+LOOP_CHILDREN = {
+    "MemoryAccess.SessionHistory",
+    "MemoryAccess.RAGContext",
+    "PlanGeneration",
+    "ToolCallExecution",
+}
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("certs")
+    script = ROOT / "scripts" / "gen_certs.sh"
+    subprocess.run(["bash", str(script), str(out)], check=True, capture_output=True)
+    return out
+
+
+def test_mtls_to_the_gateway(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path, certs: Path
+) -> None:
+    grpc_port, http_port = free_port(), free_port()
+    client_credentials = grpc.ssl_channel_credentials(
+        (certs / "ca.crt").read_bytes(),
+        (certs / "client.key").read_bytes(),
+        (certs / "client.crt").read_bytes(),
+    )
+    spawn(
+        gateway_process(
+            tmp_path / "gateway",
+            grpc_port,
+            http_port,
+            core_stack.memory.grpc_port,
+            credentials=client_credentials,
+            TLS_SERVER_CERT_PATH=str(certs / "server.crt"),
+            TLS_SERVER_KEY_PATH=str(certs / "server.key"),
+            TLS_CA_CERT_PATH=str(certs / "ca.crt"),
+        )
+    )
+    address = f"localhost:{grpc_port}"
+    with_cert = core_stack.start_planner(
+        spawn,
+        tmp_path / "with-cert",
+        MODEL_GATEWAY_ADDR=address,
+        TLS_CLIENT_CERT_PATH=str(certs / "client.crt"),
+        TLS_CLIENT_KEY_PATH=str(certs / "client.key"),
+        TLS_CA_CERT_PATH=str(certs / "ca.crt"),
+        TLS_SERVER_NAME="model-gateway",
+    )
+    reply = with_cert.plan(HELLO, "s-mtls")
+    assert reply.status_code == 200, reply.text
+    assert json.loads(reply.json()["result"])["model_type"] == "mock"
+
+    plaintext = core_stack.start_planner(spawn, tmp_path / "plain", MODEL_GATEWAY_ADDR=address)
+    refused = plaintext.plan(HELLO, "s-mtls")
+    assert refused.status_code == 500
+    assert refused.json()["error"].startswith("Agent execution failed: GetPlan: UNAVAILABLE")
+
+
+def test_concurrent_requests_do_not_wait_for_each_other(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    grpc_port, http_port = free_port(), free_port()
+    with FakeOpenAI(Reply.text('{"steps": ["slow but sure"]}', delay=2)) as fake:
+        spawn(
+            gateway_process(
+                tmp_path / "gateway",
+                grpc_port,
+                http_port,
+                core_stack.memory.grpc_port,
+                LLM_PROVIDER="openai",
+                OPENAI_BASE_URL=fake.base_url,
+                OPENAI_API_KEY="test-key",
+            )
+        )
+        planner = core_stack.start_planner(
+            spawn, tmp_path / "planner", MODEL_GATEWAY_ADDR=f"localhost:{grpc_port}"
+        )
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda i: planner.plan(HELLO, f"s-conc-{i}"), range(6)))
+        elapsed = time.monotonic() - started
+    assert [r.status_code for r in replies] == [200] * 6
+    assert all(json.loads(r.json()["result"])["steps"] == ["slow but sure"] for r in replies)
+    assert elapsed < 6, f"6 requests of 2 s each took {elapsed:.1f}s: they were serialised"
+
+
+def test_exported_span_tree(core_stack: CoreStack, spawn: Spawner, tmp_path: Path) -> None:
+    receiver = OtlpReceiver().start()
+    try:
+        planner = core_stack.start_planner(
+            spawn,
+            tmp_path,
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_SERVICE_NAME="planner-under-test",
+        )
+        reply = planner.plan("Search the web for sourdough tips", "s-spans")
+        assert reply.status_code == 200
+        expected = {*LOOP_CHILDREN, "AgentLoopExecution"}
+        spans = receiver.wait_for(lambda got: {s.name for s in got} >= expected)
+    finally:
+        receiver.stop()
+    ours = [s for s in spans if s.service == "planner-under-test"]
+    (root,) = [s for s in ours if s.name == "AgentLoopExecution"]
+    assert root.attributes["session_id"] == "s-spans"
+    assert root.attributes["resource_count"] == 0
+    assert root.attributes["turn"] == 2
+    children = [s for s in ours if s.parent_span_id == root.span_id]
+    assert {s.name for s in children} == LOOP_CHILDREN
+    assert sum(s.name == "PlanGeneration" for s in children) == 2
+    (tool_span,) = [s for s in children if s.name == "ToolCallExecution"]
+    assert tool_span.attributes["tool.name"] == "web_search"
