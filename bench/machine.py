@@ -1,0 +1,30 @@
+"""A description of the machine a benchmark ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def memory_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0.0
+
+
+def describe_machine() -> str:
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {os.cpu_count()} cores, {cpu_model()}; "
+        f"{memory_gib():.1f} GiB RAM; Python {platform.python_version()}; "
+        f"{platform.system()} {platform.release()}"
+    )

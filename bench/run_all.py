@@ -1,0 +1,99 @@
+"""Run every benchmark (plan, memory, sandbox), print the figures, and append them with a
+description of the machine to bench/RESULTS.md. Figures are reported, never asserted.
+
+    python bench/run_all.py                 # full run (`make bench`)
+    python bench/run_all.py --quick         # short runs, for checking the benches work
+    python bench/run_all.py --only plan     # one or more of: plan, memory, sandbox
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))
+
+from bench import plan_bench  # noqa: E402
+from bench.machine import describe_machine  # noqa: E402
+
+RESULTS = BENCH_DIR / "RESULTS.md"
+RESULTS_INTRO = (
+    "# Benchmark results\n\n"
+    "Appended by `make bench` (`python bench/run_all.py`). Each figure is printed next to a\n"
+    "floor measured in the same run on the same machine, and their ratio.\n"
+)
+SCRIPT_BENCHES = {"memory": "memory_bench.py", "sandbox": "sandbox_bench.py"}
+QUICK_ARGS = {
+    "plan": ["--seconds", "5", "--samples", "20"],
+    "memory": ["--samples", "20", "--documents", "40"],
+    "sandbox": ["--samples", "10"],
+}
+SCRIPT_TIMEOUT_SECONDS = 1800
+
+
+def run_script(name: str, extra: list[str]) -> list[str]:
+    """Run bench/<name>_bench.py as its own process; its output becomes the section."""
+    script = BENCH_DIR / SCRIPT_BENCHES[name]
+    print(f"\n== {name} ({script.name}) ==", flush=True)
+    try:
+        done = subprocess.run(
+            [sys.executable, str(script), *extra],
+            capture_output=True,
+            text=True,
+            timeout=SCRIPT_TIMEOUT_SECONDS,
+            check=False,
+        )
+        output, failed = done.stdout.strip(), done.returncode != 0
+        if failed:
+            output += f"\n[exited with {done.returncode}]\n{done.stderr.strip()[-2000:]}"
+    except subprocess.TimeoutExpired:
+        output, failed = f"[stopped after {SCRIPT_TIMEOUT_SECONDS} s]", True
+    print(output, flush=True)
+    status = " (FAILED)" if failed else ""
+    return [f"### {name} ({script.name}){status}", "", "```", output, "```", ""]
+
+
+def run_plan(extra: list[str]) -> list[str]:
+    print("\n== plan (plan_bench.py) ==", flush=True)
+    return plan_bench.main(extra)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (not for RESULTS)")
+    parser.add_argument(
+        "--only", default="plan,memory,sandbox", help="comma-separated benches to run"
+    )
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append")
+    return parser.parse_args()
+
+
+def append_results(lines: list[str]) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else RESULTS_INTRO
+    RESULTS.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines).rstrip("\n") + "\n")
+    print(f"\nappended to {RESULTS}")
+
+
+def main() -> int:
+    args = parse_args()
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    machine = describe_machine()
+    print(f"machine: {machine}", flush=True)
+    started = time.monotonic()
+    mode = " (quick)" if args.quick else ""
+    lines = [f"## Run of {machine.split(';')[0]}{mode}", "", f"Machine: {machine}", ""]
+    for name in names:
+        extra = QUICK_ARGS.get(name, []) if args.quick else []
+        lines += run_plan(extra) if name == "plan" else run_script(name, extra)
+    lines.append(f"Total bench time: {time.monotonic() - started:.0f} s.")
+    if not args.no_record:
+        append_results(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
