@@ -205,3 +205,22 @@ def test_metrics_count_successful_runs(core_stack: CoreStack, hello_run: dict[st
     success = [line for line in text.splitlines() if line.startswith(prefix)]
     assert success and float(success[0].split()[-1]) >= 2
     assert "agent_loop_duration_seconds_bucket" in text
+
+
+def test_resources_reach_the_audit_log_and_the_gateway(core_stack: CoreStack) -> None:
+    resources = [
+        {"type": "image", "uri": "file:///tmp/desk.png"},
+        {"type": "audio", "uri": "file:///tmp/note.wav"},
+    ]
+    reply = core_stack.planner.plan(HELLO, "s-res", trace_id="trace-res-1", resources=resources)
+    assert reply.status_code == 200
+    start = core_stack.planner.audit_rows("trace-res-1")[0]
+    assert start["data"]["resources"] == resources
+    line = json.loads(wait_for_log(core_stack["gateway"], '"trace-res-1"'))
+    requests = [
+        json.loads(raw)
+        for raw in core_stack["gateway"].log().splitlines()
+        if '"trace-res-1"' in raw and '"plan_request"' in raw
+    ]
+    assert line and requests[0]["resource_count"] == 2
+    assert sorted(requests[0]["resource_types"]) == ["audio", "image"]

@@ -172,10 +172,15 @@ class PlannerClient:
         return {"X-API-Key": self.api_key, **extra}
 
     def plan(
-        self, prompt: str, session_id: str, trace_id: str | None = None, timeout: float = 90
+        self,
+        prompt: str,
+        session_id: str,
+        trace_id: str | None = None,
+        resources: list[dict[str, str]] | None = None,
+        timeout: float = 90,
     ) -> httpx.Response:
         headers = self.headers(**({"X-Trace-ID": trace_id} if trace_id else {}))
-        body = {"prompt": prompt, "session_id": session_id, "resources": []}
+        body = {"prompt": prompt, "session_id": session_id, "resources": resources or []}
         return httpx.post(f"{self.url}/plan", json=body, headers=headers, timeout=timeout)
 
     def audit_rows(self, trace_id: str) -> list[dict[str, Any]]:
