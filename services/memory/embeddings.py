@@ -46,8 +46,9 @@ class Embedder:
 
     @classmethod
     def load(cls, name: str, batch_size: int = 64) -> Embedder:
+        """An embedder whose model is already loaded, so the first request does not wait."""
         embedder = cls(name, batch_size)
-        embedder.model  # noqa: B018 - load now rather than on the first request
+        embedder._model = load_model(name)
         return embedder
 
     @property

@@ -152,19 +152,35 @@ class Ingestor:
         return total
 
     async def _embed_and_upsert(self, plan: CollectionPlan, progress: Progress | None) -> None:
+        """Embed batch n+1 while batch n is being upserted: Chroma's write and the model
+        overlap instead of taking turns."""
         size = self._embedder.batch_size
-        for start in range(0, len(plan.to_embed), size):
-            batch = plan.to_embed[start : start + size]
-            vectors = await self._embedder.encode([c.text for c in batch])
-            records = [
-                ChunkRecord(c.id, c.text, v, c.metadata)
-                for c, v in zip(batch, vectors, strict=True)
-            ]
-            await asyncio.to_thread(self._knowledge.upsert_now, plan.collection, records)
-            plan.report.chunks_embedded += len(batch)
-            INGESTED_CHUNKS.labels(plan.collection).inc(len(batch))
-            if progress is not None:
-                progress(len(batch))
+        writing: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(plan.to_embed), size):
+                batch = plan.to_embed[start : start + size]
+                vectors = await self._embedder.encode([c.text for c in batch])
+                if writing is not None:
+                    await writing
+                records = [
+                    ChunkRecord(c.id, c.text, v, c.metadata)
+                    for c, v in zip(batch, vectors, strict=True)
+                ]
+                writing = asyncio.create_task(self._upsert(plan, records, progress))
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+
+    async def _upsert(
+        self, plan: CollectionPlan, records: list[ChunkRecord], progress: Progress | None
+    ) -> None:
+        await asyncio.to_thread(self._knowledge.upsert_now, plan.collection, records)
+        plan.report.chunks_embedded += len(records)
+        INGESTED_CHUNKS.labels(plan.collection).inc(len(records))
+        if progress is not None:
+            progress(len(records))
 
 
 def pending_chunk_count(plans: list[CollectionPlan]) -> int:

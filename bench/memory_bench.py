@@ -1,0 +1,139 @@
+"""Memory service figures, each compared with a floor measured in the same run:
+
+1. GetRAGContext over 4 KBs vs over 1 KB, through the running service (gRPC); target <= 1.3.
+2. Ingestion throughput (chunk, embed, upsert into Chroma) vs raw batched `model.encode`
+   of the same chunks; target >= 0.7.
+
+Prints absolute figures and ratios; asserts nothing.
+
+    python bench/memory_bench.py [--samples 60] [--documents 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/x.py` runs with bench/ as the import root
+    sys.path.insert(0, str(ROOT))
+
+from services.contracts import modelgateway_pb2 as pb  # noqa: E402
+from services.contracts import modelgateway_pb2_grpc as pb_grpc  # noqa: E402
+from services.memory.chunking import chunk_text  # noqa: E402
+from services.memory.embeddings import Embedder  # noqa: E402
+from services.memory.ingestion import Ingestor  # noqa: E402
+from services.memory.knowledge import KnowledgeStore  # noqa: E402
+from services.memory.settings import MemorySettings  # noqa: E402
+from tests.support.memory import memory_process  # noqa: E402
+
+ALL_KBS = ["Mind-KB", "Domain-KB", "Body-KB", "Soul-KB"]
+QUERIES = [
+    "which tool finds current prices on the web",
+    "how long may sandboxed code run",
+    "what does the agent refuse to do",
+    "how does the planning loop end",
+]
+
+
+def rag_latencies(address: str, kbs: list[str], samples: int) -> list[float]:
+    with grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.ModelGatewayStub(channel)
+        timings = []
+        for n in range(samples):
+            request = pb.RAGContextRequest(
+                query=QUERIES[n % len(QUERIES)], top_k=3, knowledge_bases=kbs
+            )
+            started = time.perf_counter()
+            stub.GetRAGContext(request, timeout=30)
+            timings.append(time.perf_counter() - started)
+        return timings
+
+
+def seed_playbooks(url: str) -> None:
+    for prompt in QUERIES:
+        steps = [{"role": "user", "content": prompt}, {"role": "assistant", "content": "ok"}]
+        body = {"session_id": "bench", "prompt": prompt, "history_sequence": steps}
+        httpx.post(f"{url}/memory/playbook", json=body, timeout=60).raise_for_status()
+
+
+def bench_rag(samples: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="memory-bench-") as tmp:
+        proc = memory_process(
+            Path(tmp), KNOWLEDGE_BASES_DIR=str(ROOT / "knowledge_bases"), LOG_LEVEL="WARNING"
+        )
+        proc.start(timeout=300)
+        try:
+            proc.wait_for_ingestion(timeout=300)
+            seed_playbooks(proc.url)
+            rag_latencies(proc.grpc_address, ALL_KBS, 10)  # warm-up
+            one, four = [], []
+            for _ in range(samples // 10):  # interleaved so load changes hit both alike
+                one += rag_latencies(proc.grpc_address, ["Body-KB"], 10)
+                four += rag_latencies(proc.grpc_address, ALL_KBS, 10)
+        finally:
+            proc.stop()
+    m1, m4 = statistics.median(one) * 1000, statistics.median(four) * 1000
+    print(f"GetRAGContext median over 1 KB : {m1:8.2f} ms  ({len(one)} calls)")
+    print(f"GetRAGContext median over 4 KBs: {m4:8.2f} ms  ({len(four)} calls)")
+    print(f"ratio 4 KBs / 1 KB             : {m4 / m1:8.2f}   (target <= 1.3)")
+
+
+def write_corpus(root: Path, documents: int) -> list[str]:
+    """Distinct text files under root/Domain-KB; returns their chunks as ingestion cuts them."""
+    rng = random.Random(7)
+    words = (ROOT / "knowledge_bases/Domain-KB/agent_loop.md").read_text().split()
+    chunks: list[str] = []
+    for n in range(documents):
+        paragraphs = [" ".join(rng.choices(words, k=rng.randint(40, 90))) for _ in range(5)]
+        text = f"Document {n}\n\n" + "\n\n".join(paragraphs)
+        path = root / "Domain-KB" / f"doc{n:04d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        chunks += chunk_text(text)
+    return chunks
+
+
+def bench_ingestion(documents: int) -> None:
+    settings = MemorySettings()
+    embedder = Embedder.load(settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE)
+    with tempfile.TemporaryDirectory(prefix="memory-bench-") as tmp:
+        library = Path(tmp) / "kb"
+        chunks = write_corpus(library, documents)
+        embedder.encode_now(chunks[:8])  # warm-up
+        started = time.perf_counter()
+        embedder.model.encode(chunks, batch_size=embedder.batch_size, show_progress_bar=False)
+        raw = len(chunks) / (time.perf_counter() - started)
+        settings = MemorySettings(CHROMA_PERSIST_DIR=str(Path(tmp) / "chroma"))
+        ingestor = Ingestor(embedder, KnowledgeStore.from_settings(settings))
+        started = time.perf_counter()
+        report = asyncio.run(ingestor.ingest_library(library))
+        ours = report.chunks_embedded / (time.perf_counter() - started)
+    embedder.close()
+    print(f"raw model.encode               : {raw:8.1f} chunks/s ({len(chunks)} chunks)")
+    print(
+        f"ingestion (chunk+embed+upsert) : {ours:8.1f} chunks/s ({report.chunks_embedded} chunks)"
+    )
+    print(f"ratio ingestion / raw encode   : {ours / raw:8.2f}   (target >= 0.7)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--samples", type=int, default=60, help="RAG calls per variant")
+    parser.add_argument("--documents", type=int, default=120, help="documents to ingest")
+    args = parser.parse_args()
+    bench_rag(max(args.samples, 10))
+    bench_ingestion(max(args.documents, 1))
+
+
+if __name__ == "__main__":
+    main()
