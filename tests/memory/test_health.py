@@ -32,18 +32,18 @@ def wait_for_health(memory: MemoryProcess, status: int, timeout: float = 30) -> 
 
 
 def test_chroma_server_mode_and_its_outage(tmp_path: Path, spawn: Spawner) -> None:
-    chroma = spawn(chroma_server_process(tmp_path))
+    chroma = chroma_server_process(tmp_path)
+    spawn(chroma)
     library = write_library(
         tmp_path / "kb", {"Body-KB/lamp.txt": "The lamp API turns the light on."}
     )
-    memory = spawn(
-        memory_process(
-            tmp_path,
-            KNOWLEDGE_BASES_DIR=str(library),
-            CHROMA_HOST="127.0.0.1",
-            CHROMA_PORT=str(chroma.port),
-        )
+    memory = memory_process(
+        tmp_path,
+        KNOWLEDGE_BASES_DIR=str(library),
+        CHROMA_HOST="127.0.0.1",
+        CHROMA_PORT=str(chroma.port),
     )
+    spawn(memory)
     memory.wait_for_ingestion()
     assert not (tmp_path / "chroma").exists()  # nothing went to an embedded store
     query = {"query": "switch on the light", "top_k": 1, "knowledge_bases": ["Body-KB"]}

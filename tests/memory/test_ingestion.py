@@ -73,7 +73,8 @@ def test_command_and_restart_embed_only_what_changed(tmp_path: Path, spawn: Spaw
     assert (changed["updated"], changed["removed"], changed["unchanged"]) == (1, 1, 1)
     assert (changed["chunks_embedded"], changed["chunks_removed"]) == (1, 2)
 
-    service = spawn(memory_process(tmp_path, KNOWLEDGE_BASES_DIR=str(library)))
+    service = memory_process(tmp_path, KNOWLEDGE_BASES_DIR=str(library))
+    spawn(service)
     at_start = service.wait_for_ingestion()["report"]
     assert (at_start["unchanged"], at_start["chunks_embedded"]) == (2, 0)
     arm = [m for m in rag_sources(service, "robotic arm", "Body-KB") if "arm" in m["source"]]

@@ -91,12 +91,12 @@ def test_fifty_concurrent_stores_lose_nothing_and_keep_each_request_contiguous(
 
 
 def test_history_survives_a_restart(tmp_path: Path, spawn: Spawner) -> None:
-    first = spawn(memory_process(tmp_path))
+    first = memory_process(tmp_path)
+    spawn(first)
     store(first.url, "durable", [{"role": "user", "content": "remember me"}])
     assert first.stop() == 0
-    again = memory_process(
-        tmp_path, **{k: first.env[k] for k in ("MEMORY_PORT", "MEMORY_GRPC_PORT")}
-    )
-    second = spawn(again)
+    ports = {k: first.env[k] for k in ("MEMORY_PORT", "MEMORY_GRPC_PORT")}
+    second = memory_process(tmp_path, **ports)
+    spawn(second)
     assert contents(latest(second.url, session_id="durable")) == ["remember me"]
     assert latest(second.url)["session_id"] == "durable"
