@@ -19,8 +19,8 @@ from services.memory.components import MemoryComponents, build_components
 from services.memory.grpc import MemoryRagServicer
 from services.memory.http import SERVICE, build_app
 from services.memory.ingest_command import run_ingest_command
-from services.memory.ingestion import ingest_at_startup
 from services.memory.settings import MemorySettings
+from services.memory.startup_ingestion import ingest_at_startup
 
 
 async def serve_memory(settings: MemorySettings) -> None:

@@ -11,11 +11,12 @@ from services.kit.logs import get_logger
 from services.memory.embeddings import Embedder
 from services.memory.errors import DependencyUnavailable
 from services.memory.health import DeepHealth
-from services.memory.ingestion import IngestionTracker, Ingestor
+from services.memory.ingestion import Ingestor
 from services.memory.knowledge import KnowledgeStore
 from services.memory.playbook import PlaybookWriter
 from services.memory.retrieval import Retriever
 from services.memory.settings import MemorySettings
+from services.memory.startup_ingestion import IngestionTracker
 from services.memory.store import SessionStore
 
 log = get_logger("memory")

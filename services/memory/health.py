@@ -8,8 +8,8 @@ from typing import Any
 
 from services.kit.logs import get_logger
 from services.memory.errors import DependencyUnavailable
-from services.memory.ingestion import IngestionTracker
 from services.memory.knowledge import KnowledgeStore
+from services.memory.startup_ingestion import IngestionTracker
 from services.memory.store import SessionStore
 
 CHECK_TIMEOUT_SECONDS = 2.5
