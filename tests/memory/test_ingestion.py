@@ -27,17 +27,21 @@ LONG_GUIDE = "\n\n".join(
 )
 
 
-def run_ingest(workdir: Path, library: Path) -> tuple[dict[str, Any], str]:
-    env = memory_env(workdir)
-    result = subprocess.run(
+def ingest_command(workdir: Path, library: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m services.memory ingest <library>` with its stores inside workdir."""
+    return subprocess.run(
         [sys.executable, "-m", "services.memory", "ingest", str(library)],
-        env=env,
+        env=memory_env(workdir),
         cwd=workdir,
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
+
+
+def run_ingest(workdir: Path, library: Path) -> tuple[dict[str, Any], str]:
+    result = ingest_command(workdir, library)
     assert result.returncode == 0, result.stderr + result.stdout
     report = json.loads(result.stdout.strip().splitlines()[-1])
     return report, result.stderr
@@ -84,15 +88,7 @@ def test_command_and_restart_embed_only_what_changed(tmp_path: Path, spawn: Spaw
 
 
 def test_ingest_command_refuses_a_missing_directory(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.memory", "ingest", str(tmp_path / "absent")],
-        env=memory_env(tmp_path),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = ingest_command(tmp_path, tmp_path / "absent")
     assert result.returncode == 2
     assert "absent" in result.stderr
 
