@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from services.kit.logs import get_logger
@@ -30,19 +31,19 @@ class MemoryComponents:
     embedder: Embedder
     tracker: IngestionTracker = field(default_factory=IngestionTracker)
 
-    @property
+    @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.embedder, self.knowledge)
 
-    @property
+    @cached_property
     def playbooks(self) -> PlaybookWriter:
         return PlaybookWriter(self.embedder, self.knowledge)
 
-    @property
+    @cached_property
     def ingestor(self) -> Ingestor:
         return Ingestor(self.embedder, self.knowledge)
 
-    @property
+    @cached_property
     def health(self) -> DeepHealth:
         return DeepHealth(self.store, self.knowledge, self.tracker)
 

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from services.kit.errors import StartupError
 from services.memory.metrics import EMBEDDING_LATENCY
 from services.memory.settings import DEFAULT_EMBEDDING_MODEL
 
@@ -28,10 +29,14 @@ def resolve_model_location(name: str) -> str:
 
 
 def load_model(name: str) -> Any:
-    location = resolve_model_location(name)
-    from sentence_transformers import SentenceTransformer
+    """The SentenceTransformer for name; failure names EMBEDDING_MODEL_NAME."""
+    try:
+        location = resolve_model_location(name)
+        from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(location, device="cpu")
+        return SentenceTransformer(location, device="cpu")
+    except Exception as exc:  # any loader failure means the setting is unusable here
+        raise StartupError(f"EMBEDDING_MODEL_NAME: cannot load model {name!r}: {exc}") from exc
 
 
 class Embedder:

@@ -1,0 +1,45 @@
+"""Unusable settings stop the service at start-up with a message naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.memory.settings import MemorySettings
+from tests.support.memory import memory_env
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MEMORY_PORT", "not-a-port"),
+        ("MEMORY_INGEST_ON_START", "perhaps"),
+        ("MEMORY_MAX_BODY_BYTES", "10"),
+        ("EMBEDDING_MODEL_NAME", "no-such-model-anywhere"),
+    ],
+)
+def test_bad_setting_exits_2_naming_it(tmp_path: Path, variable: str, value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.memory"],
+        env=memory_env(tmp_path, **{variable: value}),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout[-2000:]
+    assert variable in result.stderr
+
+
+def test_defaults_follow_the_spec() -> None:
+    settings = MemorySettings()
+    assert (settings.MEMORY_PORT, settings.MEMORY_GRPC_PORT) == (8003, 50052)
+    assert settings.CHROMA_PERSIST_DIR == "./data/chroma"
+    assert (settings.CHROMA_HOST, settings.CHROMA_PORT) == ("", 8000)
+    assert settings.EMBEDDING_MODEL_NAME == "all-MiniLM-L6-v2"
+    assert settings.SESSION_DB_PATH == "./data/session_history.db"
+    assert settings.MEMORY_MAX_BODY_BYTES == 1024 * 1024
