@@ -56,9 +56,6 @@ class RunnerError(Exception):
     """A problem the user must fix; the message says what and how."""
 
 
-# ----------------------------------------------------------------------------- settings
-
-
 def read_dotenv(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a .env file (comments, blank lines and `export ` ignored)."""
     values: dict[str, str] = {}
@@ -143,9 +140,6 @@ def link_addresses(env: dict[str, str], ports: Ports) -> None:
     for name, value in derived.items():
         if not env.get(name, "").strip():
             env[name] = value
-
-
-# ----------------------------------------------------------------------------- readiness
 
 
 def http_health(port: int, path: str = "/health") -> Check:
@@ -234,9 +228,6 @@ def split_redis_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "localhost", int(port)
 
 
-# ----------------------------------------------------------------------------- services
-
-
 @dataclass
 class Service:
     name: str
@@ -250,7 +241,6 @@ class Service:
     state: str = "waiting"  # waiting, starting, ready, failed, stopped
     started_at: float = 0.0
     ready_after: float = 0.0
-    failure: str = ""
 
     @property
     def log_path(self) -> Path:
@@ -272,40 +262,53 @@ def python_service(
     return Service(name, argv, ports, own_env, ready_check, after)
 
 
+def memory_service(env: dict[str, str], ports: Ports) -> Service:
+    return python_service(
+        "memory",
+        "memory",
+        env,
+        {"MEMORY_PORT": ports.memory_http, "MEMORY_GRPC_PORT": ports.memory_grpc},
+        http_health(ports.memory_http),
+    )
+
+
+def sandbox_service(env: dict[str, str], ports: Ports) -> Service:
+    return python_service(
+        "sandbox",
+        "sandbox",
+        env,
+        {"RUST_SANDBOX_PORT": ports.sandbox_http, "RUST_SANDBOX_GRPC_PORT": ports.sandbox_grpc},
+        http_health(ports.sandbox_http),
+    )
+
+
+def gateway_service(env: dict[str, str], ports: Ports) -> Service:
+    return python_service(
+        "gateway",
+        "model_gateway",
+        env,
+        {
+            "MODEL_GATEWAY_GRPC_PORT": ports.gateway_grpc,
+            "MODEL_GATEWAY_HTTP_PORT": ports.gateway_http,
+        },
+        grpc_health(ports.gateway_grpc, env),
+    )
+
+
 def core_services(env: dict[str, str], ports: Ports, notifications: bool) -> list[Service]:
+    planner = python_service(
+        "planner",
+        "agent_planner",
+        env,
+        {"AGENT_PLANNER_PORT": ports.planner},
+        http_health(ports.planner),
+        after=("memory", "sandbox", "gateway"),
+    )
     services = [
-        python_service(
-            "memory",
-            "memory",
-            env,
-            {"MEMORY_PORT": ports.memory_http, "MEMORY_GRPC_PORT": ports.memory_grpc},
-            http_health(ports.memory_http),
-        ),
-        python_service(
-            "sandbox",
-            "sandbox",
-            env,
-            {"RUST_SANDBOX_PORT": ports.sandbox_http, "RUST_SANDBOX_GRPC_PORT": ports.sandbox_grpc},
-            http_health(ports.sandbox_http),
-        ),
-        python_service(
-            "gateway",
-            "model_gateway",
-            env,
-            {
-                "MODEL_GATEWAY_GRPC_PORT": ports.gateway_grpc,
-                "MODEL_GATEWAY_HTTP_PORT": ports.gateway_http,
-            },
-            grpc_health(ports.gateway_grpc, env),
-        ),
-        python_service(
-            "planner",
-            "agent_planner",
-            env,
-            {"AGENT_PLANNER_PORT": ports.planner},
-            http_health(ports.planner),
-            after=("memory", "sandbox", "gateway"),
-        ),
+        memory_service(env, ports),
+        sandbox_service(env, ports),
+        gateway_service(env, ports),
+        planner,
     ]
     if notifications:
         notifier = python_service("notifier", "notifier", env, {}, None)
@@ -315,45 +318,33 @@ def core_services(env: dict[str, str], ports: Ports, notifications: bool) -> lis
 
 
 def legacy_services(env: dict[str, str], ports: Ports) -> list[Service]:
+    demo_agent = python_service(
+        "demo_agent",
+        "demo_agent",
+        env,
+        {"PY_AGENT_PORT": ports.demo_agent},
+        http_health(ports.demo_agent),
+        after=("memory", "gateway"),
+    )
+    bff = python_service("bff", "bff", env, {"GO_BFF_PORT": ports.bff}, http_health(ports.bff))
     return [
-        python_service(
-            "sandbox",
-            "sandbox",
-            env,
-            {"RUST_SANDBOX_PORT": ports.sandbox_http, "RUST_SANDBOX_GRPC_PORT": ports.sandbox_grpc},
-            http_health(ports.sandbox_http),
-        ),
-        python_service(
-            "memory",
-            "memory",
-            env,
-            {"MEMORY_PORT": ports.memory_http, "MEMORY_GRPC_PORT": ports.memory_grpc},
-            http_health(ports.memory_http),
-        ),
-        python_service(
-            "gateway",
-            "model_gateway",
-            env,
-            {
-                "MODEL_GATEWAY_GRPC_PORT": ports.gateway_grpc,
-                "MODEL_GATEWAY_HTTP_PORT": ports.gateway_http,
-            },
-            grpc_health(ports.gateway_grpc, env),
-        ),
-        python_service(
-            "demo_agent",
-            "demo_agent",
-            env,
-            {"PY_AGENT_PORT": ports.demo_agent},
-            http_health(ports.demo_agent),
-            after=("memory", "gateway"),
-        ),
-        python_service("bff", "bff", env, {"GO_BFF_PORT": ports.bff}, http_health(ports.bff)),
+        sandbox_service(env, ports),
+        memory_service(env, ports),
+        gateway_service(env, ports),
+        demo_agent,
+        bff,
     ]
 
 
+class NoRedis(Exception):
+    """No Redis answers and none can be started: run without notifications."""
+
+
 def redis_service(host: str, port: int, console: Console) -> Service | None:
-    """A local redis-server when nothing answers at REDIS_ADDR, or None (with a warning)."""
+    """None when a Redis answers at REDIS_ADDR, else a local redis-server to start.
+
+    Raises NoRedis when neither is possible (no binary, or the address is another machine).
+    """
     if redis_answers(host, port):
         console.note(f"using the Redis at {host}:{port}")
         return None
@@ -374,13 +365,6 @@ def redis_service(host: str, port: int, console: Console) -> Service | None:
         dict(os.environ),
         lambda: redis_answers("127.0.0.1", port),
     )
-
-
-class NoRedis(Exception):
-    pass
-
-
-# ----------------------------------------------------------------------------- console
 
 
 def endpoint(variable: str, port: int) -> str:
@@ -404,7 +388,7 @@ class Console:
         self.quiet = quiet
         self.lock = threading.Lock()
         self.status = ""
-        self.width = max((len(name) for name in ("demo_agent", "planner")), default=8)
+        self.width = len("demo_agent")  # the longest service name
 
     def _write(self, text: str) -> None:
         with self.lock:
@@ -485,9 +469,6 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
 
-# ----------------------------------------------------------------------------- pids file
-
-
 def process_start_time(pid: int) -> str:
     """The kernel's start time of pid (guards against pid reuse); empty where unknown."""
     try:
@@ -555,9 +536,6 @@ def live_processes(record: dict[str, Any]) -> dict[str, int]:
     return alive
 
 
-# ----------------------------------------------------------------------------- stopping
-
-
 def signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
@@ -620,11 +598,8 @@ def stop_previous_run(grace: float, console: Console, profile: str | None) -> in
     return 0
 
 
-# ----------------------------------------------------------------------------- running
-
-
 class StopRequested(Exception):
-    pass
+    """Ctrl-C, SIGTERM or SIGHUP arrived while the stack was starting."""
 
 
 @dataclass
@@ -796,9 +771,6 @@ class Runner:
         first = [(n, p) for n, p in running if n in dependents]
         rest = [(n, p) for n, p in running if n not in dependents]
         return [tier for tier in (first, rest) if tier]
-
-
-# ----------------------------------------------------------------------------- entry point
 
 
 def refuse_if_running(console: Console) -> None:
