@@ -18,7 +18,7 @@ for arg in "$@"; do
   case "$arg" in
     --bare-metal) mode="bare-metal" ;;
     --compose) mode="compose" ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (use --bare-metal or --compose)" >&2; exit 2 ;;
   esac
 done
@@ -92,11 +92,15 @@ session="e2e-verify-$(date +%s)"
 auth=()
 [ -n "${PAGI_API_KEY:-}" ] && auth=(-H "X-API-Key: ${PAGI_API_KEY}")
 
-status=$(curl -sS -o "$body" -D "$headers" -w '%{http_code}' --max-time 90 \
+status=$(curl -s -o "$body" -D "$headers" -w '%{http_code}' --max-time 90 \
   -X POST "$agent_url/plan" -H 'Content-Type: application/json' "${auth[@]}" \
   -d "{\"prompt\":\"Generate a 3-step plan to verify the audit trail\",\"session_id\":\"$session\",\"resources\":[]}")
 if [ "$status" = "200" ]; then
   pass "POST /plan answered 200"
+elif [ "$status" = "000" ]; then
+  fail "cannot reach the planner at $agent_url (is the stack running? set AGENT_URL otherwise)"
+  echo "RESULT: FAIL"
+  exit 1
 else
   fail "POST /plan answered '${status}': $(head -c 300 "$body")"
   echo "RESULT: FAIL"

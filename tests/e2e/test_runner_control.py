@@ -3,6 +3,7 @@ without Redis, a port already taken, and a service that never becomes ready."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import time
@@ -14,8 +15,10 @@ from tests.e2e.stack import (
     post_json,
     process_alive,
     run_runner_once,
+    run_verify,
     runner_env,
 )
+from tests.support.processes import free_port
 
 
 def no_redis_env(workdir: Path, **extra: str) -> dict[str, str]:
@@ -126,3 +129,11 @@ def test_ports_come_from_dot_env_unless_the_environment_sets_them(tmp_path: Path
         result = run_runner_once(tmp_path, env, "--profile", "core")
     assert result.returncode == 1
     assert f"port {taken} (MEMORY_GRPC_PORT, needed by memory)" in result.stdout
+
+
+def test_the_verify_script_fails_clearly_when_no_planner_answers(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "AGENT_URL": f"http://127.0.0.1:{free_port()}"}
+    result = run_verify(tmp_path, env, "--bare-metal")
+    assert result.returncode == 1
+    assert "FAIL cannot reach the planner at" in result.stdout
+    assert "RESULT: FAIL" in result.stdout
