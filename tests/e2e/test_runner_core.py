@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.processes import free_port
 
 CORE_SERVICES = {"redis", "memory", "sandbox", "gateway", "planner", "notifier"}
+API_KEY = "e2e-key"
 LOOP_CHILDREN = {"MemoryAccess.SessionHistory", "MemoryAccess.RAGContext", "PlanGeneration"}
 
 
@@ -41,7 +43,7 @@ def core_run(
 ) -> Iterator[RunnerRun]:
     workdir = tmp_path_factory.mktemp("core-run")
     # REDIS_ADDR points at a free port, so the runner starts its own redis-server.
-    env = runner_env(workdir, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+    env = runner_env(workdir, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, PAGI_API_KEY=API_KEY)
     run = RunnerRun(workdir, env).start()
     pids: list[int] = []
     try:
@@ -52,11 +54,24 @@ def core_run(
         run.force_cleanup(pids)
 
 
-def plan(run: RunnerRun, prompt: str, session: str) -> tuple[int, dict[str, str], object]:
+def plan(
+    run: RunnerRun, prompt: str, session: str, key: str = API_KEY
+) -> tuple[int, dict[str, str], Any]:
     return post_json(
         f"{run.url('AGENT_PLANNER_PORT')}/plan",
         {"prompt": prompt, "session_id": session, "resources": []},
+        {"X-API-Key": key},
     )
+
+
+def verify_env(run: RunnerRun, **extra: str) -> dict[str, str]:
+    """What a user's shell holds when running the verify script against this stack."""
+    return {
+        "PATH": run.env["PATH"],
+        "AGENT_URL": run.url("AGENT_PLANNER_PORT"),
+        "PAGI_API_KEY": API_KEY,
+        **extra,
+    }
 
 
 def test_the_runner_records_every_core_service_and_its_ports(core_run: RunnerRun) -> None:
@@ -81,12 +96,21 @@ def test_plan_over_plain_http_returns_a_plan_and_a_trace_id(core_run: RunnerRun)
 
 
 def test_verify_script_passes_against_the_bare_metal_stack(core_run: RunnerRun) -> None:
-    env = {"PATH": core_run.env["PATH"], "AGENT_URL": core_run.url("AGENT_PLANNER_PORT")}
-    result = run_verify(core_run.workdir, env, "--bare-metal")
+    result = run_verify(core_run.workdir, verify_env(core_run), "--bare-metal")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS notifier reported trace" in result.stdout
     assert "PASS audit log has PLAN_END" in result.stdout
     assert "RESULT: PASS" in result.stdout
+
+
+def test_verify_script_without_the_api_key_fails_on_401(core_run: RunnerRun) -> None:
+    status, _, body = plan(core_run, "Generate a plan", "e2e-no-key", key="wrong")
+    assert status == 401, body
+    env = verify_env(core_run)
+    del env["PAGI_API_KEY"]
+    result = run_verify(core_run.workdir, env, "--bare-metal")
+    assert result.returncode == 1
+    assert "FAIL POST /plan answered '401'" in result.stdout
 
 
 def test_verify_script_fails_when_the_notifier_never_saw_the_trace(
@@ -94,13 +118,9 @@ def test_verify_script_fails_when_the_notifier_never_saw_the_trace(
 ) -> None:
     silent = tmp_path / "empty-notifier.log"
     silent.write_text("")
-    env = {
-        "PATH": core_run.env["PATH"],
-        "AGENT_URL": core_run.url("AGENT_PLANNER_PORT"),
-        "NOTIFIER_LOG": str(silent),
-        "VERIFY_TIMEOUT_SECONDS": "2",
-        "E2E_MODE": "bare-metal",
-    }
+    env = verify_env(
+        core_run, NOTIFIER_LOG=str(silent), VERIFY_TIMEOUT_SECONDS="2", E2E_MODE="bare-metal"
+    )
     result = run_verify(core_run.workdir, env)
     assert result.returncode == 1, result.stdout
     assert "FAIL trace" in result.stdout and "RESULT: FAIL" in result.stdout
@@ -124,14 +144,13 @@ def test_verify_script_compose_mode_reads_the_inspector_and_notifier_containers(
     shim.write_text(COMPOSE_SHIM)
     shim.chmod(0o755)
     calls = tmp_path / "calls.txt"
-    env = {
-        "PATH": core_run.env["PATH"],
-        "AGENT_URL": core_run.url("AGENT_PLANNER_PORT"),
-        "COMPOSE": str(shim),
-        "SHIM_CALLS": str(calls),
-        "AUDIT_DB": str(core_run.workdir / "pagi_audit.db"),
-        "NOTIFIER_LOG": str(core_run.workdir / "logs" / "notifier.log"),
-    }
+    env = verify_env(
+        core_run,
+        COMPOSE=str(shim),
+        SHIM_CALLS=str(calls),
+        AUDIT_DB=str(core_run.workdir / "pagi_audit.db"),
+        NOTIFIER_LOG=str(core_run.workdir / "logs" / "notifier.log"),
+    )
     result = run_verify(tmp_path, env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mode: compose" in result.stdout
