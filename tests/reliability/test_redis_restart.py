@@ -1,0 +1,64 @@
+"""Redis killed and restarted under load: /plan answers throughout, and notifications
+resume afterwards (a fresh subscriber and the notifier both see new runs)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.reliability.load import BackgroundLoad, PlanOutcome, new_call, send_plan
+from tests.reliability.stack_health import assert_stack_healthy
+from tests.support.stack import (
+    CoreStack,
+    NotificationListener,
+    has_status,
+    log_events,
+    wait_for_log,
+)
+
+pytestmark = pytest.mark.reliability
+
+CLIENT_BOUND = 20.0
+# Publishing goes through a queue off the request path, so Redis being away must not
+# show in /plan latency at all; this is a generous bound for a loaded 2-core machine.
+SLOWEST_ALLOWED = 5.0
+
+
+def first_notified_run(stack: CoreStack, timeout: float = 30) -> PlanOutcome:
+    """Send hello calls until a new subscriber sees one complete; return that call."""
+    deadline = time.monotonic() + timeout
+    with NotificationListener(stack.ports.redis) as listener, httpx.Client(timeout=10) as client:
+        while time.monotonic() < deadline:
+            outcome = send_plan(client, stack.planner, new_call())
+            assert outcome.status == 200, outcome.body
+            if listener.wait_for(outcome.call.trace_id, has_status("COMPLETED"), timeout=1):
+                return outcome
+    raise AssertionError(f"no notification reached a subscriber within {timeout} s")
+
+
+def test_redis_restarted_mid_load(stack: CoreStack) -> None:
+    first_notified_run(stack)
+    redis_proc = stack["redis"]
+    with BackgroundLoad(stack.planner, workers=3, timeout=CLIENT_BOUND) as load:
+        load.wait_for_count(6)
+        killed_at = time.monotonic()
+        redis_proc.kill()
+        load.run_for(2)
+        redis_proc.start()
+        back_at = time.monotonic()
+        load.run_for(2)
+    outcomes = load.outcomes
+
+    bad = [(o.status, o.error or o.body) for o in outcomes if o.status != 200]
+    assert not bad, bad[:5]
+    while_down = [o for o in outcomes if killed_at <= o.started <= back_at]
+    assert len(while_down) >= 3, "too few requests ran while Redis was down"
+    slowest = max(o.elapsed for o in outcomes)
+    assert slowest < SLOWEST_ALLOWED, f"slowest /plan took {slowest:.1f}s"
+    assert log_events(stack.planner.process, "redis_unavailable"), "outage never noticed"
+
+    resumed = first_notified_run(stack)
+    wait_for_log(stack["notifier"], resumed.call.trace_id, timeout=20)
+    assert_stack_healthy(stack)
