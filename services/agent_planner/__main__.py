@@ -77,11 +77,14 @@ async def main() -> None:
 async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) -> LoopDependencies:
     """One HTTP client, one gRPC channel per service, the audit log and the publisher."""
     tls = settings.client_tls()
-    gateway_channel = open_channel(
-        settings.MODEL_GATEWAY_ADDR, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS
+    gateway_channel, memory_channel, sandbox_channel = (
+        open_channel(address, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS)
+        for address in (
+            settings.MODEL_GATEWAY_ADDR,
+            settings.MEMORY_GRPC_ADDR,
+            settings.RUST_SANDBOX_GRPC_ADDR,
+        )
     )
-    memory_channel = open_channel(settings.MEMORY_GRPC_ADDR, None, "", CHANNEL_OPTIONS)
-    sandbox_channel = open_channel(settings.RUST_SANDBOX_GRPC_ADDR, None, "", CHANNEL_OPTIONS)
     http = httpx.AsyncClient(
         base_url=settings.MEMORY_URL, timeout=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS
     )
@@ -99,7 +102,7 @@ async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) 
     log.info(
         "dependencies_configured",
         gateway=settings.MODEL_GATEWAY_ADDR,
-        gateway_tls=tls is not None,
+        grpc_tls=tls is not None,
         memory_grpc=settings.MEMORY_GRPC_ADDR,
         memory_url=settings.MEMORY_URL,
         sandbox=settings.RUST_SANDBOX_GRPC_ADDR,
