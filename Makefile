@@ -40,7 +40,7 @@ test-reliability: ## load, fault and fuzz tests only
 	$(PY) -m pytest -m reliability $(PYTEST_ARGS)
 
 bench: ## benchmarks against floors measured in the same run; appends to bench/RESULTS.md
-	$(PY) bench/run_all.py
+	$(PY) -m bench.run_all
 
 run-dev: ## start the core stack (planner, gateway, memory, sandbox, notifier) in the foreground
 	$(PY) scripts/run_all_dev.py --profile core

@@ -6,7 +6,7 @@
 
 Prints absolute figures and ratios; asserts nothing.
 
-    python bench/memory_bench.py [--samples 60] [--documents 120]
+    python -m bench.memory_bench [--samples 60] [--documents 120]
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,18 +22,16 @@ from pathlib import Path
 import grpc
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/x.py` runs with bench/ as the import root
-    sys.path.insert(0, str(ROOT))
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.memory.chunking import chunk_text
+from services.memory.embeddings import Embedder
+from services.memory.ingestion import Ingestor
+from services.memory.knowledge import KnowledgeStore
+from services.memory.settings import MemorySettings
+from tests.support.memory import memory_process
 
-from services.contracts import modelgateway_pb2 as pb  # noqa: E402
-from services.contracts import modelgateway_pb2_grpc as pb_grpc  # noqa: E402
-from services.memory.chunking import chunk_text  # noqa: E402
-from services.memory.embeddings import Embedder  # noqa: E402
-from services.memory.ingestion import Ingestor  # noqa: E402
-from services.memory.knowledge import KnowledgeStore  # noqa: E402
-from services.memory.settings import MemorySettings  # noqa: E402
-from tests.support.memory import memory_process  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ALL_KBS = ["Mind-KB", "Domain-KB", "Body-KB", "Soul-KB"]
 QUERIES = [

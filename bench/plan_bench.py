@@ -8,7 +8,7 @@
 Every /plan uses a new session id, so each request does the same work (a reused session
 would carry a growing history into every prompt).
 
-    python bench/plan_bench.py [--seconds 30] [--samples 50] [--concurrency 1,8,32]
+    python -m bench.plan_bench [--seconds 30] [--samples 50] [--concurrency 1,8,32]
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the services run (see base_env)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc
 import httpx

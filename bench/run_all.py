@@ -1,9 +1,9 @@
 """Run every benchmark (plan, memory, sandbox), print the figures, and append them with a
 description of the machine to bench/RESULTS.md. Figures are reported, never asserted.
 
-    python bench/run_all.py                 # full run (`make bench`)
-    python bench/run_all.py --quick         # short runs, for checking the benches work
-    python bench/run_all.py --only plan     # one or more of: plan, memory, sandbox
+    python -m bench.run_all                 # full run (`make bench`)
+    python -m bench.run_all --quick         # short runs, for checking the benches work
+    python -m bench.run_all --only plan     # one or more of: plan, memory, sandbox
 """
 
 from __future__ import annotations
@@ -14,19 +14,18 @@ import sys
 import time
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR.parent))
+from bench import plan_bench
+from bench.machine import describe_machine
 
-from bench import plan_bench  # noqa: E402
-from bench.machine import describe_machine  # noqa: E402
+BENCH_DIR = Path(__file__).resolve().parent
 
 RESULTS = BENCH_DIR / "RESULTS.md"
 RESULTS_INTRO = (
     "# Benchmark results\n\n"
-    "Appended by `make bench` (`python bench/run_all.py`). Each figure is printed next to a\n"
+    "Appended by `make bench` (`python -m bench.run_all`). Each figure is printed next to a\n"
     "floor measured in the same run on the same machine, and their ratio.\n"
 )
-SCRIPT_BENCHES = {"memory": "memory_bench.py", "sandbox": "sandbox_bench.py"}
+SCRIPT_BENCHES = {"memory": "memory_bench", "sandbox": "sandbox_bench"}
 QUICK_ARGS = {
     "plan": ["--seconds", "5", "--samples", "20"],
     "memory": ["--samples", "20", "--documents", "40"],
@@ -36,12 +35,13 @@ SCRIPT_TIMEOUT_SECONDS = 1800
 
 
 def run_script(name: str, extra: list[str]) -> list[str]:
-    """Run bench/<name>_bench.py as its own process; its output becomes the section."""
-    script = BENCH_DIR / SCRIPT_BENCHES[name]
-    print(f"\n== {name} ({script.name}) ==", flush=True)
+    """Run bench.<name>_bench as its own process; its output becomes the section."""
+    module = SCRIPT_BENCHES[name]
+    print(f"\n== {name} ({module}) ==", flush=True)
     try:
         done = subprocess.run(
-            [sys.executable, str(script), *extra],
+            [sys.executable, "-m", f"bench.{module}", *extra],
+            cwd=BENCH_DIR.parent,
             capture_output=True,
             text=True,
             timeout=SCRIPT_TIMEOUT_SECONDS,
@@ -54,11 +54,11 @@ def run_script(name: str, extra: list[str]) -> list[str]:
         output, failed = f"[stopped after {SCRIPT_TIMEOUT_SECONDS} s]", True
     print(output, flush=True)
     status = " (FAILED)" if failed else ""
-    return [f"### {name} ({script.name}){status}", "", "```", output, "```", ""]
+    return [f"### {name} ({module}){status}", "", "```", output, "```", ""]
 
 
 def run_plan(extra: list[str]) -> list[str]:
-    print("\n== plan (plan_bench.py) ==", flush=True)
+    print("\n== plan (plan_bench) ==", flush=True)
     return plan_bench.main(extra)
 
 

@@ -2,7 +2,7 @@
 running service (gRPC), divided by the median of a bare `python3 -c pass` subprocess
 measured in the same run. Target: <= 2.0 with bubblewrap. Prints figures; asserts nothing.
 
-    python bench/sandbox_bench.py [--samples 30]
+    python -m bench.sandbox_bench [--samples 30]
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ from pathlib import Path
 import grpc
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.sandbox.isolation import base_interpreter
 
-from services.contracts import modelgateway_pb2 as pb  # noqa: E402
-from services.contracts import modelgateway_pb2_grpc as pb_grpc  # noqa: E402
-from services.sandbox.isolation import base_interpreter  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HELLO = json.dumps({"language": "python", "code": "print('hello')"})
 

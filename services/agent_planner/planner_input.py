@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.kit.tool_catalogue import tool_call_parts
+
 
 class RagMatchLike(Protocol):
     @property
@@ -80,14 +82,5 @@ def parse_tool_call(plan: str) -> ToolCall | None:
         document = json.loads(plan)
     except ValueError:
         return None
-    tool = document.get("tool") if isinstance(document, dict) else None
-    if not isinstance(tool, dict):
-        return None
-    name, args = tool.get("name"), tool.get("args")
-    if not isinstance(name, str) or not name.strip():
-        return None
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        return None
-    return ToolCall(name.strip(), args)
+    parts = tool_call_parts(document.get("tool")) if isinstance(document, dict) else None
+    return ToolCall(*parts) if parts else None

@@ -6,24 +6,21 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from services.kit.redis_addr import redis_url
-from services.kit.settings import ServiceSettings
+from services.kit.redis_settings import RedisChannelSettings
 
 KNOWLEDGE_BASES = ("Mind-KB", "Domain-KB", "Body-KB", "Soul-KB")
 
 
-class PlannerSettings(ServiceSettings):
+class PlannerSettings(RedisChannelSettings):
     AGENT_PLANNER_PORT: int = Field(default=8585, ge=0, le=65535)
     MODEL_GATEWAY_ADDR: str = "localhost:50051"
     MEMORY_GRPC_ADDR: str = "localhost:50052"
     MEMORY_URL: str = "http://localhost:8003"
     RUST_SANDBOX_GRPC_ADDR: str = "localhost:50053"
-    REDIS_ADDR: str = "localhost:6379"
     AGENT_MAX_TURNS: int = Field(default=3, ge=1, le=50)
     AGENT_RAG_TOP_K: int = Field(default=3, ge=1, le=100)
     PAGI_API_KEY: str = ""
     PAGI_AUDIT_DB_PATH: str = "./pagi_audit.db"
-    PAGI_NOTIFICATIONS_CHANNEL: str = Field(default="pagi_notifications", min_length=1)
     AGENT_BREAKER_FAILURES: int = Field(default=5, ge=1)
     AGENT_BREAKER_OPEN_SECONDS: float = Field(default=30.0, gt=0)
     AGENT_GATEWAY_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0)
@@ -54,15 +51,6 @@ class PlannerSettings(ServiceSettings):
         if not host or not port.isdigit():
             raise ValueError(f"expected host:port, got {value!r}")
         return value.strip()
-
-    @field_validator("REDIS_ADDR")
-    @classmethod
-    def _check_redis_addr(cls, value: str) -> str:
-        redis_url(value)
-        return value.strip()
-
-    def redis_url(self) -> str:
-        return redis_url(self.REDIS_ADDR)
 
     def api_key(self) -> str | None:
         """The API key, or None when auth is off (unset or blank)."""

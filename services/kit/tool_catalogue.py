@@ -50,3 +50,18 @@ TOOLS_BY_NAME: dict[str, ToolSpec] = {tool.name: tool for tool in CATALOGUE}
 def catalogue_json() -> str:
     """The catalogue as JSON text, for the `<available_tools>` block of model prompts."""
     return json.dumps([tool.as_json() for tool in CATALOGUE], indent=2)
+
+
+def tool_call_parts(tool: object) -> tuple[str, dict[str, Any]] | None:
+    """The (name, args) of a plan's `tool` value: an object with a non-blank string `name`
+    and an optional object `args` (missing or null means no arguments). None otherwise."""
+    if not isinstance(tool, dict):
+        return None
+    name, args = tool.get("name"), tool.get("args")
+    if not isinstance(name, str) or not name.strip():
+        return None
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        return None
+    return name.strip(), args

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from services.kit.tool_catalogue import tool_call_parts
+
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
 
 
@@ -48,18 +50,11 @@ def shape_object(value: dict[str, Any], provider: str, prompt: str) -> dict[str,
 
 
 def _tool_call(value: dict[str, Any], provider: str, prompt: str) -> dict[str, Any] | None:
-    tool = value["tool"]
-    if not isinstance(tool, dict):
+    parts = tool_call_parts(value["tool"])
+    if parts is None:
         return None
-    name = tool.get("name")
-    args = tool.get("args")
-    if not isinstance(name, str) or not name.strip():
-        return None
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        return None
-    shaped = {**value, "tool": {**tool, "name": name.strip(), "args": args}}
+    name, args = parts
+    shaped = {**value, "tool": {**value["tool"], "name": name, "args": args}}
     shaped.setdefault("model_type", provider)
     shaped.setdefault("prompt", prompt)
     return shaped

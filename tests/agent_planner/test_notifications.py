@@ -35,9 +35,7 @@ def test_redis_down_at_start_then_up(spawn: Spawner, tmp_path: Path) -> None:
         while received is None and time.monotonic() < deadline:
             trace_id = planner.post("/plan", BODY).headers["X-Trace-ID"]
             received = wait_for_message(pubsub, trace_id, 2)
-    redis_events = [
-        line for line in planner.process.log().splitlines() if "redis" in line
-    ]
+    redis_events = [line for line in planner.process.log().splitlines() if "redis" in line]
     assert received is not None, f"no notification after Redis came up: {redis_events}"
     assert received["status"] == "STARTED"
     assert received["session_id"] == "s-notify"

@@ -234,13 +234,18 @@ class CoreStack:
         return PlannerClient(proc, port, self.api_key)
 
 
-def start_core_stack(spawn: Spawner, workdir: Path) -> CoreStack:
-    """Start redis, memory, sandbox, gateway (mock), notifier and planner, in that order."""
+def start_core_stack(spawn: Spawner, workdir: Path, **memory_env: str) -> CoreStack:
+    """Start redis, memory, sandbox, gateway (mock), notifier and planner, in that order.
+
+    With KNOWLEDGE_BASES_DIR in memory_env, the planner starts once ingestion has finished.
+    """
     ports = Ports()
     redis_proc = spawn(redis_process(workdir / "redis", ports.redis))
-    memory = memory_process(workdir / "memory")
+    memory = memory_process(workdir / "memory", **memory_env)
     stack = CoreStack(workdir, ports, memory, {"redis": redis_proc})
     stack.processes["memory"] = spawn(memory)
+    if "KNOWLEDGE_BASES_DIR" in memory_env:
+        memory.wait_for_ingestion()
     stack.processes["sandbox"] = spawn(
         sandbox_process(workdir / "sandbox", ports.sandbox_http, ports.sandbox_grpc)
     )

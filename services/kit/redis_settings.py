@@ -1,8 +1,13 @@
-"""REDIS_ADDR parsing shared by the services that talk to Redis."""
+"""The Redis settings shared by the services on the notifications channel (the planner
+publishes, the notifier subscribes)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from services.kit.settings import ServiceSettings
 
 
 def redis_url(addr: str) -> str:
@@ -19,3 +24,17 @@ def redis_url(addr: str) -> str:
     if parts.scheme not in ("redis", "rediss") or not parts.hostname or port is None:
         raise ValueError(f"expected host:port or redis://host:port, got {addr!r}")
     return url
+
+
+class RedisChannelSettings(ServiceSettings):
+    REDIS_ADDR: str = "localhost:6379"
+    PAGI_NOTIFICATIONS_CHANNEL: str = Field(default="pagi_notifications", min_length=1)
+
+    @field_validator("REDIS_ADDR")
+    @classmethod
+    def _check_redis_addr(cls, value: str) -> str:
+        redis_url(value)
+        return value.strip()
+
+    def redis_url(self) -> str:
+        return redis_url(self.REDIS_ADDR)
