@@ -13,6 +13,7 @@ from services.agent_planner.breaker import CircuitBreaker
 from services.agent_planner.errors import DependencyError, describe_rpc_error
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.trace import trace_headers
 
 Message = dict[str, Any]
 
@@ -84,7 +85,7 @@ class MemoryClient:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await self.http.request(method, path, **kwargs)
+            response = await self.http.request(method, path, headers=trace_headers(), **kwargs)
             response.raise_for_status()
             reply = response.json()
         except httpx.HTTPStatusError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from services.bff.request_ids import REQUEST_ID_HEADER
-from services.kit.trace import TRACE_ID_HEADER, current_trace_id
+from services.kit.trace import trace_headers
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 ERROR_EXCERPT_CHARS = 200
@@ -55,10 +55,7 @@ async def _exchange(
     json_body: Any,
     params: dict[str, str] | None,
 ) -> tuple[int, Any]:
-    headers = {REQUEST_ID_HEADER: request_id}
-    trace_id = current_trace_id()
-    if trace_id:
-        headers[TRACE_ID_HEADER] = trace_id
+    headers = {REQUEST_ID_HEADER: request_id, **trace_headers()}
     async with client.stream(
         method, url, json=json_body, params=params, headers=headers, timeout=timeout
     ) as response:

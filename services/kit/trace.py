@@ -21,6 +21,12 @@ def current_trace_id() -> str | None:
     return _trace_id.get()
 
 
+def trace_headers() -> dict[str, str]:
+    """The X-Trace-ID header for an outgoing HTTP call, when a trace id is bound."""
+    trace_id = _trace_id.get()
+    return {TRACE_ID_HEADER: trace_id} if trace_id else {}
+
+
 def bind_trace_id(trace_id: str) -> None:
     """Make trace_id the current one for this task: logs and outgoing calls carry it."""
     _trace_id.set(trace_id)

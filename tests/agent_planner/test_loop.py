@@ -13,7 +13,13 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.support.stack import CoreStack, NotificationListener, has_status, wait_for_log
+from tests.support.stack import (
+    CoreStack,
+    NotificationListener,
+    has_status,
+    log_events,
+    wait_for_log,
+)
 
 HELLO = "Generate a 3-step plan to tidy my desk"
 SEARCH = "Search the web for the latest Python release"
@@ -90,9 +96,21 @@ def test_hello_path_stores_the_session_delta(
 def test_trace_id_reaches_gateway_and_memory_logs(
     core_stack: CoreStack, hello_run: dict[str, Any]
 ) -> None:
-    for name in ("gateway", "memory"):
-        line = json.loads(wait_for_log(core_stack[name], "trace-hello-1"))
-        assert line["trace_id"] == "trace-hello-1"
+    line = json.loads(wait_for_log(core_stack["gateway"], "trace-hello-1"))
+    assert line["trace_id"] == "trace-hello-1"
+    wait_for_log(core_stack["memory"], "trace-hello-1")
+    calls = {
+        record.get("path") or record.get("method")
+        for record in log_events(core_stack["memory"], "http_request")
+        + log_events(core_stack["memory"], "grpc_request")
+        if record.get("trace_id") == "trace-hello-1"
+    }
+    # history read, RAG context and session write all carry the request's trace id
+    assert {
+        "/memory/latest",
+        "/memory/store",
+        "/modelgateway.ModelGateway/GetRAGContext",
+    } <= calls
 
 
 def test_second_turn_sees_the_session_history(
