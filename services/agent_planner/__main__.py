@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from fastapi import Depends
 
 from services.agent_planner.api import add_routes
@@ -85,8 +85,8 @@ async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) 
             settings.RUST_SANDBOX_GRPC_ADDR,
         )
     )
-    http = httpx.AsyncClient(
-        base_url=settings.MEMORY_URL, timeout=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS
+    http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS)
     )
     audit = AuditLog(Path(settings.PAGI_AUDIT_DB_PATH))
     await audit.open()
@@ -98,7 +98,7 @@ async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) 
     await notifications.start()
     for channel in (gateway_channel, memory_channel, sandbox_channel):
         cleanups.append(channel.close)
-    cleanups.extend([http.aclose, notifications.close, audit.close])
+    cleanups.extend([http.close, notifications.close, audit.close])
     log.info(
         "dependencies_configured",
         gateway=settings.MODEL_GATEWAY_ADDR,
@@ -111,6 +111,7 @@ async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) 
     return LoopDependencies(
         memory=MemoryClient(
             http,
+            settings.MEMORY_URL,
             pb_grpc.ModelGatewayStub(memory_channel),
             breaker("memory-rag", settings),
             settings.AGENT_RAG_TIMEOUT_SECONDS,
