@@ -1,7 +1,8 @@
 """/plan benchmarks against floors measured in the same run.
 
 1. Overhead: p50/p95 of sequential /plan calls vs the floor p50 GetRAGContext (4 KBs) +
-   p50 GetPlan (mock) + p50 GET /memory/latest, each called directly.
+   p50 GetPlan (mock) + p50 GET /memory/latest, each called directly. The four calls are
+   taken in turn, round after round, so machine noise falls on both sides alike.
 2. Throughput at several concurrencies: requests/s, p50/p99, errors, and service CPU
    seconds per request divided by the CPU seconds of one query embedding.
 
@@ -41,16 +42,10 @@ WARM_UP = 5
 REQUEST_TIMEOUT = 60.0
 
 
-def timed_samples(call: Callable[[], object], samples: int) -> list[float]:
-    """Seconds per call, after WARM_UP unrecorded calls."""
-    for _ in range(WARM_UP):
-        call()
-    latencies = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        call()
-        latencies.append(time.perf_counter() - started)
-    return latencies
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
 
 
 @dataclass(frozen=True)
@@ -64,14 +59,20 @@ class Floor:
         return self.rag_p50 + self.get_plan_p50 + self.history_p50
 
 
-def measure_floor(stack: CoreStack, samples: int) -> Floor:
+def measure_overhead(stack: CoreStack, samples: int) -> tuple[Floor, list[float]]:
+    """The floor's three direct calls and one /plan, taken in turn `samples` times (after
+    WARM_UP rounds), so a noisy neighbour weighs on the figure and its floor alike."""
     rag_request = pb.RAGContextRequest(
         query=PROMPT, top_k=RAG_TOP_K, knowledge_bases=list(KNOWLEDGE_BASES)
     )
+    planner = stack.planner
     with (
         grpc.insecure_channel(stack.memory.grpc_address) as memory_channel,
         grpc.insecure_channel(f"localhost:{stack.ports.gateway_grpc}") as gateway_channel,
-        httpx.Client(base_url=stack.memory.url, timeout=REQUEST_TIMEOUT) as http,
+        httpx.Client(base_url=stack.memory.url, timeout=REQUEST_TIMEOUT) as memory_http,
+        httpx.Client(
+            base_url=planner.url, headers=planner.headers(), timeout=REQUEST_TIMEOUT
+        ) as planner_http,
     ):
         memory = pb_grpc.ModelGatewayStub(memory_channel)
         gateway = pb_grpc.ModelGatewayStub(gateway_channel)
@@ -79,29 +80,25 @@ def measure_floor(stack: CoreStack, samples: int) -> Floor:
         plan_request = pb.PlanRequest(prompt=build_planner_input([], matches, PROMPT))
 
         def history() -> None:
-            reply = http.get("/memory/latest", params={"session_id": uuid.uuid4().hex})
+            reply = memory_http.get("/memory/latest", params={"session_id": uuid.uuid4().hex})
             reply.raise_for_status()
 
-        rag = timed_samples(lambda: memory.GetRAGContext(rag_request, timeout=30), samples)
-        plan = timed_samples(lambda: gateway.GetPlan(plan_request, timeout=30), samples)
-        latest = timed_samples(history, samples)
-    return Floor(percentile(rag, 50), percentile(plan, 50), percentile(latest, 50))
+        def plan() -> None:
+            planner_http.post("/plan", json=plan_body()).raise_for_status()
+
+        calls = (
+            lambda: memory.GetRAGContext(rag_request, timeout=REQUEST_TIMEOUT),
+            lambda: gateway.GetPlan(plan_request, timeout=REQUEST_TIMEOUT),
+            history,
+            plan,
+        )
+        rounds = [[timed(call) for call in calls] for _ in range(WARM_UP + samples)]
+    rag, get_plan, latest, plans = (list(column) for column in zip(*rounds[WARM_UP:], strict=True))
+    return Floor(percentile(rag, 50), percentile(get_plan, 50), percentile(latest, 50)), plans
 
 
 def plan_body() -> dict[str, object]:
     return {"prompt": PROMPT, "session_id": f"bench-{uuid.uuid4().hex}", "resources": []}
-
-
-def measure_sequential(stack: CoreStack, samples: int) -> list[float]:
-    planner = stack.planner
-    with httpx.Client(
-        base_url=planner.url, headers=planner.headers(), timeout=REQUEST_TIMEOUT
-    ) as http:
-
-        def plan() -> None:
-            http.post("/plan", json=plan_body()).raise_for_status()
-
-        return timed_samples(plan, samples)
 
 
 @dataclass(frozen=True)
@@ -259,8 +256,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     args = parse_args(argv)
     levels = [int(level) for level in args.concurrency.split(",")]
     with running_core_stack() as stack:
-        floor = measure_floor(stack, args.samples)
-        latencies = measure_sequential(stack, args.samples)
+        floor, latencies = measure_overhead(stack, args.samples)
         results = [measure_throughput(stack, level, args.seconds) for level in levels]
     lines = overhead_section(floor, latencies)
     return lines + throughput_section(results, embedding_cpu_seconds())

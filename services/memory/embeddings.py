@@ -1,5 +1,7 @@
 """The sentence-transformers model, loaded once per process; encoding runs on one worker
-thread so the event loop never waits on the CPU."""
+thread so the event loop never waits on the CPU. Single texts (queries, playbooks) that
+arrive while the worker is busy are encoded together in the next batch: one forward pass
+for many concurrent requests instead of one each."""
 
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ class Embedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self._waiting: list[tuple[str, asyncio.Future[Vector]]] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     @classmethod
     def load(cls, name: str, batch_size: int = 64) -> Embedder:
@@ -81,7 +85,30 @@ class Embedder:
         return await loop.run_in_executor(self._executor, self.encode_now, texts)
 
     async def encode_one(self, text: str) -> Vector:
-        return (await self.encode([text]))[0]
+        future: asyncio.Future[Vector] = asyncio.get_running_loop().create_future()
+        self._waiting.append((text, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="embed-batches")
+        return await future
+
+    async def _drain(self) -> None:
+        """Encode the waiting texts, up to batch_size at a time, until none are left."""
+        while self._waiting:
+            batch = self._waiting[: self.batch_size]
+            del self._waiting[: self.batch_size]
+            batch = [(text, future) for text, future in batch if not future.done()]
+            if not batch:
+                continue
+            try:
+                vectors = await self.encode([text for text, _ in batch])
+            except Exception as exc:  # every waiter of this batch gets the failure
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
