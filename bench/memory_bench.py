@@ -6,7 +6,7 @@
 
 Prints absolute figures and ratios; asserts nothing.
 
-    python -m bench.memory_bench [--samples 60] [--documents 120]
+    python -m bench.memory_bench [--samples 60] [--documents 120] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import httpx
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.logs import configure_logging
 from services.memory.chunking import chunk_text
 from services.memory.embeddings import Embedder
 from services.memory.ingestion import Ingestor
@@ -100,26 +101,29 @@ def write_corpus(root: Path, documents: int) -> list[str]:
     return chunks
 
 
-def bench_ingestion(documents: int) -> None:
+def bench_ingestion(documents: int, rounds: int) -> None:
+    """Raw encode and full ingestion of the same corpus, taken in turn `rounds` times (each
+    ingestion into a fresh Chroma directory); the best of each side is reported."""
     settings = MemorySettings()
     embedder = Embedder.load(settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE)
+    raw_rates, ingest_rates = [], []
     with tempfile.TemporaryDirectory(prefix="memory-bench-") as tmp:
         library = Path(tmp) / "kb"
         chunks = write_corpus(library, documents)
         embedder.encode_now(chunks[:8])  # warm-up
-        started = time.perf_counter()
-        embedder.model.encode(chunks, batch_size=embedder.batch_size, show_progress_bar=False)
-        raw = len(chunks) / (time.perf_counter() - started)
-        settings = MemorySettings(CHROMA_PERSIST_DIR=str(Path(tmp) / "chroma"))
-        ingestor = Ingestor(embedder, KnowledgeStore.from_settings(settings))
-        started = time.perf_counter()
-        report = asyncio.run(ingestor.ingest_library(library))
-        ours = report.chunks_embedded / (time.perf_counter() - started)
+        for round_number in range(rounds):
+            started = time.perf_counter()
+            embedder.model.encode(chunks, batch_size=embedder.batch_size, show_progress_bar=False)
+            raw_rates.append(len(chunks) / (time.perf_counter() - started))
+            chroma_dir = Path(tmp) / f"chroma-{round_number}"
+            store = KnowledgeStore.from_settings(MemorySettings(CHROMA_PERSIST_DIR=str(chroma_dir)))
+            started = time.perf_counter()
+            report = asyncio.run(Ingestor(embedder, store).ingest_library(library))
+            ingest_rates.append(report.chunks_embedded / (time.perf_counter() - started))
     embedder.close()
-    print(f"raw model.encode               : {raw:8.1f} chunks/s ({len(chunks)} chunks)")
-    print(
-        f"ingestion (chunk+embed+upsert) : {ours:8.1f} chunks/s ({report.chunks_embedded} chunks)"
-    )
+    raw, ours = max(raw_rates), max(ingest_rates)
+    print(f"raw model.encode (best of {rounds})  : {raw:8.1f} chunks/s ({len(chunks)} chunks)")
+    print(f"ingestion, chunk+embed+upsert  : {ours:8.1f} chunks/s (best of {rounds})")
     print(f"ratio ingestion / raw encode   : {ours / raw:8.2f}   (target >= 0.7)")
 
 
@@ -127,9 +131,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--samples", type=int, default=60, help="RAG calls per variant")
     parser.add_argument("--documents", type=int, default=120, help="documents to ingest")
+    parser.add_argument("--rounds", type=int, default=2, help="ingestion rounds (best kept)")
     args = parser.parse_args()
+    configure_logging("memory-bench", "WARNING")
     bench_rag(max(args.samples, 10))
-    bench_ingestion(max(args.documents, 1))
+    bench_ingestion(max(args.documents, 1), max(args.rounds, 1))
 
 
 if __name__ == "__main__":

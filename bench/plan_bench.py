@@ -197,7 +197,8 @@ def overhead_section(floor: Floor, latencies: list[float]) -> list[str]:
         print(comparison.line())
     print(parts)
     return [
-        f"### /plan overhead ({len(latencies)} sequential requests, prompt {PROMPT!r})",
+        f"### /plan overhead ({len(latencies)} rounds of the floor calls and one /plan, "
+        f"prompt {PROMPT!r})",
         "",
         COMPARISON_HEADER,
         *(c.row() for c in comparisons),

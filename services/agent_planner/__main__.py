@@ -3,58 +3,20 @@ loop and serve HTTP until SIGTERM/SIGINT. Every dependency may be down at start-
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
-
-import aiohttp
-from fastapi import Depends
-
 from services.agent_planner.api import add_routes
-from services.agent_planner.audit import AuditLog
-from services.agent_planner.auth import UnauthorizedError, api_key_guard, unauthorized_response
-from services.agent_planner.breaker import CircuitBreaker
-from services.agent_planner.errors import is_dependency_failure
-from services.agent_planner.gateway_client import GatewayClient
-from services.agent_planner.loop import AgentLoop, LoopDependencies, LoopLimits
-from services.agent_planner.memory_client import MemoryClient
-from services.agent_planner.notifications import NotificationPublisher
-from services.agent_planner.sandbox_client import SandboxClient
+from services.agent_planner.components import SERVICE, Cleanup, build_app, open_dependencies
+from services.agent_planner.loop import AgentLoop, LoopLimits
 from services.agent_planner.settings import KNOWLEDGE_BASES, PlannerSettings
-from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from services.kit.grpc_client import open_channel
-from services.kit.http_app import create_app
-from services.kit.logs import configure_logging, get_logger
+from services.kit.logs import configure_logging
 from services.kit.runtime import run, serve
 from services.kit.settings import load_settings
 from services.kit.tracing import configure_tracing
 
-log = get_logger("agent_planner")
-VERSION = "0.1.0"
-# Reconnect quickly once a dependency is back, so a half-open probe can succeed.
-CHANNEL_OPTIONS = (
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-)
-Cleanup = Callable[[], Awaitable[None]]
-
-
-def breaker(name: str, settings: PlannerSettings) -> CircuitBreaker:
-    return CircuitBreaker(
-        name,
-        settings.AGENT_BREAKER_FAILURES,
-        settings.AGENT_BREAKER_OPEN_SECONDS,
-        counts_as_failure=is_dependency_failure,
-    )
-
 
 async def main() -> None:
     settings = load_settings(PlannerSettings)
-    configure_logging("agent-planner", settings.LOG_LEVEL)
-    configure_tracing(
-        settings.OTEL_SERVICE_NAME or "agent-planner", settings.OTEL_EXPORTER_OTLP_ENDPOINT
-    )
+    configure_logging(SERVICE, settings.LOG_LEVEL)
+    configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     cleanups: list[Cleanup] = []
     deps = await open_dependencies(settings, cleanups)
     loop = AgentLoop(
@@ -72,88 +34,6 @@ async def main() -> None:
     app = build_app(settings, deps)
     add_routes(app, loop, deps.audit, deps.audit.ping)
     await serve(http=(app, settings.AGENT_PLANNER_PORT), cleanups=cleanups)
-
-
-async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) -> LoopDependencies:
-    """One HTTP client, one gRPC channel per service, the audit log and the publisher."""
-    tls = settings.client_tls()
-    gateway_channel, memory_channel, sandbox_channel = (
-        open_channel(address, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS)
-        for address in (
-            settings.MODEL_GATEWAY_ADDR,
-            settings.MEMORY_GRPC_ADDR,
-            settings.RUST_SANDBOX_GRPC_ADDR,
-        )
-    )
-    http = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS)
-    )
-    audit = AuditLog(Path(settings.PAGI_AUDIT_DB_PATH))
-    await audit.open()
-    notifications = NotificationPublisher(
-        settings.redis_url(),
-        settings.PAGI_NOTIFICATIONS_CHANNEL,
-        settings.AGENT_REDIS_TIMEOUT_SECONDS,
-    )
-    await notifications.start()
-    for channel in (gateway_channel, memory_channel, sandbox_channel):
-        cleanups.append(channel.close)
-    cleanups.extend([http.close, notifications.close, audit.close])
-    log.info(
-        "dependencies_configured",
-        gateway=settings.MODEL_GATEWAY_ADDR,
-        grpc_tls=tls is not None,
-        memory_grpc=settings.MEMORY_GRPC_ADDR,
-        memory_url=settings.MEMORY_URL,
-        sandbox=settings.RUST_SANDBOX_GRPC_ADDR,
-        redis=settings.redis_url(),
-    )
-    return LoopDependencies(
-        memory=MemoryClient(
-            http,
-            settings.MEMORY_URL,
-            pb_grpc.ModelGatewayStub(memory_channel),
-            breaker("memory-rag", settings),
-            settings.AGENT_RAG_TIMEOUT_SECONDS,
-        ),
-        gateway=GatewayClient(
-            pb_grpc.ModelGatewayStub(gateway_channel),
-            breaker("model-gateway", settings),
-            settings.AGENT_GATEWAY_TIMEOUT_SECONDS,
-        ),
-        sandbox=SandboxClient(
-            pb_grpc.ToolServiceStub(sandbox_channel), settings.AGENT_TOOL_TIMEOUT_SECONDS
-        ),
-        audit=audit,
-        notifications=notifications,
-    )
-
-
-def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
-    api_key = settings.api_key()
-    if api_key is None:
-        log.warning("auth_disabled", hint="set PAGI_API_KEY to require an API key on /plan")
-
-    async def health() -> tuple[bool, dict[str, Any]]:
-        return True, {
-            "breakers": {
-                "model_gateway": deps.gateway.breaker.state.value,
-                "memory_rag": deps.memory.rag_breaker.state.value,
-            },
-            "notifications": {True: "up", False: "down", None: "unknown"}[
-                deps.notifications.available
-            ],
-        }
-
-    app = create_app(
-        "agent-planner",
-        VERSION,
-        health=health,
-        max_body_bytes=settings.AGENT_MAX_BODY_BYTES,
-        dependencies=[Depends(api_key_guard(api_key))],
-    )
-    app.add_exception_handler(UnauthorizedError, unauthorized_response)
-    return app
 
 
 if __name__ == "__main__":
