@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.certs import make_certs
 from tests.support.processes import LIVE, ServiceProcess, redis_process
 
 SERVICE_VARIABLE = re.compile(
@@ -30,9 +31,7 @@ def clean_service_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def spawn() -> Iterator[Spawner]:
-    """Start service processes for one test; all are stopped afterwards."""
+def _spawner() -> Iterator[Spawner]:
     started: list[ServiceProcess] = []
 
     def start(proc: ServiceProcess) -> ServiceProcess:
@@ -42,20 +41,24 @@ def spawn() -> Iterator[Spawner]:
     yield start
     for proc in reversed(started):
         proc.stop()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawner]:
+    """Start service processes for one test; all are stopped afterwards."""
+    yield from _spawner()
 
 
 @pytest.fixture(scope="session")
 def session_spawn() -> Iterator[Spawner]:
     """Like spawn, for stacks shared by a whole test session."""
-    started: list[ServiceProcess] = []
+    yield from _spawner()
 
-    def start(proc: ServiceProcess) -> ServiceProcess:
-        started.append(proc)
-        return proc.start()
 
-    yield start
-    for proc in reversed(started):
-        proc.stop()
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dev CA with server and client certificates from scripts/gen_certs.sh."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture(scope="session")

@@ -4,18 +4,15 @@ not wait on each other, and the span tree it exports over OTLP."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
-import pytest
-
 from tests.conftest import Spawner
+from tests.support.certs import client_credentials, client_tls_env, server_tls_env
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.otlp_receiver import OtlpReceiver
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import free_port
 from tests.support.stack import CoreStack, gateway_process
 
 HELLO = "Generate a 3-step plan to bake bread"
@@ -27,33 +24,18 @@ LOOP_CHILDREN = {
 }
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("certs")
-    script = ROOT / "scripts" / "gen_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, capture_output=True)
-    return out
-
-
 def test_mtls_to_the_gateway(
     core_stack: CoreStack, spawn: Spawner, tmp_path: Path, certs: Path
 ) -> None:
     grpc_port, http_port = free_port(), free_port()
-    client_credentials = grpc.ssl_channel_credentials(
-        (certs / "ca.crt").read_bytes(),
-        (certs / "client.key").read_bytes(),
-        (certs / "client.crt").read_bytes(),
-    )
     spawn(
         gateway_process(
             tmp_path / "gateway",
             grpc_port,
             http_port,
             core_stack.memory.grpc_port,
-            credentials=client_credentials,
-            TLS_SERVER_CERT_PATH=str(certs / "server.crt"),
-            TLS_SERVER_KEY_PATH=str(certs / "server.key"),
-            TLS_CA_CERT_PATH=str(certs / "ca.crt"),
+            credentials=client_credentials(certs),
+            **server_tls_env(certs),
         )
     )
     address = f"localhost:{grpc_port}"
@@ -61,10 +43,7 @@ def test_mtls_to_the_gateway(
         spawn,
         tmp_path / "with-cert",
         MODEL_GATEWAY_ADDR=address,
-        TLS_CLIENT_CERT_PATH=str(certs / "client.crt"),
-        TLS_CLIENT_KEY_PATH=str(certs / "client.key"),
-        TLS_CA_CERT_PATH=str(certs / "ca.crt"),
-        TLS_SERVER_NAME="model-gateway",
+        **client_tls_env(certs, "model-gateway"),
     )
     reply = with_cert.plan(HELLO, "s-mtls")
     assert reply.status_code == 200, reply.text

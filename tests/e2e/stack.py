@@ -21,7 +21,6 @@ from tests.support.processes import ROOT, base_env, free_port
 
 RUNNER = ROOT / "scripts" / "run_all_dev.py"
 VERIFY = ROOT / "scripts" / "verify_e2e_audit.sh"
-GEN_CERTS = ROOT / "scripts" / "gen_certs.sh"
 HEALTHCHECK = ROOT / "observability" / "healthcheck.py"
 READY_TIMEOUT = 300.0
 

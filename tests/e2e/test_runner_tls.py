@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 
-import grpc
-
 from tests.e2e.stack import (
-    GEN_CERTS,
     RunnerRun,
     assert_all_gone,
     container_healthcheck,
@@ -19,31 +15,9 @@ from tests.e2e.stack import (
     run_verify,
     runner_env,
 )
+from tests.support.certs import client_credentials, tls_env
 from tests.support.grpcurl import grpcurl
 from tests.support.processes import grpc_ready
-
-
-def make_certs(directory: Path) -> Path:
-    subprocess.run(["bash", str(GEN_CERTS), str(directory)], check=True, capture_output=True)
-    return directory
-
-
-def tls_env(certs: Path) -> dict[str, str]:
-    return {
-        "TLS_SERVER_CERT_PATH": str(certs / "server.crt"),
-        "TLS_SERVER_KEY_PATH": str(certs / "server.key"),
-        "TLS_CLIENT_CERT_PATH": str(certs / "client.crt"),
-        "TLS_CLIENT_KEY_PATH": str(certs / "client.key"),
-        "TLS_CA_CERT_PATH": str(certs / "ca.crt"),
-    }
-
-
-def client_credentials(certs: Path) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(
-        root_certificates=(certs / "ca.crt").read_bytes(),
-        private_key=(certs / "client.key").read_bytes(),
-        certificate_chain=(certs / "client.crt").read_bytes(),
-    )
 
 
 def grpc_listening_tls(log: Path) -> bool:
@@ -53,8 +27,7 @@ def grpc_listening_tls(log: Path) -> bool:
     return False
 
 
-def test_the_core_stack_runs_with_mtls_on_every_grpc_link(tmp_path: Path) -> None:
-    certs = make_certs(tmp_path / "certs")
+def test_the_core_stack_runs_with_mtls_on_every_grpc_link(tmp_path: Path, certs: Path) -> None:
     run = RunnerRun(tmp_path, runner_env(tmp_path, **tls_env(certs))).start()
     pids: dict[str, int] = {}
     try:

@@ -11,27 +11,9 @@ import pytest
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.kit.conftest import StartKit
+from tests.support.certs import ca_only_credentials, client_credentials, tls_env
 from tests.support.grpcurl import grpcurl
-from tests.support.processes import ROOT, grpc_ready
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("certs")
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "gen_certs.sh"), str(out)], check=True, capture_output=True
-    )
-    return out
-
-
-def tls_env(certs: Path) -> dict[str, str]:
-    return {
-        "TLS_SERVER_CERT_PATH": str(certs / "server.crt"),
-        "TLS_SERVER_KEY_PATH": str(certs / "server.key"),
-        "TLS_CLIENT_CERT_PATH": str(certs / "client.crt"),
-        "TLS_CLIENT_KEY_PATH": str(certs / "client.key"),
-        "TLS_CA_CERT_PATH": str(certs / "ca.crt"),
-    }
+from tests.support.processes import grpc_ready
 
 
 def call(address: str, credentials: grpc.ChannelCredentials | None) -> pb.PlanResponse:
@@ -70,11 +52,7 @@ def test_gen_certs_writes_a_verifiable_set(certs: Path) -> None:
 
 def test_client_with_certificate_is_accepted(start_kit_server: StartKit, certs: Path) -> None:
     server = start_kit_server(**tls_env(certs))
-    good = grpc.ssl_channel_credentials(
-        root_certificates=(certs / "ca.crt").read_bytes(),
-        private_key=(certs / "client.key").read_bytes(),
-        certificate_chain=(certs / "client.crt").read_bytes(),
-    )
+    good = client_credentials(certs)
     assert grpc_ready(server.grpc_port, good)()
     assert call(server.grpc_address, good).plan == "tls"
 
@@ -91,7 +69,7 @@ def test_kit_channel_uses_client_certificate(start_kit_server: StartKit, certs: 
 
 def test_client_without_certificate_is_rejected(start_kit_server: StartKit, certs: Path) -> None:
     server = start_kit_server(**tls_env(certs))
-    no_cert = grpc.ssl_channel_credentials(root_certificates=(certs / "ca.crt").read_bytes())
+    no_cert = ca_only_credentials(certs)
     with pytest.raises(grpc.RpcError) as caught:
         call(server.grpc_address, no_cert)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import pytest
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.processes import ROOT, ServiceProcess, base_env, free_port, http_ready
+from tests.support.processes import ServiceProcess, base_env, free_port, http_ready
 
 MODULE = "model_gateway"
 
@@ -86,23 +85,6 @@ def gateway_process(workdir: Path, **env: str) -> Gateway:
         ready=[http_ready(http_port)],
     )
     return Gateway(process, grpc_port, http_port)
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A dev CA with server and client certificates from scripts/gen_certs.sh."""
-    out = tmp_path_factory.mktemp("certs")
-    script = ROOT / "scripts" / "gen_certs.sh"
-    subprocess.run(["bash", str(script), str(out)], check=True, capture_output=True)
-    return out
-
-
-def client_credentials(certs: Path) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(
-        root_certificates=(certs / "ca.crt").read_bytes(),
-        private_key=(certs / "client.key").read_bytes(),
-        certificate_chain=(certs / "client.crt").read_bytes(),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.model_gateway.conftest import Gateway, client_credentials, gateway_process, log_events
+from tests.model_gateway.conftest import Gateway, gateway_process, log_events
+from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
 from tests.support.grpcurl import grpcurl, grpcurl_json
 
 
@@ -75,9 +76,7 @@ def test_rag_proxy_reports_memory_down(mock_gateway: Gateway) -> None:
 def tls_gateway(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gateway = gateway_process(
         tmp_path_factory.mktemp("tls-gateway"),
-        TLS_SERVER_CERT_PATH=str(certs / "server.crt"),
-        TLS_SERVER_KEY_PATH=str(certs / "server.key"),
-        TLS_CA_CERT_PATH=str(certs / "ca.crt"),
+        **server_tls_env(certs),
     )
     gateway.process.start(timeout=60)
     yield gateway
@@ -109,7 +108,7 @@ def test_mtls_accepts_a_client_certificate(tls_gateway: Gateway, certs: Path) ->
 
 
 def test_mtls_rejects_clients_without_a_certificate(tls_gateway: Gateway, certs: Path) -> None:
-    no_cert = grpc.ssl_channel_credentials(root_certificates=(certs / "ca.crt").read_bytes())
+    no_cert = ca_only_credentials(certs)
     with pytest.raises(grpc.RpcError) as caught:
         tls_plan(tls_gateway, no_cert)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

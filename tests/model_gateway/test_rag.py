@@ -15,7 +15,8 @@ import pytest
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.model_gateway.prompt import RAG_PREAMBLE
-from tests.model_gateway.conftest import Gateway, client_credentials, gateway_process, log_events
+from tests.model_gateway.conftest import Gateway, gateway_process, log_events
+from tests.support.certs import client_credentials, client_tls_env, server_tls_env
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.grpcurl import grpcurl, grpcurl_json
 from tests.support.memory import MemoryProcess, memory_process
@@ -34,15 +35,6 @@ def write_library(root: Path) -> Path:
     return root
 
 
-def client_tls_env(certs: Path) -> dict[str, str]:
-    return {
-        "TLS_CLIENT_CERT_PATH": str(certs / "client.crt"),
-        "TLS_CLIENT_KEY_PATH": str(certs / "client.key"),
-        "TLS_CA_CERT_PATH": str(certs / "ca.crt"),
-        "TLS_SERVER_NAME": "memory-service",
-    }
-
-
 @pytest.fixture(scope="module")
 def memory(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemoryProcess]:
     """One memory process (the expensive part) serving gRPC over mTLS only."""
@@ -51,9 +43,7 @@ def memory(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Me
     process = memory_process(
         workdir,
         KNOWLEDGE_BASES_DIR=str(library),
-        TLS_SERVER_CERT_PATH=str(certs / "server.crt"),
-        TLS_SERVER_KEY_PATH=str(certs / "server.key"),
-        TLS_CA_CERT_PATH=str(certs / "ca.crt"),
+        **server_tls_env(certs),
     )
     process.ready = [
         http_ready(process.http_port),
@@ -99,7 +89,10 @@ def gateway(
 ) -> Iterator[Gateway]:
     """A real-provider gateway whose memory channel uses the client certificate."""
     gateway = start_gateway(
-        tmp_path_factory.mktemp("gateway-rag"), fake_openai, memory, **client_tls_env(certs)
+        tmp_path_factory.mktemp("gateway-rag"),
+        fake_openai,
+        memory,
+        **client_tls_env(certs, "memory-service"),
     )
     yield gateway
     gateway.process.stop()
