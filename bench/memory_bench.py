@@ -122,7 +122,7 @@ def bench_ingestion(documents: int, rounds: int) -> None:
             ingest_rates.append(report.chunks_embedded / (time.perf_counter() - started))
     embedder.close()
     raw, ours = max(raw_rates), max(ingest_rates)
-    print(f"raw model.encode (best of {rounds})  : {raw:8.1f} chunks/s ({len(chunks)} chunks)")
+    print(f"raw model.encode (best of {rounds})   : {raw:8.1f} chunks/s ({len(chunks)} chunks)")
     print(f"ingestion, chunk+embed+upsert  : {ours:8.1f} chunks/s (best of {rounds})")
     print(f"ratio ingestion / raw encode   : {ours / raw:8.2f}   (target >= 0.7)")
 
