@@ -4,19 +4,14 @@ loop and serve HTTP until SIGTERM/SIGINT. Every dependency may be down at start-
 from __future__ import annotations
 
 from services.agent_planner.api import add_routes
-from services.agent_planner.components import SERVICE, Cleanup, build_app, open_dependencies
+from services.agent_planner.components import SERVICE, build_app, open_dependencies
 from services.agent_planner.loop import AgentLoop, LoopLimits
 from services.agent_planner.settings import KNOWLEDGE_BASES, PlannerSettings
-from services.kit.logs import configure_logging
-from services.kit.runtime import run, serve
-from services.kit.settings import load_settings
-from services.kit.tracing import configure_tracing
+from services.kit.runtime import Cleanup, run, serve, start_service
 
 
 async def main() -> None:
-    settings = load_settings(PlannerSettings)
-    configure_logging(SERVICE, settings.LOG_LEVEL)
-    configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    settings = start_service(PlannerSettings, SERVICE)
     cleanups: list[Cleanup] = []
     deps = await open_dependencies(settings, cleanups)
     loop = AgentLoop(

@@ -3,7 +3,6 @@ session to memory, the audit log, the notification publisher, and the HTTP app."
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_client import open_channel
 from services.kit.http_app import create_app
 from services.kit.logs import get_logger
+from services.kit.runtime import Cleanup
 
 log = get_logger("agent_planner")
 SERVICE = "agent-planner"
@@ -34,7 +34,6 @@ CHANNEL_OPTIONS = (
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 )
-Cleanup = Callable[[], Awaitable[None]]
 
 
 def breaker(name: str, settings: PlannerSettings) -> CircuitBreaker:

@@ -6,18 +6,14 @@ import httpx
 
 from services.bff.http import SERVICE, build_app
 from services.bff.settings import BffSettings
-from services.kit.logs import configure_logging, get_logger
-from services.kit.runtime import run, serve
-from services.kit.settings import load_settings
-from services.kit.tracing import configure_tracing
+from services.kit.logs import get_logger
+from services.kit.runtime import run, serve, start_service
 
 log = get_logger("bff")
 
 
 async def main() -> None:
-    settings = load_settings(BffSettings)
-    configure_logging(SERVICE, settings.LOG_LEVEL)
-    configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    settings = start_service(BffSettings, SERVICE)
     client = httpx.AsyncClient(timeout=settings.REQUEST_TIMEOUT_SECONDS, trust_env=False)
     log.info(
         "bff_configured",

@@ -13,18 +13,14 @@ from services.demo_agent.memory_client import MemoryClient
 from services.demo_agent.sandbox_client import SandboxClient
 from services.demo_agent.settings import DemoAgentSettings
 from services.kit.grpc_client import open_channel
-from services.kit.logs import configure_logging, get_logger
-from services.kit.runtime import run, serve
-from services.kit.settings import load_settings
-from services.kit.tracing import configure_tracing
+from services.kit.logs import get_logger
+from services.kit.runtime import run, serve, start_service
 
 log = get_logger("demo_agent")
 
 
 async def main() -> None:
-    settings = load_settings(DemoAgentSettings)
-    configure_logging(SERVICE, settings.LOG_LEVEL)
-    configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    settings = start_service(DemoAgentSettings, SERVICE)
     timeout = settings.REQUEST_TIMEOUT_SECONDS
     client = httpx.AsyncClient(timeout=timeout, trust_env=False)
     channel = open_channel(

@@ -8,18 +8,29 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
 from services.kit.errors import ConfigError, StartupError
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.logs import get_logger
-from services.kit.tracing import shutdown_tracing
+from services.kit.logs import configure_logging, get_logger
+from services.kit.settings import ServiceSettings, load_settings
+from services.kit.tracing import configure_tracing, shutdown_tracing
 
 log = get_logger("runtime")
 Cleanup = Callable[[], Awaitable[None]]
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def start_service(settings_class: type[SettingsT], service: str) -> SettingsT:
+    """The first step of every entry point: settings (ConfigError naming bad variables),
+    JSON logs for `service`, and tracing when an OTLP endpoint is set."""
+    settings = load_settings(settings_class)
+    configure_logging(service, settings.LOG_LEVEL)
+    configure_tracing(settings.OTEL_SERVICE_NAME or service, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    return settings
 
 
 class _QuietSignalsServer(uvicorn.Server):

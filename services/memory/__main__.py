@@ -11,10 +11,7 @@ from pathlib import Path
 
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.logs import configure_logging
-from services.kit.runtime import run, serve
-from services.kit.settings import load_settings
-from services.kit.tracing import configure_tracing
+from services.kit.runtime import run, serve, start_service
 from services.memory.components import MemoryComponents, build_components
 from services.memory.grpc import MemoryRagServicer
 from services.memory.http import SERVICE, build_app
@@ -60,9 +57,7 @@ async def main() -> None:
     ingest = commands.add_parser("ingest", help="ingest a knowledge-base directory and exit")
     ingest.add_argument("directory", nargs="?", help="default: KNOWLEDGE_BASES_DIR")
     args = parser.parse_args()
-    settings = load_settings(MemorySettings)
-    configure_logging(SERVICE, settings.LOG_LEVEL)
-    configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    settings = start_service(MemorySettings, SERVICE)
     if args.command == "ingest":
         report = await run_ingest_command(settings, args.directory)
         print(json.dumps(report.as_dict()), flush=True)

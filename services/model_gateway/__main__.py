@@ -5,10 +5,8 @@ from __future__ import annotations
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_client import open_channel
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.logs import configure_logging, get_logger
-from services.kit.runtime import Cleanup, run, serve
-from services.kit.settings import load_settings
-from services.kit.tracing import configure_tracing
+from services.kit.logs import get_logger
+from services.kit.runtime import Cleanup, run, serve, start_service
 from services.model_gateway.grpc import GatewayServicer
 from services.model_gateway.http import create_gateway_app
 from services.model_gateway.openai_compat import ChatCompletionsClient, new_http_client
@@ -26,8 +24,7 @@ MEMORY_RECONNECT = (
 
 
 async def main() -> None:
-    settings = load_settings(GatewaySettings)
-    configure_logging(SERVICE, settings.LOG_LEVEL)
+    settings = start_service(GatewaySettings, SERVICE)
     config = provider_config(settings)
     server_tls = settings.server_tls()
     channel = open_channel(
@@ -36,7 +33,6 @@ async def main() -> None:
         settings.TLS_SERVER_NAME,
         extra_options=MEMORY_RECONNECT,
     )
-    configure_tracing(settings.OTEL_SERVICE_NAME or SERVICE, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     memory = MemoryRag(channel, settings.RAG_GRPC_ADDR)
     planner, cleanups = build_planner(config, memory, settings.RAG_TIMEOUT_SECONDS)
     endpoint = GrpcEndpoint(settings.MODEL_GATEWAY_GRPC_PORT, server_tls, probe=planner.ready)

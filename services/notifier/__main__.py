@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from services.kit.logs import configure_logging
-from services.kit.runtime import run, serve
-from services.kit.settings import load_settings
+from services.kit.runtime import run, serve, start_service
 from services.notifier.settings import NotifierSettings
 from services.notifier.subscriber import Backoff, NotificationSubscriber
 
 
 async def main() -> None:
-    settings = load_settings(NotifierSettings)
-    configure_logging("notifier", settings.LOG_LEVEL)
+    settings = start_service(NotifierSettings, "notifier")
     subscriber = NotificationSubscriber(
         settings.redis_url(),
         settings.PAGI_NOTIFICATIONS_CHANNEL,

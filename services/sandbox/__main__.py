@@ -9,10 +9,8 @@ import httpx
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_server import GrpcEndpoint
 from services.kit.http_app import create_app
-from services.kit.logs import configure_logging, get_logger
-from services.kit.runtime import run, serve
-from services.kit.settings import load_settings
-from services.kit.tracing import configure_tracing
+from services.kit.logs import get_logger
+from services.kit.runtime import run, serve, start_service
 from services.sandbox.code_runner import CodeRunner, Toolchain
 from services.sandbox.dispatch import ToolDispatcher
 from services.sandbox.grpc import SERVICE_NAME, ToolServicer
@@ -41,9 +39,7 @@ async def build_dispatcher(settings: SandboxSettings, client: httpx.AsyncClient)
 
 
 async def main() -> None:
-    settings = load_settings(SandboxSettings)
-    configure_logging("sandbox", settings.LOG_LEVEL)
-    configure_tracing(settings.OTEL_SERVICE_NAME or "sandbox", settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    settings = start_service(SandboxSettings, "sandbox")
     client = httpx.AsyncClient()
     dispatcher = await build_dispatcher(settings, client)
 
