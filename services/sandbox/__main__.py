@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from services.kit.http_app import create_app
 from services.kit.logs import get_logger
 from services.kit.runtime import run, serve, start_service
 from services.sandbox.code_runner import CodeRunner, Toolchain
+from services.sandbox.cpu_limit import CpuGroups
 from services.sandbox.dispatch import ToolDispatcher
 from services.sandbox.grpc import SERVICE_NAME, ToolServicer
 from services.sandbox.http import add_tool_routes
@@ -35,7 +37,13 @@ async def build_dispatcher(settings: SandboxSettings, client: httpx.AsyncClient)
         jail, Toolchain.detect(), settings.SANDBOX_WORK_ROOT, settings.SANDBOX_JVM_OVERHEAD_MB
     )
     slots = SlotPool(settings.SANDBOX_MAX_CONCURRENCY)
-    return ToolDispatcher(settings, runner, search_provider(settings, client), slots)
+    root = settings.SANDBOX_CGROUP_ROOT.strip()
+    cpu_groups = CpuGroups.detect(Path(root)) if root else None
+    log.info(
+        "cpu_limit_enforcement",
+        mode=f"cgroup v{cpu_groups.version}" if cpu_groups else "cpu-time rlimit",
+    )
+    return ToolDispatcher(settings, runner, search_provider(settings, client), slots, cpu_groups)
 
 
 async def main() -> None:
@@ -50,7 +58,16 @@ async def main() -> None:
             "web_search_provider": dispatcher.search.name,
             "max_concurrency": dispatcher.slots.size,
             "executions_running": dispatcher.slots.in_use,
+            "cpu_limit": (
+                f"cgroup v{dispatcher.cpu_groups.version}"
+                if dispatcher.cpu_groups
+                else "cpu-time rlimit"
+            ),
         }
+
+    async def remove_cpu_groups() -> None:
+        if dispatcher.cpu_groups is not None:
+            dispatcher.cpu_groups.remove()
 
     app = create_app("sandbox", health=health)
     add_tool_routes(app, dispatcher)
@@ -58,7 +75,9 @@ async def main() -> None:
     endpoint.add(pb_grpc.add_ToolServiceServicer_to_server, ToolServicer(dispatcher), SERVICE_NAME)
     log.info("sandbox_ready", isolation=dispatcher.code_runner.jail.mode)
     await serve(
-        http=(app, settings.RUST_SANDBOX_PORT), grpc_endpoint=endpoint, cleanups=[client.aclose]
+        http=(app, settings.RUST_SANDBOX_PORT),
+        grpc_endpoint=endpoint,
+        cleanups=[client.aclose, remove_cpu_groups],
     )
 
 

@@ -39,6 +39,7 @@ class CodeRun:
     limits: ExecutionLimits
     identity: Identity
     deadline: float
+    cpu_group: Path | None = None  # the slot's cgroup.procs when CPU is throttled by cgroup
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,11 @@ class CodeRunner:
         self.jvm_overhead_mb = jvm_overhead_mb
 
     async def execute(
-        self, args: dict[str, Any], limits: ExecutionLimits, identity: Identity
+        self,
+        args: dict[str, Any],
+        limits: ExecutionLimits,
+        identity: Identity,
+        cpu_group: Path | None = None,
     ) -> dict[str, Any]:
         """Run the code; returns the execute_code result object (without the envelope)."""
         language, code = parse_code_args(args)
@@ -79,7 +84,7 @@ class CodeRunner:
                 exit_code=None,
                 stderr=f"unsupported language {language!r}; supported: {supported}",
             )
-        run = CodeRun(limits, identity, time.monotonic() + limits.timeout_seconds)
+        run = CodeRun(limits, identity, time.monotonic() + limits.timeout_seconds, cpu_group)
         try:
             with fresh_workspace(self.work_root, identity) as workdir:
                 if language == "java":
@@ -119,7 +124,9 @@ class CodeRunner:
     async def _confined(
         self, program: Program, workdir: str, run: CodeRun, address_space: int
     ) -> RunResult:
-        argv = self.jail.command(program, run.limits, run.identity, workdir, address_space)
+        argv = self.jail.command(
+            program, run.limits, run.identity, workdir, address_space, run.cpu_group
+        )
         remaining = max(0.0, run.deadline - time.monotonic())
         return await run_confined(
             argv,

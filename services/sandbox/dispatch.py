@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from services.kit.logs import get_logger
 from services.kit.tool_catalogue import EXECUTE_CODE, TOOLS_BY_NAME, WEATHER_TOOL, WEB_SEARCH
 from services.sandbox.code_runner import CodeRunner, code_outcome
+from services.sandbox.cpu_limit import CpuGroups, nominal_core_mhz
 from services.sandbox.errors import InvalidToolArgs
 from services.sandbox.limits import ExecutionLimits, resolve_limits
 from services.sandbox.outcome import ToolCall, ToolOutcome
@@ -29,8 +31,11 @@ class ToolDispatcher:
         code_runner: CodeRunner,
         search: SearchProvider,
         slots: SlotPool,
+        cpu_groups: CpuGroups | None = None,
     ) -> None:
         self.settings = settings
+        self.cpu_groups = cpu_groups
+        self.core_mhz = nominal_core_mhz()
         self.code_runner = code_runner
         self.search = search
         self.slots = slots
@@ -44,7 +49,13 @@ class ToolDispatcher:
 
     async def execute(self, call: ToolCall) -> ToolOutcome:
         """Raises InvalidToolRequest (bad limits) and SandboxBusy (no free slot)."""
-        limits = resolve_limits(call.timeout_seconds, call.memory_limit_mb, self.settings)
+        limits = resolve_limits(
+            call.timeout_seconds,
+            call.memory_limit_mb,
+            self.settings,
+            call.cpu_limit_mhz,
+            self.core_mhz,
+        )
         executor = self.executors.get(call.tool_name)
         if executor is None:
             return unknown_tool(call)
@@ -65,20 +76,35 @@ class ToolDispatcher:
     async def _execute_code(self, call: ToolCall, limits: ExecutionLimits) -> ToolOutcome:
         async with self.slots.acquire(limits.timeout_seconds) as slot:
             identity = self.code_runner.jail.identity(slot)
-            result = await self.code_runner.execute(call.args, limits, identity)
-        result["execution_environment"] = self.describe_environment(call)
+            cpu_group = self._cpu_group(slot, limits)
+            result = await self.code_runner.execute(call.args, limits, identity, cpu_group)
+        result["execution_environment"] = self.describe_environment(call, limits)
         result["limits"] = limits.as_json()
         log.info("code_executed", language=result["language"], status=result["status"])
         return code_outcome(result)
 
-    def describe_environment(self, call: ToolCall) -> dict[str, Any]:
+    def _cpu_group(self, slot: int, limits: ExecutionLimits) -> Path | None:
+        """The slot's cgroup, set to this call's CPU share (or unlimited); None without cgroups."""
+        if self.cpu_groups is None:
+            return None
+        try:
+            return self.cpu_groups.prepare(slot, limits.cpu_share)
+        except OSError as exc:  # the limit then falls back to the CPU-time rlimit
+            log.warning("cpu_cgroup_failed", slot=slot, error=str(exc))
+            return None
+
+    def describe_environment(self, call: ToolCall, limits: ExecutionLimits) -> dict[str, Any]:
         mode = self.code_runner.jail.mode
         requested = call.execution_environment.strip()
         notes = []
         if requested not in ACCEPTED_ENVIRONMENTS and requested != mode:
             notes.append(f"execution_environment {requested!r} is not offered; ran in {mode}")
-        if call.cpu_limit_mhz:
-            notes.append("cpu_limit_mhz is advisory: CPU time is capped by the timeout")
+        if limits.cpu_share is not None:
+            how = "cgroup CPU quota" if self.cpu_groups else "CPU-time limit per process"
+            notes.append(
+                f"cpu_limit_mhz {limits.cpu_limit_mhz}: at most {limits.cpu_share:.0%} of one "
+                f"{self.core_mhz:.0f} MHz core ({how})"
+            )
         return {"requested": requested, "used": mode, "notes": notes}
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 
 from services.kit.errors import ConfigError
 from services.kit.logs import get_logger
+from services.sandbox.cpu_limit import cpu_seconds_cap, join_command
 from services.sandbox.limits import ExecutionLimits
 
 log = get_logger("sandbox.isolation")
@@ -99,7 +100,10 @@ class Jail:
         who: Identity,
         host_workdir: str,
         address_space_bytes: int,
+        cpu_group: Path | None = None,
     ) -> list[str]:
+        """The argv of one confined program; with cpu_group (a cgroup.procs file) its whole
+        tree runs in that group, else the CPU share caps each process's CPU time."""
         launcher = JAIL_LAUNCHER if self.mode == "bubblewrap" else str(LAUNCHER)
         launch = [
             self.python,
@@ -110,13 +114,16 @@ class Jail:
             str(address_space_bytes),
             str(limits.max_processes),
             str(limits.max_file_bytes),
-            str(limits.timeout_seconds + 1),
+            str(cpu_seconds_cap(limits.timeout_seconds, None if cpu_group else limits.cpu_share)),
             program.kind,
             *program.argv,
         ]
-        if self.mode == "rlimits":
-            return launch
-        return [self._bwrap, *self._bwrap_args(host_workdir), "--", *launch]
+        argv = (
+            launch
+            if self.mode == "rlimits"
+            else [self._bwrap, *self._bwrap_args(host_workdir), "--", *launch]
+        )
+        return join_command(cpu_group, argv) if cpu_group else argv
 
     def environment(self, host_workdir: str) -> dict[str, str]:
         return program_environment(self.workdir_in_jail(host_workdir))

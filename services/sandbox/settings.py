@@ -37,6 +37,8 @@ class SandboxSettings(ServiceSettings):
     SANDBOX_ISOLATION: Literal["auto", "bubblewrap", "rlimits"] = "auto"
     SANDBOX_UID_BASE: int = Field(60000, ge=1000)
     SANDBOX_WORK_ROOT: str = ""
+    # Where cgroup hierarchies are mounted, for cpu_limit_mhz quotas; empty = never use cgroups.
+    SANDBOX_CGROUP_ROOT: str = "/sys/fs/cgroup"
     WEB_SEARCH_PROVIDER: Literal["mock", "searxng"] = "mock"
     SEARXNG_URL: str = "http://localhost:8080"
     SEARXNG_TIMEOUT_SECONDS: float = Field(10.0, gt=0)

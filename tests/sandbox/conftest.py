@@ -48,6 +48,7 @@ class Sandbox:
         timeout_seconds: int = 0,
         memory_limit_mb: int = 0,
         execution_environment: str = "",
+        cpu_limit_mhz: int = 0,
     ) -> pb.ToolResponse:
         request = pb.ToolRequest(
             tool_name=tool_name,
@@ -55,6 +56,7 @@ class Sandbox:
             timeout_seconds=timeout_seconds,
             memory_limit_mb=memory_limit_mb,
             execution_environment=execution_environment,
+            cpu_limit_mhz=cpu_limit_mhz,
         )
         with grpc.insecure_channel(self.address) as channel:
             return pb_grpc.ToolServiceStub(channel).ExecuteTool(request, timeout=90)
