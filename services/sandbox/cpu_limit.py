@@ -81,13 +81,13 @@ class CpuGroups:
             return cls(parent, version)
         return None
 
-    def prepare(self, slot: int, share: float | None) -> Path:
+    def prepare(self, slot: int, share: float) -> Path:
         """Set the slot's quota for the next execution; the file a process writes to join."""
         group = self.parent / f"slot-{slot}"
         group.mkdir(exist_ok=True)
-        quota = -1 if share is None else max(MIN_QUOTA_US, round(PERIOD_US * share))
+        quota = max(MIN_QUOTA_US, round(PERIOD_US * share))
         if self.version == 2:
-            (group / "cpu.max").write_text(f"{'max' if quota < 0 else quota} {PERIOD_US}")
+            (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
         else:
             (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
             (group / "cpu.cfs_quota_us").write_text(str(quota))

@@ -84,8 +84,8 @@ class ToolDispatcher:
         return code_outcome(result)
 
     def _cpu_group(self, slot: int, limits: ExecutionLimits) -> Path | None:
-        """The slot's cgroup, set to this call's CPU share (or unlimited); None without cgroups."""
-        if self.cpu_groups is None:
+        """The slot's cgroup set to this call's CPU share; None when unlimited or no cgroups."""
+        if self.cpu_groups is None or limits.cpu_share is None:
             return None
         try:
             return self.cpu_groups.prepare(slot, limits.cpu_share)
