@@ -87,7 +87,7 @@ class NotificationPublisher:
     async def _check_connection(self) -> None:
         try:
             await self.client.ping()
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # whatever went wrong, publishing retries on each payload
             self._mark_unavailable(exc)
         else:
             self._mark_available()
@@ -98,6 +98,8 @@ class NotificationPublisher:
         except (RedisError, OSError) as exc:
             self._mark_unavailable(exc)
             log.warning("notification_dropped", reason="redis unavailable", payload=payload)
+        except Exception as exc:  # anything else must not end the publisher for good
+            log.error("notification_dropped", reason=repr(exc), payload=payload)
         else:
             self._mark_available()
 
