@@ -13,9 +13,9 @@ from services.kit.http_app import create_app
 from services.memory.components import MemoryComponents
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.knowledge import check_namespace, collection_name, valid_name
-from services.memory.library import SourceDocument
 from services.memory.playbook import PlaybookStep
 from services.memory.schemas import IngestRequest, Message, PlaybookRequest, StoreRequest
+from services.memory.sources import SourceDocument
 from services.memory.store import StoredMessage
 
 SERVICE = "memory"

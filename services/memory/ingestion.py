@@ -15,8 +15,8 @@ from services.kit.logs import get_logger
 from services.memory.chunking import chunk_text
 from services.memory.embeddings import Embedder
 from services.memory.knowledge import ChunkRecord, KnowledgeStore, Metadata
-from services.memory.library import SourceDocument, discover_library
 from services.memory.metrics import INGESTED_CHUNKS
+from services.memory.sources import SourceDocument, discover_library
 
 log = get_logger("memory.ingestion")
 Progress = Callable[[int], None]

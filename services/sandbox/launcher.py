@@ -44,8 +44,9 @@ def apply_limits(address_space: int, processes: int, file_bytes: int, cpu_second
 def run_python(script: str) -> None:
     import runpy
 
+    # Like `python -P script`: the script's directory is not searched for imports, so a
+    # file the program writes there can never shadow a standard module.
     sys.argv = [script]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
         runpy.run_path(script, run_name="__main__")
     except (SystemExit, KeyboardInterrupt):

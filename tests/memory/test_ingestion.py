@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from services.memory.ingestion import plan_collection
-from services.memory.library import SourceDocument, discover_library
+from services.memory.sources import SourceDocument, discover_library
 from tests.conftest import Spawner
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl_json

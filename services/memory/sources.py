@@ -10,7 +10,7 @@ from services.kit.logs import get_logger
 from services.memory.knowledge import collection_name, valid_name
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
-log = get_logger("memory.library")
+log = get_logger("memory.sources")
 
 
 @dataclass(frozen=True)
