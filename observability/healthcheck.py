@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import urllib.request
-from pathlib import Path
 
 
 def http_ok(port: int, path: str) -> bool:
@@ -21,30 +20,12 @@ def http_ok(port: int, path: str) -> bool:
         return int(reply.status) == 200
 
 
-def grpc_serving(port: int) -> bool:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+def grpc_ok(port: int) -> bool:
+    from services.kit.health_probe import client_credentials_from, grpc_serving
 
-    files = [os.environ.get(f"TLS_{name}", "") for name in ("CLIENT_CERT_PATH", "CLIENT_KEY_PATH")]
-    ca = os.environ.get("TLS_CA_CERT_PATH", "")
-    address = f"localhost:{port}"
-    if all(files) and ca:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=Path(ca).read_bytes(),
-            private_key=Path(files[1]).read_bytes(),
-            certificate_chain=Path(files[0]).read_bytes(),
-        )
-        name = os.environ.get("TLS_PROBE_SERVER_NAME", "localhost")
-        channel = grpc.secure_channel(
-            address, credentials, options=[("grpc.ssl_target_name_override", name)]
-        )
-    else:
-        channel = grpc.insecure_channel(address)
-    with channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=3
-        )
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    credentials = client_credentials_from(os.environ)
+    name = os.environ.get("TLS_PROBE_SERVER_NAME", "localhost") if credentials else ""
+    return grpc_serving(f"localhost:{port}", credentials, name)
 
 
 def main(argv: list[str]) -> int:
@@ -56,7 +37,7 @@ def main(argv: list[str]) -> int:
         ok = (
             http_ok(port, argv[2] if len(argv) > 2 else "/health")
             if kind == "http"
-            else (grpc_serving(port))
+            else grpc_ok(port)
         )
     except Exception as exc:  # any failure to answer means unhealthy
         print(f"unhealthy: {exc}", file=sys.stderr)

@@ -156,52 +156,19 @@ def http_health(port: int, path: str = "/health") -> Check:
 def grpc_health(port: int, env: dict[str, str]) -> Check:
     """grpc.health.v1 Check answering SERVING; uses the client mTLS files when set."""
     try:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        from services.kit.errors import ConfigError
+        from services.kit.health_probe import client_credentials_from, grpc_serving
     except ImportError as exc:
         raise RunnerError(
-            f"the gRPC health check needs grpcio ({exc}); run this script with the "
-            "project's virtualenv python, e.g. .venv/bin/python scripts/run_all_dev.py"
+            f"the gRPC health check needs the project installed ({exc}); run this script "
+            "with the project's virtualenv python, e.g. .venv/bin/python scripts/run_all_dev.py"
         ) from None
-    credentials, options = _grpc_client_security(env)
-
-    def check() -> bool:
-        address = f"localhost:{port}"
-        if credentials is None:
-            channel = grpc.insecure_channel(address)
-        else:
-            channel = grpc.secure_channel(address, credentials, options=options)
-        with channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=2
-                )
-            except grpc.RpcError:
-                return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-    return check
-
-
-def _grpc_client_security(env: dict[str, str]) -> tuple[Any, list[tuple[str, str]]]:
-    import grpc
-
-    cert, key, ca = (
-        env.get(name, "").strip()
-        for name in ("TLS_CLIENT_CERT_PATH", "TLS_CLIENT_KEY_PATH", "TLS_CA_CERT_PATH")
-    )
-    if not (cert and key and ca):
-        return None, []
     try:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=Path(ca).read_bytes(),
-            private_key=Path(key).read_bytes(),
-            certificate_chain=Path(cert).read_bytes(),
-        )
-    except OSError as exc:
-        raise RunnerError(f"cannot read the client TLS files: {exc}") from None
+        credentials = client_credentials_from(env)
+    except (ConfigError, OSError) as exc:
+        raise RunnerError(f"cannot use the client TLS files: {exc}") from None
     server_name = env.get("TLS_SERVER_NAME", "").strip()
-    return credentials, [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return lambda: grpc_serving(f"localhost:{port}", credentials, server_name, timeout=2)
 
 
 def redis_answers(host: str, port: int, timeout: float = 1.0) -> bool:

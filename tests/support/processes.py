@@ -16,7 +16,8 @@ from pathlib import Path
 
 import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.kit.health_probe import grpc_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE: list[ServiceProcess] = []  # every started process, for log dumps on failure
@@ -59,23 +60,7 @@ def http_ready(port: int, path: str = "/health") -> Readiness:
 
 
 def grpc_ready(port: int, credentials: grpc.ChannelCredentials | None = None) -> Readiness:
-    def check() -> bool:
-        address = f"localhost:{port}"
-        channel = (
-            grpc.secure_channel(address, credentials)
-            if credentials
-            else grpc.insecure_channel(address)
-        )
-        with channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=3
-                )
-            except grpc.RpcError:
-                return False
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-    return check
+    return lambda: grpc_serving(f"localhost:{port}", credentials)
 
 
 @dataclass
