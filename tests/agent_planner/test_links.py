@@ -58,22 +58,9 @@ def test_mtls_to_the_gateway(
 def test_concurrent_requests_do_not_wait_for_each_other(
     core_stack: CoreStack, spawn: Spawner, tmp_path: Path
 ) -> None:
-    grpc_port, http_port = free_port(), free_port()
     with FakeOpenAI(Reply.text('{"steps": ["slow but sure"]}', delay=2)) as fake:
-        spawn(
-            gateway_process(
-                tmp_path / "gateway",
-                grpc_port,
-                http_port,
-                core_stack.memory.grpc_port,
-                LLM_PROVIDER="openai",
-                OPENAI_BASE_URL=fake.base_url,
-                OPENAI_API_KEY="test-key",
-            )
-        )
-        planner = core_stack.start_planner(
-            spawn, tmp_path / "planner", MODEL_GATEWAY_ADDR=f"localhost:{grpc_port}"
-        )
+        gateway = core_stack.start_openai_gateway(spawn, tmp_path / "gateway", fake.base_url)
+        planner = core_stack.start_planner(spawn, tmp_path / "planner", MODEL_GATEWAY_ADDR=gateway)
         started = time.monotonic()
         with ThreadPoolExecutor(6) as pool:
             replies = list(pool.map(lambda i: planner.plan(HELLO, f"s-conc-{i}"), range(6)))

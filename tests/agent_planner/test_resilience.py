@@ -30,24 +30,12 @@ HELLO = "Generate a 3-step plan to water the plants"
 def test_a_model_that_always_wants_a_tool_hits_max_turns(
     core_stack: CoreStack, spawn: Spawner, tmp_path: Path
 ) -> None:
-    grpc_port, http_port = free_port(), free_port()
     with FakeOpenAI() as fake:
         fake.always(ALWAYS_A_TOOL)
-        spawn(
-            gateway_process(
-                tmp_path / "gateway",
-                grpc_port,
-                http_port,
-                core_stack.memory.grpc_port,
-                LLM_PROVIDER="openai",
-                OPENAI_BASE_URL=fake.base_url,
-                OPENAI_API_KEY="test-key",
-                OPENAI_MODEL_NAME="fake-model",
-            )
+        gateway = core_stack.start_openai_gateway(
+            spawn, tmp_path / "gateway", fake.base_url, OPENAI_MODEL_NAME="fake-model"
         )
-        planner = core_stack.start_planner(
-            spawn, tmp_path / "planner", MODEL_GATEWAY_ADDR=f"localhost:{grpc_port}"
-        )
+        planner = core_stack.start_planner(spawn, tmp_path / "planner", MODEL_GATEWAY_ADDR=gateway)
         with NotificationListener(core_stack.ports.redis) as listener:
             reply = planner.plan("Keep searching forever", "s-max", trace_id="trace-max-1")
             payloads = listener.wait_for("trace-max-1", has_status("MAX_TURNS"))
