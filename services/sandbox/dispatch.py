@@ -78,7 +78,9 @@ class ToolDispatcher:
             identity = self.code_runner.jail.identity(slot)
             cpu_group = self._cpu_group(slot, limits)
             result = await self.code_runner.execute(call.args, limits, identity, cpu_group)
-        result["execution_environment"] = self.describe_environment(call, limits)
+        result["execution_environment"] = self.describe_environment(
+            call, limits, cgroup=cpu_group is not None
+        )
         result["limits"] = limits.as_json()
         log.info("code_executed", language=result["language"], status=result["status"])
         return code_outcome(result)
@@ -93,14 +95,16 @@ class ToolDispatcher:
             log.warning("cpu_cgroup_failed", slot=slot, error=str(exc))
             return None
 
-    def describe_environment(self, call: ToolCall, limits: ExecutionLimits) -> dict[str, Any]:
+    def describe_environment(
+        self, call: ToolCall, limits: ExecutionLimits, cgroup: bool = False
+    ) -> dict[str, Any]:
         mode = self.code_runner.jail.mode
         requested = call.execution_environment.strip()
         notes = []
         if requested not in ACCEPTED_ENVIRONMENTS and requested != mode:
             notes.append(f"execution_environment {requested!r} is not offered; ran in {mode}")
         if limits.cpu_share is not None:
-            how = "cgroup CPU quota" if self.cpu_groups else "CPU-time limit per process"
+            how = "cgroup CPU quota" if cgroup else "CPU-time limit per process"
             notes.append(
                 f"cpu_limit_mhz {limits.cpu_limit_mhz}: at most {limits.cpu_share:.0%} of one "
                 f"{self.core_mhz:.0f} MHz core ({how})"

@@ -72,6 +72,8 @@ def test_the_response_says_how_the_limit_was_applied(sandbox: Sandbox) -> None:
     assert f"cpu_limit_mhz {QUARTER_CORE_MHZ}" in notes and "advisory" not in notes
     health = httpx.get(sandbox.url + "/health", timeout=5).json()
     assert health["cpu_limit"] in ("cgroup v1", "cgroup v2", "cpu-time rlimit")
+    expected = "cgroup CPU quota" if health["cpu_limit"].startswith("cgroup") else "CPU-time"
+    assert expected in notes
 
 
 def test_a_negative_cpu_limit_is_rejected(sandbox: Sandbox) -> None:
@@ -102,3 +104,4 @@ def test_without_cgroups_cpu_time_is_capped_at_the_share_of_the_timeout(
     )
     assert result["status"] == "runtime_error", json.dumps(result)[:500]
     assert result["exit_code"] != 0
+    assert "CPU-time limit per process" in " ".join(result["execution_environment"]["notes"])
