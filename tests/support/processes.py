@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -17,6 +16,8 @@ from pathlib import Path
 import grpc
 import httpx
 
+from scripts.devstack.probes import redis_answers
+from scripts.devstack.process_group import launch_in_group, signal_group
 from services.kit.health_probe import grpc_serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,16 +75,7 @@ class ServiceProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120) -> ServiceProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                cwd=self.cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = launch_in_group(self.argv, self.env, self.log_path, self.cwd, append=True)
         LIVE.append(self)
         self.wait_ready(timeout)
         return self
@@ -117,9 +109,9 @@ class ServiceProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                signal_group(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
-        _kill_group(self.proc.pid)
+        signal_group(self.proc.pid, signal.SIGKILL)
         if self in LIVE:
             LIVE.remove(self)
         return self.proc.returncode
@@ -127,7 +119,7 @@ class ServiceProcess:
     def kill(self) -> None:
         """kill -9, as a crash would."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            signal_group(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
 
     def log(self) -> str:
@@ -135,11 +127,6 @@ class ServiceProcess:
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def python_service(
@@ -178,17 +165,13 @@ def redis_process(workdir: Path, port: int | None = None) -> ServiceProcess:
         "--dir",
         str(workdir),
     ]
-
-    def ping() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
     proc = ServiceProcess(
-        "redis", argv, dict(os.environ), workdir, workdir / f"redis-{port}.log", [ping]
+        "redis",
+        argv,
+        dict(os.environ),
+        workdir,
+        workdir / f"redis-{port}.log",
+        [lambda: redis_answers("127.0.0.1", port)],
     )
     proc.port = port  # type: ignore[attr-defined]
     return proc

@@ -1,0 +1,86 @@
+"""The environment the services get, and the ports and addresses read from it.
+
+Port defaults and their alternative names come from each service's Settings class, so the
+runner never disagrees with the service about where it listens.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
+
+from scripts.devstack.errors import RunnerError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (comments, blank lines and `export ` ignored)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def stack_environment() -> dict[str, str]:
+    """The environment every service gets: .env values, overridden by the real environment."""
+    env = read_dotenv(Path(".env"))
+    env.update(os.environ)
+    env.setdefault("LLM_PROVIDER", "mock")
+    env["PYTHONUNBUFFERED"] = "1"
+    paths = [str(REPO_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def port_from(env: dict[str, str], *names: str, default: int) -> int:
+    """The first of `names` that is set (aliases after the main name), else `default`."""
+    for name in names:
+        raw = env.get(name, "").strip()
+        if raw:
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise RunnerError(f"{name} must be a port number 1-65535 (got {raw!r})")
+            return int(raw)
+    return default
+
+
+def setting_names(settings: type[BaseSettings], field: str) -> tuple[str, ...]:
+    """The variable names a Settings field is read from: its aliases, else the field name."""
+    alias = settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(choice for choice in alias.choices if isinstance(choice, str))
+    return (alias,) if isinstance(alias, str) else (field,)
+
+
+def setting_default(settings: type[BaseSettings], field: str) -> str:
+    """A Settings field's default, as the string a variable would hold."""
+    return str(settings.model_fields[field].get_default(call_default_factory=True))
+
+
+def setting_port(env: dict[str, str], settings: type[BaseSettings], field: str) -> int:
+    """The port a service will listen on: what env sets under any of the field's names,
+    else the field's default."""
+    return port_from(
+        env, *setting_names(settings, field), default=int(setting_default(settings, field))
+    )
+
+
+def split_redis_addr(addr: str) -> tuple[str, int]:
+    """host and port of REDIS_ADDR (host:port or a redis:// URL)."""
+    rest = addr.strip().split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host, _, port = rest.rpartition(":")
+    if not port.isdigit():
+        raise RunnerError(f"REDIS_ADDR must be host:port (got {addr!r})")
+    return host.strip("[]") or "localhost", int(port)

@@ -1,0 +1,111 @@
+"""What a profile runs: the services with their ports, environment and health checks, the
+infrastructure they need, and the order to stop them in."""
+
+from __future__ import annotations
+
+import sys
+
+from scripts.devstack.catalogue import CATALOGUE, PROFILES, ServiceSpec
+from scripts.devstack.console import Console
+from scripts.devstack.environment import setting_names, setting_port, stack_environment
+from scripts.devstack.errors import RunnerError
+from scripts.devstack.infrastructure import INFRASTRUCTURE, Unavailable
+from scripts.devstack.probes import Check, grpc_health, http_health, port_in_use
+from scripts.devstack.service import Service
+
+
+def read_ports(env: dict[str, str]) -> dict[str, int]:
+    """Every catalogued service's ports, by the main variable name of each."""
+    return {
+        setting_names(spec.settings, listener.field)[0]: setting_port(
+            env, spec.settings, listener.field
+        )
+        for spec in CATALOGUE.values()
+        for listener in spec.listeners
+    }
+
+
+def link_addresses(env: dict[str, str], ports: dict[str, int]) -> None:
+    """Point every client at the ports chosen for its server, unless set explicitly."""
+    for spec in CATALOGUE.values():
+        for name, template in spec.addresses.items():
+            if not env.get(name, "").strip():
+                env[name] = template.format(**ports)
+
+
+def ready_check(spec: ServiceSpec, env: dict[str, str], ports: dict[str, int]) -> Check | None:
+    for listener in spec.listeners:
+        if listener.field == spec.probe:
+            port = ports[setting_names(spec.settings, listener.field)[0]]
+            return http_health(port) if listener.protocol == "http" else grpc_health(port, env)
+    return None
+
+
+def python_service(spec: ServiceSpec, env: dict[str, str], ports: dict[str, int]) -> Service:
+    own_env = dict(env)
+    # Span names per service as in the compose stack, unless the user chose one.
+    own_env.setdefault("OTEL_SERVICE_NAME", spec.trace_name)
+    own_ports = {
+        name: ports[name]
+        for name in (setting_names(spec.settings, item.field)[0] for item in spec.listeners)
+    }
+    return Service(
+        spec.name,
+        [sys.executable, "-m", f"services.{spec.module}"],
+        own_ports,
+        own_env,
+        ready_check(spec, env, ports),
+        after=spec.after,
+        calls=spec.calls,
+        ready_marker=spec.ready_marker,
+    )
+
+
+def plan_services(profile_name: str, console: Console) -> list[Service]:
+    """The processes to start for a profile, infrastructure first."""
+    env = stack_environment()
+    ports = read_ports(env)
+    link_addresses(env, ports)
+    profile = PROFILES[profile_name]
+    started: list[Service] = []
+    missing: set[str] = set()
+    for name in profile.infrastructure:
+        try:
+            server = INFRASTRUCTURE[name](env, console)
+        except Unavailable as exc:
+            console.warn(str(exc))
+            missing.add(name)
+            continue
+        if server is not None:
+            started.append(server)
+    for name in profile.services:
+        spec = CATALOGUE[name]
+        if not missing.intersection(spec.needs):
+            started.append(python_service(spec, env, ports))
+    return started
+
+
+def check_ports_free(services: list[Service]) -> None:
+    for service in services:
+        for name, port in service.ports.items():
+            if port_in_use(port):
+                raise RunnerError(
+                    f"port {port} ({name}, needed by {service.name}) is already in use by "
+                    f"another process; stop it or choose another port with {name}=<port>"
+                )
+
+
+def stop_tiers(services: list[Service]) -> list[list[str]]:
+    """Names in the order to stop them: a tier stops once every service that waits for or
+    calls its members has stopped (a dependency cycle stops together)."""
+    remaining = list(services)
+    tiers: list[list[str]] = []
+    while remaining:
+        names = {service.name for service in remaining}
+        needed = {
+            dep for service in remaining for dep in service.depends_on if dep != service.name
+        }
+        tier = [s for s in remaining if s.name not in needed & names] or remaining
+        tiers.append([service.name for service in tier])
+        remaining = [service for service in remaining if service not in tier]
+    return tiers
