@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import grpc
 
 from services.agent_planner.breaker import BreakerOpenError
+
+T = TypeVar("T")
+
+# What a failed call to another service raises: the transport's errors and an open breaker.
+# Anything else is a bug in the planner and must surface as one, not reach the model as a
+# "Tool error".
+TRANSPORT_ERRORS = (grpc.aio.AioRpcError, BreakerOpenError, TimeoutError, OSError)
 
 # Codes that say the dependency itself is unwell (as opposed to rejecting our request).
 UNHEALTHY_CODES = frozenset(
@@ -42,3 +52,11 @@ def describe_rpc_error(call: str, exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"{call}: timed out"
     return f"{call}: {exc or type(exc).__name__}"
+
+
+async def call_dependency(call: str, operation: Callable[[], Awaitable[T]]) -> T:
+    """Await operation; its transport and breaker errors become DependencyError naming call."""
+    try:
+        return await operation()
+    except TRANSPORT_ERRORS as exc:
+        raise DependencyError(describe_rpc_error(call, exc)) from exc

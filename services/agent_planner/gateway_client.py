@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.agent_planner.breaker import CircuitBreaker
-from services.agent_planner.errors import DependencyError, describe_rpc_error
+from services.agent_planner.errors import call_dependency
 from services.agent_planner.validation import Resource
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
@@ -28,7 +28,4 @@ class GatewayClient:
         async def call() -> pb.PlanResponse:
             return await self.stub.GetPlan(request, timeout=self.timeout_seconds)
 
-        try:
-            return await self.breaker.call(call)
-        except Exception as exc:
-            raise DependencyError(describe_rpc_error("GetPlan", exc)) from exc
+        return await call_dependency("GetPlan", lambda: self.breaker.call(call))

@@ -11,7 +11,7 @@ import aiohttp
 
 from services.agent_planner.audit import utc_timestamp
 from services.agent_planner.breaker import CircuitBreaker
-from services.agent_planner.errors import DependencyError, describe_rpc_error
+from services.agent_planner.errors import DependencyError, call_dependency
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.trace import trace_headers
@@ -80,10 +80,7 @@ class MemoryClient:
         async def call() -> pb.RAGContextResponse:
             return await self.rag.GetRAGContext(request, timeout=self.rag_timeout_seconds)
 
-        try:
-            reply = await self.rag_breaker.call(call)
-        except Exception as exc:
-            raise DependencyError(describe_rpc_error("GetRAGContext", exc)) from exc
+        reply = await call_dependency("GetRAGContext", lambda: self.rag_breaker.call(call))
         return list(reply.matches)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

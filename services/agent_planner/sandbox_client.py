@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.agent_planner.errors import DependencyError, describe_rpc_error
+from services.agent_planner.errors import call_dependency
 from services.agent_planner.planner_input import ToolCall
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
@@ -30,8 +30,8 @@ class SandboxClient:
             memory_limit_mb=MEMORY_LIMIT_MB,
             timeout_seconds=TOOL_TIMEOUT_SECONDS,
         )
-        try:
-            reply = await self.stub.ExecuteTool(request, timeout=self.rpc_timeout_seconds)
-        except Exception as exc:
-            raise DependencyError(describe_rpc_error(f"ExecuteTool({call.name})", exc)) from exc
+        reply = await call_dependency(
+            f"ExecuteTool({call.name})",
+            lambda: self.stub.ExecuteTool(request, timeout=self.rpc_timeout_seconds),
+        )
         return json.dumps({"status": reply.status, "stdout": reply.stdout, "stderr": reply.stderr})
