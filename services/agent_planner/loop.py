@@ -56,12 +56,14 @@ class LoopDependencies:
 
 @dataclass
 class Run:
-    """One request's state: the prompt grows with each tool step."""
+    """One request's state: `prompt` grows with each tool step; `user_prompt` is what the
+    user asked, the text the session history keeps."""
 
     trace_id: str | None
     session_id: str
     resources: tuple[Resource, ...]
     prompt: str
+    user_prompt: str
     playbook: list[Message] = field(default_factory=list)
     tool_steps: int = 0
 
@@ -76,7 +78,8 @@ class AgentLoop:
         started = time.perf_counter()
         outcome = "error"
         try:
-            result = await self._run(Run(current_trace_id(), session_id, tuple(resources), prompt))
+            run = Run(current_trace_id(), session_id, tuple(resources), prompt, prompt)
+            result = await self._run(run)
             outcome = "success"
             return result
         finally:
@@ -176,7 +179,7 @@ class AgentLoop:
         await self._audit(run, "PLAN_END", result=plan)
         if run.tool_steps:
             await self._store_playbook(run)
-        await self._store_delta(run, run.prompt, plan)
+        await self._store_delta(run, run.user_prompt, plan)
         self.deps.notifications.publish_result(run.trace_id, run.session_id, plan)
         self.deps.notifications.publish_status(run.trace_id, run.session_id, "COMPLETED")
         return plan

@@ -9,11 +9,11 @@ from typing import Any
 
 import aiohttp
 
-from services.agent_planner.audit import utc_timestamp
 from services.agent_planner.breaker import CircuitBreaker
 from services.agent_planner.errors import DependencyError, call_dependency
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.timestamps import utc_stamp
 from services.kit.trace import trace_headers
 
 Message = dict[str, Any]
@@ -56,7 +56,7 @@ class MemoryClient:
                 ],
                 "prompt": user,
                 "llm_response": {"text": assistant},
-                "stored_at": utc_timestamp(),
+                "stored_at": utc_stamp(),
             },
         )
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.kit.http_app import create_app
+from services.kit.timestamps import utc_stamp
 from services.memory.components import MemoryComponents
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.knowledge import check_namespace, collection_name, valid_name
@@ -43,7 +43,7 @@ def build_app(parts: MemoryComponents) -> FastAPI:
 
     @app.post("/memory/store")
     async def store(body: StoreRequest) -> dict[str, Any]:
-        stored_at = body.stored_at or datetime.now(UTC).isoformat()
+        stored_at = body.stored_at or utc_stamp()
         messages = [_stored(m, stored_at) for m in body.history]
         await parts.store.append(body.session_id, messages)
         return {"status": "ok", "session_id": body.session_id, "turns": len(body.history)}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.kit.timestamps import normalise_stamp
 
 MAX_MESSAGES = 1000
 MAX_DOCUMENTS = 500
@@ -25,6 +27,11 @@ class StoreRequest(BaseModel):
     prompt: str = Field(default="", strict=True)
     llm_response: dict[str, Any] | None = None
     stored_at: str | None = Field(default=None, strict=True)
+
+    @field_validator("stored_at")
+    @classmethod
+    def _one_stamp_form(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_stamp(value)
 
 
 class PlaybookRequest(BaseModel):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from services.kit.timestamps import normalise_stamp
 from services.memory.errors import DependencyUnavailable
 
 T = TypeVar("T")
@@ -130,7 +131,7 @@ class SessionStore:
             rows = self._query(query + " ORDER BY id DESC LIMIT ?", (session_id, limit))
             rows.reverse()
         return [
-            StoredMessage(role=r[0], content=r[1], extra=json.loads(r[2]), stored_at=r[3])
+            StoredMessage(role=r[0], content=r[1], extra=json.loads(r[2]), stored_at=_stamp(r[3]))
             for r in rows
         ]
 
@@ -146,3 +147,12 @@ class SessionStore:
             return list(self._db().execute(sql, params).fetchall())
         except sqlite3.Error as exc:
             raise DependencyUnavailable(f"sqlite: query failed: {exc}") from exc
+
+
+def _stamp(stored: str) -> str:
+    """Rows written before timestamps had one form are shown in it too (kept as written
+    when they are not ISO 8601 at all)."""
+    try:
+        return normalise_stamp(stored)
+    except ValueError:
+        return stored

@@ -1,8 +1,9 @@
 """Reading the planner's framed input: the last `<user_prompt>` block and tool results in it.
 
-From the second turn on, the user prompt quotes the previous plan, whose JSON `prompt` field
-holds the previous framed input with its own `<user_prompt>` tags; so blocks can nest, and
-the last block is found by pairing tags rather than by the nearest closing tag.
+From the second turn on, the user prompt quotes the previous plan; a plan from an older
+gateway carries the whole framed input in its `prompt` field, with its own `<user_prompt>`
+tags, so blocks can nest and the last block is found by pairing tags rather than by the
+nearest closing tag.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def last_tool_result(text: str) -> str | None:
     """The content of the last `<tool_result>` block in text (trimmed), or None."""
     results = _TOOL_RESULT.findall(text)
     return results[-1].strip() if results else None
+
+
+def user_prompt(planner_input: str) -> str:
+    """What the user asked: the objective of the last `<user_prompt>` block. Plans echo it in
+    their `prompt` field, so an answer stays small however long the framed input grows."""
+    return objective(focus_text(planner_input))
 
 
 def objective(text: str) -> str:

@@ -24,13 +24,14 @@ MAX_QUOTED_CHARS = 2000
 def mock_plan(planner_input: str) -> str:
     """The plan JSON text for planner_input (see the module docstring for the rules)."""
     text = focus_text(planner_input)
+    prompt = objective(text)
     tool_output = last_tool_result(text)
     if tool_output is not None:
-        return _reply(planner_input, steps=final_steps(objective(text), tool_output))
+        return _reply(prompt, steps=final_steps(prompt, tool_output))
     if _SEARCH_WORDS.search(text):
         tool = {"name": "web_search", "args": {"query": text.strip()}}
-        return _reply(planner_input, tool=tool)
-    return _reply(planner_input, steps=list(THREE_STEPS))
+        return _reply(prompt, tool=tool)
+    return _reply(prompt, steps=list(THREE_STEPS))
 
 
 def final_steps(goal: str, tool_output: str) -> list[str]:
@@ -44,5 +45,6 @@ def final_steps(goal: str, tool_output: str) -> list[str]:
     ]
 
 
-def _reply(planner_input: str, **body: object) -> str:
-    return json.dumps({"model_type": MODEL_NAME, "prompt": planner_input, **body})
+def _reply(prompt: str, **body: object) -> str:
+    """The plan JSON; `prompt` is the user's prompt (see framing.user_prompt)."""
+    return json.dumps({"model_type": MODEL_NAME, "prompt": prompt, **body})

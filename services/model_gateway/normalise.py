@@ -2,7 +2,8 @@
 
 Order: (1) the reply is a JSON object; (2) the JSON object inside a ``` fence; a candidate
 counts only when it is a valid tool call or plan; (3) otherwise the raw text becomes the
-single step of a plan. The output is always a JSON object with `model_type` and `prompt`.
+single step of a plan. The output is always a JSON object with `model_type` and `prompt`;
+`prompt` is the user's prompt, not the whole framed planner input (see framing.user_prompt).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import re
 from typing import Any
 
 from services.kit.tool_catalogue import tool_call_parts
+from services.model_gateway.framing import user_prompt
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
 
 
-def normalise_reply(reply: str, provider: str, prompt: str) -> str:
+def normalise_reply(reply: str, provider: str, planner_input: str) -> str:
+    prompt = user_prompt(planner_input)
     for candidate in _candidates(reply):
         shaped = shape_object(candidate, provider, prompt)
         if shaped is not None:

@@ -4,6 +4,8 @@ processes: the hello path, the search path with its learned playbook, and trace 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +15,12 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.processes import ServiceProcess
 from tests.support.stack import (
     CoreStack,
     NotificationListener,
+    PlannerClient,
     has_status,
     log_events,
     wait_for_log,
@@ -39,6 +44,44 @@ def is_rfc3339_utc(stamp: str) -> bool:
     return stamp.endswith("Z") and datetime.fromisoformat(stamp).utcoffset() is not None
 
 
+@dataclass
+class ObservedPlanner:
+    """A planner whose gateway asks a loopback OpenAI fake, so tests can read the exact
+    planner input (the mock only echoes the user's prompt)."""
+
+    planner: PlannerClient
+    fake: FakeOpenAI
+
+    def planner_input(self, prompt: str, session_id: str) -> str:
+        seen = len(self.fake.requests)
+        reply = self.planner.plan(prompt, session_id)
+        assert reply.status_code == 200, reply.text
+        return self.fake.requests[seen].user_prompt
+
+
+@pytest.fixture(scope="module")
+def observed(
+    core_stack: CoreStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ObservedPlanner]:
+    workdir = tmp_path_factory.mktemp("observed")
+    started: list[ServiceProcess] = []
+
+    def spawn(proc: ServiceProcess) -> ServiceProcess:
+        started.append(proc)
+        return proc.start()
+
+    with FakeOpenAI() as fake:
+        try:
+            gateway = core_stack.start_openai_gateway(spawn, workdir / "gateway", fake.base_url)
+            planner = core_stack.start_planner(
+                spawn, workdir / "planner", MODEL_GATEWAY_ADDR=gateway
+            )
+            yield ObservedPlanner(planner, fake)
+        finally:
+            for proc in reversed(started):
+                proc.stop()
+
+
 @pytest.fixture(scope="module")
 def hello_run(core_stack: CoreStack) -> dict[str, Any]:
     with NotificationListener(core_stack.ports.redis) as listener:
@@ -54,7 +97,7 @@ def test_hello_path_answers_with_the_plan(hello_run: dict[str, Any]) -> None:
     plan = json.loads(reply.json()["result"])
     assert plan["steps"] == THREE_STEPS
     assert plan["model_type"] == "mock"
-    assert plan["prompt"].endswith(f"<user_prompt>\n{HELLO}\n</user_prompt>\n")
+    assert plan["prompt"] == HELLO
 
 
 def test_hello_path_audit_rows_in_order(core_stack: CoreStack, hello_run: dict[str, Any]) -> None:
@@ -114,12 +157,11 @@ def test_trace_id_reaches_gateway_and_memory_logs(
 
 
 def test_second_turn_sees_the_session_history(
-    core_stack: CoreStack, hello_run: dict[str, Any]
+    observed: ObservedPlanner, hello_run: dict[str, Any]
 ) -> None:
-    reply = core_stack.planner.plan("And now in two steps", "s-hello", trace_id="trace-hello-2")
-    assert reply.status_code == 200
-    echoed = json.loads(reply.json()["result"])["prompt"]
-    assert echoed.startswith(f"<session_history>\nuser: {HELLO}\nassistant: ")
+    framed = observed.planner_input("And now in two steps", "s-hello")
+    answer = hello_run["reply"].json()["result"]
+    assert f"<session_history>\nuser: {HELLO}\nassistant: {answer}\n</session_history>" in framed
 
 
 @pytest.fixture(scope="module")
@@ -159,12 +201,11 @@ def test_search_feeds_the_tool_result_into_the_next_prompt(
     core_stack: CoreStack, search_run: dict[str, Any]
 ) -> None:
     rows = core_stack.planner.audit_rows("trace-search-1")
-    tool_plan, output = rows[1]["data"]["plan"], rows[3]["data"]["output"]
-    echoed = json.loads(rows[4]["data"]["plan"])["prompt"]
-    followup = (
-        f"{SEARCH}\n\n<plan>\n{tool_plan}\n</plan>\n\n<tool_result>\n{output}\n</tool_result>\n"
-    )
-    assert echoed.endswith(f"<user_prompt>\n{followup}\n</user_prompt>\n")
+    output = rows[3]["data"]["output"]
+    final = json.loads(rows[4]["data"]["plan"])
+    # the mock answers from the last <tool_result> of its input, for the objective before it
+    assert final["prompt"] == SEARCH
+    assert final["steps"][:2] == [f"Objective: {SEARCH}", f"Tool output received: {output}"]
 
 
 def test_search_stores_tool_steps_in_the_session(
@@ -178,7 +219,7 @@ def test_search_stores_tool_steps_in_the_session(
         {"role": "user", "content": "[tool-output]"},
         {"role": "assistant", "content": rows[3]["data"]["output"]},
     ]
-    assert messages[4]["role"] == "user" and messages[4]["content"].startswith(SEARCH)
+    assert messages[4] == {"role": "user", "content": SEARCH}
     assert messages[5] == {"role": "assistant", "content": search_run["reply"].json()["result"]}
 
 
@@ -203,16 +244,11 @@ def test_search_playbook_comes_back_from_mind_kb(
 
 
 def test_a_similar_prompt_later_gets_the_playbook_as_context(
-    core_stack: CoreStack, search_run: dict[str, Any]
+    observed: ObservedPlanner, search_run: dict[str, Any]
 ) -> None:
     assert search_run["reply"].status_code == 200
-    reply = core_stack.planner.plan(
-        "Which Python release is the newest one?", "s-later", trace_id="trace-later-1"
-    )
-    assert reply.status_code == 200
-    first_plan = core_stack.planner.audit_rows("trace-later-1")[1]["data"]["plan"]
-    echoed = json.loads(first_plan)["prompt"]
-    context = echoed.split("<rag_context>\n", 1)[1].split("</rag_context>", 1)[0]
+    framed = observed.planner_input("Which Python release is the newest one?", "s-later")
+    context = framed.split("<rag_context>\n", 1)[1].split("</rag_context>", 1)[0]
     assert "**Mind-KB**\nID: " in context
     assert f"Text: Playbook for: {SEARCH}" in context
 

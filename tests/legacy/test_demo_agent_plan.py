@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
+from services.demo_agent.gateway_input import build_gateway_input
 from services.demo_agent.http import DEFAULT_PROMPT
+from services.demo_agent.messages import Message
 from tests.legacy.legacy_stack import LegacyStack, logged
 
 THREE_STEPS = [
@@ -94,12 +96,13 @@ def test_the_run_is_stored_in_memory_and_read_back_next_time(legacy_stack: Legac
     ]
 
     second = plan(legacy_stack, {"prompt": "Now plan a pond.", "session_id": session}).json()
-    gateway_input = second["plan"]["llm_plan"]["prompt"]
-    history_block = gateway_input.split("</session_history>")[0]
-    assert "user: Plan a garden." in history_block
-    assert "assistant: {" in history_block
-    assert "<user_prompt>" not in history_block  # framing inside history is escaped
-    assert gateway_input.endswith("<user_prompt>\nNow plan a pond.\n</user_prompt>")
+    assert second["plan"]["llm_plan"]["prompt"] == "Now plan a pond."
+    # The mock echoes only the user's prompt; the gateway logs the size of the whole input,
+    # which is the first run's history framed before the new prompt.
+    read_back = [Message(m["role"], m["content"]) for m in stored["messages"]]
+    expected = len(build_gateway_input(read_back, "Now plan a pond."))
+    assert expected > len(build_gateway_input([], "Now plan a pond."))
+    assert logged(legacy_stack.gateway, "plan_request", prompt_chars=expected)
 
 
 def test_bad_bodies_are_refused_naming_the_field(legacy_stack: LegacyStack) -> None:

@@ -42,7 +42,7 @@ def test_search_words_ask_for_web_search(mock_gateway: Gateway) -> None:
         plan = mock_gateway.plan_json(prompt)
         assert plan == {
             "model_type": "mock",
-            "prompt": prompt,
+            "prompt": prompt.strip(),
             "tool": {"name": "web_search", "args": {"query": prompt.strip()}},
         }
 
@@ -50,7 +50,7 @@ def test_search_words_ask_for_web_search(mock_gateway: Gateway) -> None:
 def test_framed_search_prompt_queries_only_the_user_prompt(mock_gateway: Gateway) -> None:
     text = framed("find the latest Python release", history="user: hello\n")
     plan = mock_gateway.plan_json(text)
-    assert plan["prompt"] == text
+    assert plan["prompt"] == "find the latest Python release"
     assert plan["tool"] == {
         "name": "web_search",
         "args": {"query": "find the latest Python release"},
@@ -83,7 +83,7 @@ def test_tool_result_gives_a_final_answer_mentioning_the_output(mock_gateway: Ga
     first = mock_gateway.plan_json(text)
     assert "tool" not in first
     assert first["model_type"] == "mock"
-    assert first["prompt"] == text
+    assert first["prompt"] == "latest Python release"
     assert any(output in step for step in first["steps"])
     assert any("latest Python release" in step for step in first["steps"])
     assert mock_gateway.plan_json(text) == first
@@ -121,8 +121,34 @@ def test_resources_are_logged_with_count_and_types(mock_gateway: Gateway) -> Non
     assert logged[-1]["model"] == "mock"
 
 
+def test_the_plan_echoes_the_users_prompt_not_the_framed_input(mock_gateway: Gateway) -> None:
+    history = "".join(f"user: hello\nassistant: {'x' * 1900}\n" for _ in range(10))
+    rag = "**Domain-KB**\nID: d1\nText: a long passage\n---\n" * 50
+    reply = mock_gateway.plan(framed("hello", rag=rag, history=history)).plan
+    assert json.loads(reply)["prompt"] == "hello"
+    assert len(reply) < 1024
+
+
+def test_an_older_plan_nesting_a_framed_input_still_finishes(mock_gateway: Gateway) -> None:
+    """A plan from an older gateway carries the whole framed input in `prompt`."""
+    prompt = "search the latest Python release"
+    old_plan = json.dumps(
+        {
+            "model_type": "mock",
+            "prompt": framed(prompt),
+            "tool": {"name": "web_search", "args": {"query": prompt}},
+        }
+    )
+    output = json.dumps({"status": "ok", "stdout": '{"results": []}', "stderr": ""})
+    grown = f"{prompt}\n\n<plan>\n{old_plan}\n</plan>\n\n<tool_result>\n{output}\n</tool_result>\n"
+    plan = mock_gateway.plan_json(framed(grown))
+    assert "tool" not in plan
+    assert plan["prompt"] == prompt
+    assert plan["steps"][0] == f"Objective: {prompt}"
+
+
 def test_search_prompt_finishes_on_the_planners_second_turn(mock_gateway: Gateway) -> None:
-    """Turn 2 quotes turn 1's plan, whose `prompt` field nests a whole framed input."""
+    """Turn 2 quotes turn 1's plan and the tool's output inside the user prompt."""
     prompt = "search the latest Python release"
     turn1 = framed(prompt)
     plan1 = mock_gateway.plan(turn1).plan

@@ -73,3 +73,14 @@ def test_second_fence_is_used_when_the_first_is_not_valid() -> None:
         "steps": ["real"],
         "prompt": "the input",
     }
+
+
+def test_prompt_is_the_users_prompt_of_a_framed_input() -> None:
+    planner_input = (
+        "<session_history>\nuser: earlier\n</session_history>\n\n"
+        "<rag_context>\n**Domain-KB**\nID: d\nText: t\n---\n</rag_context>\n\n"
+        "<user_prompt>\nhello\n</user_prompt>\n"
+    )
+    for reply in ('{"steps": ["hi"]}', '{"tool": {"name": "web_search"}}', "plain text"):
+        shaped = json.loads(normalise_reply(reply, "openai", planner_input))
+        assert shaped["prompt"] == "hello", reply
