@@ -20,21 +20,21 @@ BODY = json.dumps({"prompt": "notify me", "session_id": "s-notify"})
 def test_redis_down_at_start_then_up(spawn: Spawner, tmp_path: Path) -> None:
     redis_port = free_port()
     planner = start_lone_planner(spawn, tmp_path, REDIS_ADDR=f"127.0.0.1:{redis_port}")
-    started = time.monotonic()
     reply = planner.post("/plan", BODY)
     assert reply.status_code == 500  # the gateway is down too, but the planner answers
-    assert time.monotonic() - started < 5
+    assert reply.json()["error"].startswith("Agent execution failed: GetPlan: UNAVAILABLE")
     assert log_events(planner.process, "redis_unavailable")
 
     spawn(redis_process(tmp_path / "redis", redis_port))
     with redis.Redis(host="127.0.0.1", port=redis_port) as client:
         pubsub = client.pubsub()
         pubsub.subscribe("pagi_notifications")
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # only a planner that never reconnects reaches it
+        sent: set[str] = set()
         received = None
         while received is None and time.monotonic() < deadline:
-            trace_id = planner.post("/plan", BODY).headers["X-Trace-ID"]
-            received = wait_for_message(pubsub, trace_id, 2)
+            sent.add(planner.post("/plan", BODY).headers["X-Trace-ID"])
+            received = wait_for_message(pubsub, sent, 2)
     redis_events = [line for line in planner.process.log().splitlines() if "redis" in line]
     assert received is not None, f"no notification after Redis came up: {redis_events}"
     assert received["status"] == "STARTED"
@@ -43,13 +43,14 @@ def test_redis_down_at_start_then_up(spawn: Spawner, tmp_path: Path) -> None:
 
 
 def wait_for_message(
-    pubsub: redis.client.PubSub, trace_id: str, timeout: float
+    pubsub: redis.client.PubSub, trace_ids: set[str], timeout: float
 ) -> dict[str, str] | None:
+    """The first message for one of trace_ids within timeout (late ones count too)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
         if message and message["type"] == "message":
             payload = json.loads(message["data"])
-            if payload.get("trace_id") == trace_id:
+            if payload.get("trace_id") in trace_ids:
                 return dict(payload)
     return None

@@ -4,11 +4,11 @@ the gateway breaker opening and recovering, and Redis going away and coming back
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from tests.conftest import Spawner
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.polling import wait_until
 from tests.support.processes import free_port, redis_process
 from tests.support.stack import (
     CoreStack,
@@ -114,29 +114,22 @@ def test_gateway_breaker_opens_after_five_failures_and_recovers(
         reply = planner.plan(HELLO, "s-breaker")
         assert reply.status_code == 500
         assert reply.json()["error"].startswith("Agent execution failed: GetPlan: UNAVAILABLE")
-    started = time.monotonic()
     rejected = planner.plan(HELLO, "s-breaker", trace_id="trace-breaker-open")
-    assert time.monotonic() - started < 1
     assert rejected.status_code == 500
     assert rejected.json()["error"].startswith(
         "Agent execution failed: GetPlan: circuit breaker for model-gateway is open"
     )
     assert planner.audit_events("trace-breaker-open") == ["PLAN_START", "PLAN_ERROR"]
 
+    assert [e["consecutive_failures"] for e in log_events(planner.process, "breaker_opened")] == [5]
     spawn(gateway_process(tmp_path / "gw", grpc_port, http_port, memory_port))
-    recovered = wait_for_success(planner, timeout=20)
-    assert recovered
+    wait_until(
+        lambda: planner.plan(HELLO, "s-breaker").status_code == 200,
+        "the planner answering again once the gateway is back",
+        interval=0.5,
+    )
     assert log_events(planner.process, "breaker_half_open")
     assert log_events(planner.process, "breaker_closed")
-
-
-def wait_for_success(planner: PlannerClient, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if planner.plan(HELLO, "s-breaker").status_code == 200:
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def test_redis_down_then_up_notifications_resume(
@@ -151,10 +144,9 @@ def test_redis_down_then_up_notifications_resume(
         assert listener.wait_for("trace-redis-before", has_status("COMPLETED"))
 
     first_redis.stop()
-    started = time.monotonic()
     reply = planner.plan(HELLO, "s-redis", trace_id="trace-redis-down")
     assert reply.status_code == 200
-    assert time.monotonic() - started < 5
+    assert planner.audit_events("trace-redis-down")[-1] == "PLAN_END"
     wait_for_log(planner.process, "redis_unavailable")
     wait_for_log(notifier, "redis_unavailable")
 
@@ -162,8 +154,6 @@ def test_redis_down_then_up_notifications_resume(
     spawn(redis_process(tmp_path / "redis-2", port))
     wait_for_log(notifier, '"subscribed"', after=offset, timeout=15)
     with NotificationListener(port) as listener:
-        payloads = listener.wait_for("never", lambda _: False, timeout=0.1)
-        assert payloads == []
         trace_id = resumed_trace_id(planner, listener)
     wait_for_log(notifier, trace_id)
     assert log_events(planner.process, "redis_connected")
@@ -171,9 +161,13 @@ def test_redis_down_then_up_notifications_resume(
 
 def resumed_trace_id(planner: PlannerClient, listener: NotificationListener) -> str:
     """Plan until a run's COMPLETED notification arrives; return that run's trace id."""
+    sent: list[str] = []
     for attempt in range(20):
-        trace_id = f"trace-redis-after-{attempt}"
-        assert planner.plan(HELLO, "s-redis", trace_id=trace_id).status_code == 200
-        if listener.wait_for(trace_id, has_status("COMPLETED"), timeout=1):
-            return trace_id
+        sent.append(f"trace-redis-after-{attempt}")
+        assert planner.plan(HELLO, "s-redis", trace_id=sent[-1]).status_code == 200
+        listener.wait_for(sent[-1], has_status("COMPLETED"), timeout=2)
+        # A notification that arrives late for an earlier run counts as well.
+        done = [t for t in sent if has_status("COMPLETED")(listener.for_trace(t))]
+        if done:
+            return done[0]
     raise AssertionError("notifications did not resume after Redis came back")

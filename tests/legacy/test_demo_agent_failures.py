@@ -1,19 +1,19 @@
 """The demo agent when neighbours fail: every failure is reported in a 200 payload, never
-raised as a 500, and a slow gateway is cut off by MODEL_GATEWAY_GRPC_TIMEOUT_SECONDS."""
+raised as a 500, and a hung gateway is cut off by MODEL_GATEWAY_GRPC_TIMEOUT_SECONDS."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import Spawner
 from tests.legacy.legacy_stack import HttpService, LegacyStack, closed_url, demo_agent_process
-from tests.support.legacy_fakes import ScriptedGateway
-from tests.support.processes import free_port
+from tests.support.processes import free_port, frozen
+from tests.support.stack import gateway_process
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +33,12 @@ def stranded_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpSer
     agent.process.stop()
 
 
-def timed_plan(agent: HttpService, body: dict[str, str]) -> tuple[httpx.Response, float]:
-    started = time.perf_counter()
-    reply = httpx.post(f"{agent.url}/api/v1/plan", json=body, timeout=30)
-    return reply, time.perf_counter() - started
+def post_plan(agent: HttpService, body: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{agent.url}/api/v1/plan", json=body, timeout=60)
 
 
 def test_gateway_down_is_reported_in_the_payload(stranded_agent: HttpService) -> None:
-    reply, elapsed = timed_plan(stranded_agent, {"prompt": "Plan a trip."})
+    reply = post_plan(stranded_agent, {"prompt": "Plan a trip."})
     assert reply.status_code == 200
     body = reply.json()
     assert body["status"] == "error"
@@ -49,44 +47,41 @@ def test_gateway_down_is_reported_in_the_payload(stranded_agent: HttpService) ->
     assert body["plan"] == {"prompt": "Plan a trip.", "llm_plan": None}
     assert body["agent"] == {"turns_executed": 1, "max_turns": 3}
     assert body["history"] == [{"role": "user", "content": "Plan a trip."}]
-    assert elapsed < 5
 
 
 def test_bff_down_is_reported_in_bff_echo(stranded_agent: HttpService) -> None:
-    body = timed_plan(stranded_agent, {})[0].json()
+    body = post_plan(stranded_agent, {}).json()
     assert body["bff_echo"]["status"] == "failed"
     assert body["bff_echo"]["error"].startswith("connection failed")
 
 
 def test_memory_down_is_reported_as_warnings(stranded_agent: HttpService) -> None:
-    warnings = timed_plan(stranded_agent, {})[0].json()["warnings"]
+    warnings = post_plan(stranded_agent, {}).json()["warnings"]
     assert len(warnings) == 2
     assert warnings[0].startswith("session history unavailable: connection failed")
     assert warnings[1].startswith("history not stored: connection failed")
 
 
-def test_a_slow_gateway_is_cut_off_by_the_grpc_timeout(
-    legacy_stack: LegacyStack, tmp_path: Path
+def test_a_hung_gateway_is_cut_off_by_the_grpc_timeout(
+    legacy_stack: LegacyStack, spawn: Spawner, tmp_path: Path
 ) -> None:
-    gateway = ScriptedGateway({"steps": ["never used"]}, {"steps": ["never used"]}).start()
-    gateway.delay_seconds = 3
+    gateway_port = free_port()
+    gateway = spawn(
+        gateway_process(tmp_path, gateway_port, free_port(), legacy_stack.memory.grpc_port)
+    )
     agent = demo_agent_process(
         tmp_path,
         free_port(),
         **legacy_stack.agent_env(
-            MODEL_GATEWAY_GRPC_PORT=str(gateway.port), MODEL_GATEWAY_GRPC_TIMEOUT_SECONDS="0.5"
+            MODEL_GATEWAY_GRPC_PORT=str(gateway_port), MODEL_GATEWAY_GRPC_TIMEOUT_SECONDS="0.5"
         ),
     )
-    agent.process.start(timeout=30)
-    try:
-        reply, elapsed = timed_plan(agent, {"prompt": "Plan a trip."})
-    finally:
-        agent.process.stop()
-        gateway.stop()
-    body = reply.json()
+    spawn(agent.process)
+    with frozen(gateway):  # a hung gateway: connected, never answering
+        body = post_plan(agent, {"prompt": "Plan a trip."}).json()
     assert body["status"] == "error"
     assert body["error"].startswith("GetPlan failed: DEADLINE_EXCEEDED")
-    assert elapsed < 2.5
+    assert body["llm_response"] == {"error": body["error"], "status": "failed"}
 
 
 def test_sandbox_down_is_fed_back_as_the_tool_result(
@@ -97,7 +92,7 @@ def test_sandbox_down_is_fed_back_as_the_tool_result(
     )
     agent.process.start(timeout=30)
     try:
-        reply, _ = timed_plan(agent, {"prompt": "search for the latest news"})
+        reply = post_plan(agent, {"prompt": "search for the latest news"})
     finally:
         agent.process.stop()
     body = reply.json()

@@ -4,6 +4,7 @@ tools the OpenAI way (`tool_call` with JSON-text arguments), executed by the rea
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from services.demo_agent.tool_calls import InvalidToolCall, ToolCall, parse_tool
 from tests.legacy.legacy_stack import HttpService, LegacyStack, demo_agent_process, logged
 from tests.support.legacy_fakes import ScriptedGateway
 from tests.support.processes import free_port
+from tests.support.stack import log_events
 
 OPENAI_STYLE = {"tool_call": {"name": "web_search", "arguments": '{"query": "python"}'}}
 FINAL = {"steps": ["Summarise the search results."]}
@@ -134,5 +136,13 @@ def test_unusable_arguments_are_fed_back_without_calling_the_sandbox(
     assert output["status"] == "failed"
     assert "arguments are not valid JSON" in output["error"]
     trace_id = reply.headers["X-Trace-ID"]
-    assert logged(legacy_stack.sandbox.process, "http_request")  # the sandbox does log calls
-    assert not logged(legacy_stack.sandbox.process, "http_request", timeout=1, trace_id=trace_id)
+    # A marker request sent after the plan answered: once the sandbox has logged it, it has
+    # logged every earlier request too, so an absent trace id means no call was made.
+    marker = f"marker-{uuid.uuid4()}"
+    httpx.get(f"{legacy_stack.sandbox.url}/health", headers={"X-Trace-ID": marker}, timeout=30)
+    assert logged(legacy_stack.sandbox.process, "http_request", trace_id=marker, timeout=60)
+    assert not [
+        r
+        for r in log_events(legacy_stack.sandbox.process, "http_request")
+        if r.get("trace_id") == trace_id
+    ]

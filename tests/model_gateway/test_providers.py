@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,37 +118,34 @@ def test_empty_steps_are_not_a_plan(gateway: Gateway, fake: FakeOpenAI) -> None:
 
 def test_rate_limit_then_success_is_retried(gateway: Gateway, fake: FakeOpenAI) -> None:
     fake.push(Reply.error(429, "slow down", headers={"Retry-After": "0.8"}))
-    started = time.monotonic()
     plan = gateway.plan_json("Plan a trip")
-    assert time.monotonic() - started >= 0.8, "Retry-After must be honoured"
     assert plan["steps"] == ["Look it up", "Answer"]
-    assert len(fake.requests) == 2
-    assert log_events(gateway.process, "provider_retry")
+    first, retry = fake.requests
+    # Retry-After honoured: the gateway says it waits 0.8 s and the fake saw the gap (a
+    # lower bound, which a busy machine only makes larger).
+    assert [e["delay_s"] for e in log_events(gateway.process, "provider_retry")][-1] == 0.8
+    assert retry.received_at - first.received_at >= 0.8
 
 
 def test_server_error_is_unavailable_with_upstream_message(
     gateway: Gateway, fake: FakeOpenAI
 ) -> None:
     fake.set_default(Reply.error(500, "model overloaded"))
-    started = time.monotonic()
     error = gateway.plan_error("Plan a trip")
     assert error.code() == grpc.StatusCode.UNAVAILABLE
     assert "HTTP 500" in (error.details() or "")
     assert "model overloaded" in (error.details() or "")
     assert len(fake.requests) >= 2, "5xx must be retried"
-    assert time.monotonic() - started < 3
 
 
 def test_slow_reply_past_the_deadline_is_deadline_exceeded(
     gateway: Gateway, fake: FakeOpenAI
 ) -> None:
-    fake.push(Reply.text(PLAN, delay=6))
-    started = time.monotonic()
+    fake.push(Reply.text(PLAN, delay=30))  # answered long after the 2 s deadline, if ever
     error = gateway.plan_error("Plan a trip")
-    elapsed = time.monotonic() - started
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "2s" in (error.details() or "")
-    assert 1.5 < elapsed < 4
+    assert len(fake.requests) == 1
 
 
 def test_unauthorised_is_permission_denied_without_retry(

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.polling import wait_until
 from tests.support.stack import PlannerClient
 
 HELLO = "Say hello"
@@ -99,14 +100,15 @@ class BackgroundLoad:
         with self._lock:
             return list(self.outcomes)
 
-    def wait_for_count(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.snapshot()) < count:
-            assert time.monotonic() < deadline, f"only {len(self.snapshot())} of {count} done"
-            time.sleep(0.05)
+    def wait_for_count(self, count: int) -> None:
+        wait_until(lambda: len(self.snapshot()) >= count, f"{count} calls answered")
 
-    def run_for(self, seconds: float) -> None:
-        time.sleep(seconds)
+    def wait_for_sent_since(self, since: float, count: int) -> None:
+        """Until `count` calls sent at or after `since` (time.monotonic()) have finished."""
+        wait_until(
+            lambda: sum(o.started >= since for o in self.snapshot()) >= count,
+            f"{count} calls sent and finished since {since:.1f}",
+        )
 
     def __enter__(self) -> BackgroundLoad:
         for thread in self._threads:

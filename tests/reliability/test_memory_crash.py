@@ -26,7 +26,8 @@ pytestmark = pytest.mark.reliability
 RAG_TIMEOUT, MEMORY_HTTP_TIMEOUT = 5, 3
 # history + RAG run together, then GetPlan, then the session store: the planner's own
 # timeouts bound a request well inside this.
-CLIENT_BOUND = 20.0
+CLIENT_BOUND = 20.0  # only a hung /plan reaches it
+CALLS_PER_PHASE = 4
 FULL_RUN = ["PLAN_START", "PLAN_MODEL_RESPONSE", "PLAN_END"]
 
 
@@ -71,24 +72,23 @@ def test_memory_killed_mid_load_then_restarted(
         load.wait_for_count(12)
         killed_at = time.monotonic()
         stack.memory.kill()
-        load.run_for(3)
+        load.wait_for_sent_since(killed_at, CALLS_PER_PHASE)
         stack.memory.start()
         back_at = time.monotonic()
-        load.run_for(3)
+        load.wait_for_sent_since(back_at, CALLS_PER_PHASE)
     outcomes = load.outcomes
 
     unanswered = [
         (o.call.trace_id, o.error, round(o.elapsed, 1)) for o in outcomes if not o.answered
     ]
     assert not unanswered, unanswered[:5]
-    assert max(o.elapsed for o in outcomes) < CLIENT_BOUND
     odd = [(o.status, o.body) for o in outcomes if o.status not in (200, 500)]
     assert not odd, odd[:5]
     for failed in (o for o in outcomes if o.status == 500):
         assert failed.body["error"].startswith("Agent execution failed"), failed.body
 
     while_down = during(outcomes, killed_at, back_at)
-    assert len(while_down) >= 4, "too few requests ran while memory was down"
+    assert len(while_down) >= CALLS_PER_PHASE
     assert {o.status for o in while_down} <= {200, 500}
     ok_while_down = [o.call.trace_id for o in while_down if o.status == 200]
     assert ok_while_down, "no request answered while memory was down"

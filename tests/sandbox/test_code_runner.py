@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.sandbox.conftest import (
     sandbox_user_processes,
     wait_until_gone,
 )
+from tests.support.polling import wait_until
 from tests.support.processes import ROOT
 
 needs_javac = pytest.mark.skipif(shutil.which("javac") is None, reason="javac not installed")
@@ -46,13 +46,16 @@ def test_runtime_error_reports_traceback_and_exit_code(sandbox: Sandbox) -> None
     assert "launcher" not in result["stderr"]
 
 
-def test_infinite_loop_times_out_within_the_limit(sandbox: Sandbox) -> None:
-    started = time.monotonic()
-    result = sandbox.run_code("while True:\n    pass", timeout_seconds=2)
-    elapsed = time.monotonic() - started
+def test_infinite_loop_is_killed_by_the_timeout(sandbox: Sandbox) -> None:
+    result = sandbox.run_code(
+        "print('looping', flush=True)\nwhile True:\n    pass", timeout_seconds=2
+    )
     assert result["status"] == "timeout"
     assert result["exit_code"] is None
-    assert elapsed < 3.0, f"took {elapsed:.2f}s for a 2s timeout"
+    assert result["stdout"] == "looping\n"  # it ran, and was stopped from outside
+    assert result["limits"]["timeout_seconds"] == 2
+    assert wait_until_gone(sandbox_user_processes) == []
+    assert wait_until_gone(lambda: child_processes(sandbox.process.pid)) == []
 
 
 @needs_bwrap
@@ -109,8 +112,7 @@ def test_code_cannot_reach_the_network(
     port, accepted = loopback_listener
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # the listener is reachable from the host
-    time.sleep(0.2)
-    assert len(accepted) == 1
+    wait_until(lambda: len(accepted) == 1, "the host's own connection accepted")
     code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)\nprint('in')"
     result = sandbox.run_code(code, timeout_seconds=10)
     assert result["status"] == "runtime_error"
@@ -178,9 +180,7 @@ def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
         "    except OSError:\n"
         "        pass\n"
     )
-    started = time.monotonic()
     result = sandbox.run_code(code, timeout_seconds=4)
-    assert time.monotonic() - started < 8
     assert result["status"] == "timeout"
     forks = int(result["stdout"].split()[1])
     failures = int(result["stdout"].split()[3])

@@ -3,16 +3,16 @@ cannot get a slot within its timeout is refused (RESOURCE_EXHAUSTED / HTTP 429).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from tests.sandbox.conftest import Sandbox, running_sandbox
+from tests.support.polling import wait_until
 
 CAP = 2
 TIMED_CODE = "import time\nstart = time.time()\ntime.sleep(0.3)\nprint(start, time.time())\n"
@@ -45,31 +45,45 @@ def test_twenty_parallel_executions_respect_the_cap(capped: Sandbox) -> None:
     assert most_overlapping(intervals) == CAP  # the cap holds, and slots are really used
 
 
+HOLD_UNTIL_RELEASED = (
+    "import os, time\n"
+    "while not os.path.exists('release'):\n"
+    "    time.sleep(0.05)\n"
+    "print('released')\n"
+)
+
+
+def executions_running(service: Sandbox) -> int:
+    return int(httpx.get(service.url + "/health", timeout=10).json()["executions_running"])
+
+
+def release_held_executions(service: Sandbox) -> None:
+    """Each held program waits for a file named release in its own workspace."""
+    for workspace in service.work_root.iterdir():
+        (workspace / "release").write_text("go")
+
+
 def test_a_request_that_cannot_get_a_slot_is_refused(capped: Sandbox) -> None:
-    blockers = [
-        threading.Thread(
-            target=capped.run_code,
-            args=("import time; time.sleep(4)",),
-            kwargs={"timeout_seconds": 10},
+    with ThreadPoolExecutor(max_workers=CAP) as pool:
+        held = [
+            pool.submit(capped.run_code, HOLD_UNTIL_RELEASED, timeout_seconds=60)
+            for _ in range(CAP)
+        ]
+        wait_until(lambda: executions_running(capped) == CAP, "both slots taken")
+        with pytest.raises(grpc.RpcError) as caught:
+            capped.run_code("print('late')", timeout_seconds=1)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert caught.value.details() == f"all {CAP} execution slots stayed busy for 1s"
+        over_http = capped.http_tool(
+            {"tool_name": "execute_code", "args": {"code": "pass"}, "timeout_seconds": 1}
         )
-        for _ in range(CAP)
-    ]
-    for thread in blockers:
-        thread.start()
-    time.sleep(1.0)
-    started = time.monotonic()
-    with pytest.raises(grpc.RpcError) as caught:
-        capped.run_code("print('late')", timeout_seconds=1)
-    waited = time.monotonic() - started
-    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert 0.9 <= waited < 2.0
-    over_http = capped.http_tool(
-        {"tool_name": "execute_code", "args": {"code": "pass"}, "timeout_seconds": 1}
-    )
-    assert over_http.status_code == 429
-    assert "slots" in over_http.json()["error"]
-    for thread in blockers:
-        thread.join()
+        assert over_http.status_code == 429
+        assert over_http.json()["error"] == f"all {CAP} execution slots stayed busy for 1s"
+        assert executions_running(capped) == CAP  # the refused calls ran nothing
+        release_held_executions(capped)
+        results = [future.result() for future in held]
+    assert [(r["status"], r["stdout"]) for r in results] == [("ok", "released\n")] * CAP
+    assert executions_running(capped) == 0
     assert capped.run_code("print('free again')")["status"] == "ok"
 
 

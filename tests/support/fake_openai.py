@@ -34,10 +34,11 @@ class Reply:
     body: Any = None  # error body (JSON value or raw text); default: OpenAI error shape
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    gather: int = 0  # hold the answer until this many requests are in flight at once
 
     @classmethod
-    def text(cls, content: str, delay: float = 0.0) -> Reply:
-        return cls(content=content, delay=delay)
+    def text(cls, content: str, delay: float = 0.0, gather: int = 0) -> Reply:
+        return cls(content=content, delay=delay, gather=gather)
 
     @classmethod
     def error(
@@ -60,6 +61,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any  # parsed JSON, or the raw text when it was not JSON
     client_port: int  # the same port on two requests means a reused (pooled) connection
+    received_at: float = field(default_factory=time.monotonic)  # the fake's own clock
 
     def messages(self) -> list[dict[str, Any]]:
         if isinstance(self.body, dict) and isinstance(self.body.get("messages"), list):
@@ -88,6 +90,9 @@ class FakeOpenAI:
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._in_flight_changed = threading.Condition(self._lock)
+        self._in_flight = 0
+        self.peak_in_flight = 0  # most requests being answered at the same moment
         self.requests: list[RecordedRequest] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -119,6 +124,7 @@ class FakeOpenAI:
         with self._lock:
             self._queue.clear()
             self.requests.clear()
+            self.peak_in_flight = self._in_flight
 
     def next_reply(self) -> Reply:
         with self._lock:
@@ -127,6 +133,24 @@ class FakeOpenAI:
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+    def enter(self) -> None:
+        with self._in_flight_changed:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            self._in_flight_changed.notify_all()
+
+    def leave(self) -> None:
+        with self._in_flight_changed:
+            self._in_flight -= 1
+
+    def gather(self, count: int, hung_seconds: float = 60) -> None:
+        """Block until `count` requests have been in flight together (answers anyway when
+        that never happens, so a test sees peak_in_flight fall short instead of hanging)."""
+        with self._in_flight_changed:
+            # The peak, not the current count: the first released request may finish
+            # before the others wake up.
+            self._in_flight_changed.wait_for(lambda: self.peak_in_flight >= count, hung_seconds)
 
     def pause(self, seconds: float) -> None:
         """Sleep for a scripted delay, cut short when the server stops."""
@@ -166,7 +190,15 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             headers = {name.lower(): value for name, value in self.headers.items()}
             port = int(self.client_address[1])
             fake.record(RecordedRequest(self.path, headers, _parse(raw), port))
-            reply = fake.next_reply()
+            fake.enter()
+            try:
+                self._answer(fake.next_reply(), raw)
+            finally:
+                fake.leave()
+
+        def _answer(self, reply: Reply, raw: bytes) -> None:
+            if reply.gather:
+                fake.gather(reply.gather)
             if reply.delay:
                 fake.pause(reply.delay)
             if reply.status != 200:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +23,8 @@ from services.contracts import modelgateway_pb2_grpc as pb_grpc
 class CannedAnswer:
     status: int = 200
     body: Any = field(default_factory=dict)  # JSON-encoded unless it is bytes
-    delay_seconds: float = 0.0
     content_type: str = "application/json"
+    hold: Callable[[], object] | None = None  # called before answering (a barrier, an event)
 
     def encoded(self) -> bytes:
         return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
@@ -101,7 +102,8 @@ class FakeHttpServer:
                         self.rfile.read(length) if length else b"",
                     )
                 )
-                time.sleep(answer.delay_seconds)
+                if answer.hold is not None:
+                    answer.hold()
                 payload = answer.encoded()
                 try:
                     self.send_response(answer.status)

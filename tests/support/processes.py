@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +128,17 @@ class ServiceProcess:
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
+
+
+@contextmanager
+def frozen(proc: ServiceProcess) -> Iterator[None]:
+    """SIGSTOP proc's process group: its sockets stay open but nothing answers (a hung
+    server); SIGCONT when the block ends."""
+    signal_group(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        signal_group(proc.pid, signal.SIGCONT)
 
 
 def python_service(
