@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
 from tests.agent_planner.conftest import LonePlanner, start_lone_planner
 from tests.conftest import Spawner
 from tests.support.stack import log_events
+from tests.support.timestamps import assert_utc_between, utc_now
 
+AUDIT_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 BODY = json.dumps({"prompt": "audit me", "session_id": "s-audit"})
 
 
@@ -29,7 +32,9 @@ def test_database_is_in_wal_mode_with_the_schema(lone_planner: LonePlanner) -> N
 
 
 def test_a_failed_run_leaves_start_and_error_rows(lone_planner: LonePlanner) -> None:
+    before = utc_now()
     reply = lone_planner.post("/plan", BODY, **{"X-Trace-ID": "audit-trace-1"})
+    after = utc_now()
     assert reply.status_code == 500
     with sqlite3.connect(lone_planner.workdir / "pagi_audit.db") as db:
         rows = db.execute(
@@ -38,7 +43,10 @@ def test_a_failed_run_leaves_start_and_error_rows(lone_planner: LonePlanner) -> 
             ("audit-trace-1",),
         ).fetchall()
     assert [r[3] for r in rows] == ["PLAN_START", "PLAN_ERROR"]
-    assert all(r[1] == "s-audit" and r[2].endswith("Z") for r in rows)
+    assert all(r[1] == "s-audit" for r in rows)
+    for row in rows:  # the planner runs in UTC+05:30 (tests.support.processes.NOT_UTC)
+        assert AUDIT_STAMP.match(row[2]), row[2]
+        assert_utc_between(row[2], before, after)
     start = json.loads(rows[0][4])
     assert start == {
         "prompt": "audit me",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import grpc
@@ -25,6 +24,7 @@ from tests.support.stack import (
     log_events,
     wait_for_log,
 )
+from tests.support.timestamps import assert_utc_between, utc_now
 
 HELLO = "Generate a 3-step plan to tidy my desk"
 SEARCH = "Search the web for the latest Python release"
@@ -38,10 +38,6 @@ THREE_STEPS = [
 def session_messages(stack: CoreStack, session_id: str) -> list[dict[str, Any]]:
     reply = httpx.get(f"{stack.memory.url}/memory/latest", params={"session_id": session_id})
     return [{"role": m["role"], "content": m["content"]} for m in reply.json()["messages"]]
-
-
-def is_rfc3339_utc(stamp: str) -> bool:
-    return stamp.endswith("Z") and datetime.fromisoformat(stamp).utcoffset() is not None
 
 
 @dataclass
@@ -85,9 +81,11 @@ def observed(
 @pytest.fixture(scope="module")
 def hello_run(core_stack: CoreStack) -> dict[str, Any]:
     with NotificationListener(core_stack.ports.redis) as listener:
+        before = utc_now()
         reply = core_stack.planner.plan(HELLO, "s-hello", trace_id="trace-hello-1")
         payloads = listener.wait_for("trace-hello-1", has_status("COMPLETED"))
-    return {"reply": reply, "notifications": payloads}
+        after = utc_now()  # publishing may finish after the reply
+    return {"reply": reply, "notifications": payloads, "clock": (before, after)}
 
 
 def test_hello_path_answers_with_the_plan(hello_run: dict[str, Any]) -> None:
@@ -118,7 +116,9 @@ def test_hello_path_notifications(hello_run: dict[str, Any]) -> None:
     assert set(payloads[1]) == {"trace_id", "session_id", "result", "timestamp"}
     assert payloads[1]["result"] == result
     assert all(p["session_id"] == "s-hello" for p in payloads)
-    assert all(is_rfc3339_utc(p["timestamp"]) for p in payloads)
+    for payload in payloads:  # the planner runs in UTC+05:30 (tests.support.processes)
+        assert payload["timestamp"].endswith("Z"), payload
+        assert_utc_between(payload["timestamp"], *hello_run["clock"])
 
 
 def test_hello_path_reaches_the_notifier(core_stack: CoreStack, hello_run: dict[str, Any]) -> None:

@@ -36,9 +36,10 @@ def test_a_port_set_under_a_settings_alias_is_honoured() -> None:
     assert ports["RUST_SANDBOX_PORT"] == 9001
     assert ports["RUST_SANDBOX_GRPC_PORT"] == 59053
     # The main name wins over the alias, as in the sandbox's settings.
-    assert read_ports({"RUST_SANDBOX_PORT": "9002", "SANDBOX_PORT": "9001"})[
-        "RUST_SANDBOX_PORT"
-    ] == 9002
+    assert (
+        read_ports({"RUST_SANDBOX_PORT": "9002", "SANDBOX_PORT": "9001"})["RUST_SANDBOX_PORT"]
+        == 9002
+    )
 
 
 def test_a_bad_port_names_the_variable() -> None:

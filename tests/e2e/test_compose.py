@@ -104,10 +104,20 @@ def test_health_checks_gate_the_planner_and_use_files_in_the_image() -> None:
     services = resolved(COMPOSE)["services"]
     for name in ("memory-service", "rust-sandbox", "model-gateway", "agent-planner", "redis"):
         assert "healthcheck" in services[name], name
-    for name in ("memory-service", "rust-sandbox", "model-gateway", "agent-planner"):
+    # Each probes the port the service is configured to serve, with the probe script that
+    # test_runner_core runs against live services.
+    probes = {
+        "memory-service": ("http", "MEMORY_PORT"),
+        "rust-sandbox": ("http", "RUST_SANDBOX_PORT"),
+        "model-gateway": ("grpc", "MODEL_GATEWAY_GRPC_PORT"),
+        "agent-planner": ("http", "AGENT_PLANNER_PORT"),
+    }
+    for name, (kind, port_variable) in probes.items():
+        port = services[name]["environment"][port_variable]
         test = services[name]["healthcheck"]["test"]
-        if "python" in test:
-            assert (ROOT / test[test.index("python") + 1]).is_file()
+        assert test == ["CMD", "python", "observability/healthcheck.py", kind, port], name
+    assert (ROOT / "observability" / "healthcheck.py").is_file()
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     planner_needs = services["agent-planner"]["depends_on"]
     for dependency in ("redis", "memory-service", "rust-sandbox", "model-gateway"):
         assert planner_needs[dependency]["condition"] == "service_healthy", dependency

@@ -79,6 +79,8 @@ def test_body_that_is_not_json_is_422(memory: MemoryProcess) -> None:
         memory, "/memory/store", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert reply.status_code == 422
+    assert "JSON decode error" in reply.json()["error"], reply.text
+    assert [d["type"] for d in reply.json()["detail"]] == ["json_invalid"]
 
 
 def test_oversized_body_is_413_and_nothing_is_stored(memory: MemoryProcess) -> None:

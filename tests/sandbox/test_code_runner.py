@@ -203,11 +203,22 @@ def test_huge_output_is_truncated_with_a_marker(sandbox: Sandbox) -> None:
     assert "[output truncated:" in result["stderr"]
 
 
-def test_large_files_are_capped(sandbox: Sandbox) -> None:
-    code = "open('big.bin', 'wb').write(b'0' * (64 * 1024 * 1024))\nprint('written')"
+def test_large_files_are_capped_at_the_file_size_limit(sandbox: Sandbox) -> None:
+    # Python ignores SIGXFSZ, so RLIMIT_FSIZE shows as EFBIG with the file cut at the limit.
+    code = (
+        "import errno, os\n"
+        "try:\n"
+        "    with open('big.bin', 'wb') as out:\n"
+        "        out.write(b'0' * (64 * 1024 * 1024))\n"
+        "    print('written')\n"
+        "except OSError as exc:\n"
+        "    print(errno.errorcode[exc.errno], os.path.getsize('big.bin'))\n"
+    )
     result = sandbox.run_code(code)
-    assert result["status"] == "runtime_error"
-    assert "written" not in result["stdout"]
+    assert result["status"] == "ok", result
+    limit = result["limits"]["max_file_bytes"]
+    assert limit < 64 * 1024 * 1024
+    assert result["stdout"].split() == ["EFBIG", str(limit)]
 
 
 @needs_bwrap

@@ -13,7 +13,7 @@ from services.kit.settings import load_settings
 from services.sandbox.settings import SandboxSettings
 from tests.conftest import Spawner
 from tests.sandbox.conftest import start_until_exit
-from tests.support.processes import base_env, free_port, http_ready, python_service
+from tests.support.processes import base_env, free_port, grpc_ready, http_ready, python_service
 
 
 def test_defaults() -> None:
@@ -35,10 +35,13 @@ def test_aliases_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_service_starts_on_the_alias_ports(tmp_path: Path, spawn: Spawner) -> None:
-    http_port = free_port()
-    env = base_env(SANDBOX_PORT=str(http_port), SANDBOX_GRPC_PORT=str(free_port()))
-    service = spawn(python_service("sandbox", env, tmp_path, [http_ready(http_port)]))
+    http_port, grpc_port = free_port(), free_port()
+    env = base_env(SANDBOX_PORT=str(http_port), SANDBOX_GRPC_PORT=str(grpc_port))
+    # Ready means both doors answer on the alias ports (HTTP /health, gRPC health SERVING).
+    ready = [http_ready(http_port), grpc_ready(grpc_port)]
+    service = spawn(python_service("sandbox", env, tmp_path, ready))
     assert service.alive()
+    assert f'"port": {grpc_port}' in service.log()
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,9 @@ from services.kit.health_probe import grpc_serving
 ROOT = Path(__file__).resolve().parents[2]
 LIVE: list[ServiceProcess] = []  # every started process, for log dumps on failure
 Readiness = Callable[[], bool]
+# Every service under test runs in UTC+05:30 (a POSIX rule, no tz database needed), so a
+# timestamp written in local time and labelled UTC is off by hours and fails its test.
+NOT_UTC = "IST-5:30"
 
 
 def free_port() -> int:
@@ -46,6 +49,7 @@ def base_env(**overrides: str) -> dict[str, str]:
         "TOKENIZERS_PARALLELISM": "false",
         "OMP_NUM_THREADS": "1",
         "LOG_LEVEL": "INFO",
+        "TZ": NOT_UTC,
     }
     env.update(overrides)
     return env
