@@ -31,6 +31,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS idx_audit_log_timestamp ON audit_log(timestamp)",
 )
 COLUMNS = "id, trace_id, session_id, timestamp, event_type, data"
+READ_CHECK = "SELECT id FROM audit_log ORDER BY id DESC LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,12 @@ class AuditLog:
         return await self._run(self._select_blocking, trace_id, session_id, limit)
 
     async def ping(self) -> bool:
-        await self._run(self._ping_blocking)
+        """Whether the audit table can really be read; a failure is logged, never raised."""
+        try:
+            await self._run(self._ping_blocking)
+        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            log.warning("audit_log_unreadable", path=str(self.path), error=str(exc))
+            return False
         return True
 
     async def close(self) -> None:
@@ -123,7 +129,14 @@ class AuditLog:
         return [decode_row(dict(zip(names, values, strict=True))) for values in cursor]
 
     def _ping_blocking(self) -> None:
-        self._connection().execute("SELECT 1").fetchone()
+        """A real read of the table through the open connection and through a fresh one:
+        the writer's page cache can keep answering after the file was truncated or lost."""
+        self._connection().execute(READ_CHECK).fetchone()
+        fresh = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            fresh.execute(READ_CHECK).fetchone()
+        finally:
+            fresh.close()
 
     def _close_blocking(self) -> None:
         if self._db is not None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/live", "/metrics"})
 UNAUTHORIZED_BODY = {"error": "unauthorized", "message": "Invalid or missing API key"}
+# FastAPI serves its own docs outside the app's dependencies; with a key they are re-added
+# as ordinary routes so the key guards them like every other route.
+NO_BUILTIN_DOCS = {"openapi_url": None, "docs_url": None, "redoc_url": None}
 
 
 class UnauthorizedError(Exception):
@@ -48,3 +52,16 @@ def api_key_guard(expected: str | None) -> Callable[[Request], Awaitable[None]]:
 
 async def unauthorized_response(_: Request, __: Exception) -> JSONResponse:
     return JSONResponse(UNAUTHORIZED_BODY, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def add_docs_routes(app: FastAPI) -> None:
+    """/openapi.json and /docs as routes behind the app's API-key dependency."""
+
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    app.add_api_route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)

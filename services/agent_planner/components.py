@@ -10,7 +10,13 @@ import aiohttp
 from fastapi import Depends
 
 from services.agent_planner.audit import AuditLog
-from services.agent_planner.auth import UnauthorizedError, api_key_guard, unauthorized_response
+from services.agent_planner.auth import (
+    NO_BUILTIN_DOCS,
+    UnauthorizedError,
+    add_docs_routes,
+    api_key_guard,
+    unauthorized_response,
+)
 from services.agent_planner.breaker import CircuitBreaker
 from services.agent_planner.errors import is_dependency_failure
 from services.agent_planner.gateway_client import GatewayClient
@@ -116,12 +122,16 @@ def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
             ],
         }
 
+    guarded_docs = api_key is not None and not settings.AGENT_PUBLIC_DOCS
     app = create_app(
         SERVICE,
         VERSION,
         health=health,
         max_body_bytes=settings.AGENT_MAX_BODY_BYTES,
         dependencies=[Depends(api_key_guard(api_key))],
+        **(NO_BUILTIN_DOCS if guarded_docs else {}),
     )
+    if guarded_docs:
+        add_docs_routes(app)
     app.add_exception_handler(UnauthorizedError, unauthorized_response)
     return app

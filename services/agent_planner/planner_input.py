@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.kit.json_limits import loads_bounded
 from services.kit.tool_catalogue import tool_call_parts
 
 
@@ -79,7 +80,7 @@ def parse_tool_call(plan: str) -> ToolCall | None:
     """A tool call is a JSON object whose `tool` is an object with a non-blank string `name`
     and, optionally, an object `args`. Anything else is a final answer (None)."""
     try:
-        document = json.loads(plan)
+        document = loads_bounded(plan)
     except ValueError:
         return None
     parts = tool_call_parts(document.get("tool")) if isinstance(document, dict) else None

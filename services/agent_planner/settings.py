@@ -20,6 +20,7 @@ class PlannerSettings(RedisChannelSettings):
     AGENT_MAX_TURNS: int = Field(default=3, ge=1, le=50)
     AGENT_RAG_TOP_K: int = Field(default=3, ge=1, le=100)
     PAGI_API_KEY: str = ""
+    AGENT_PUBLIC_DOCS: bool = False
     PAGI_AUDIT_DB_PATH: str = "./pagi_audit.db"
     AGENT_BREAKER_FAILURES: int = Field(default=5, ge=1)
     AGENT_BREAKER_OPEN_SECONDS: float = Field(default=30.0, gt=0)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from services.kit.json_limits import JsonRefused, loads_bounded
 
 INVALID_BODY = "Invalid request body"
 MISSING_FIELDS = "Prompt and session_id are required"
@@ -51,8 +52,10 @@ def parse_plan_request(body: bytes) -> PlanRequest:
 
 def _decode(body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = loads_bounded(body)
+    except JsonRefused as exc:
+        raise InvalidRequestError(f"{INVALID_BODY}: {exc}") from None
+    except ValueError:  # UnicodeDecodeError included
         raise InvalidRequestError(INVALID_BODY) from None
     if not isinstance(document, dict):
         raise InvalidRequestError(INVALID_BODY)

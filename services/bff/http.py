@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ from services.bff.downstream import dashboard_calls, gather_dashboard
 from services.bff.request_ids import REQUEST_ID_HEADER, bind_request_id
 from services.bff.settings import BffSettings
 from services.kit.http_app import create_app
+from services.kit.json_limits import loads_bounded
 
 SERVICE = "bff"
 VERSION = "0.1.0"
@@ -55,6 +55,6 @@ async def read_json_body(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return loads_bounded(raw)
     except ValueError as exc:
         raise InvalidJsonBody(f"request body is not valid JSON: {exc}") from None

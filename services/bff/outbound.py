@@ -5,12 +5,12 @@ failure becomes a DownstreamFailure with a short reason."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import httpx
 
 from services.bff.request_ids import REQUEST_ID_HEADER
+from services.kit.json_limits import loads_bounded
 from services.kit.trace import trace_headers
 
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -83,7 +83,7 @@ async def _read_limited(response: httpx.Response) -> bytes:
 def decode_payload(text: str) -> Any:
     """JSON when the body is JSON; otherwise the body is passed through as a string."""
     try:
-        return json.loads(text)
+        return loads_bounded(text)
     except ValueError:
         return text
 

@@ -5,7 +5,6 @@ Failures of neighbours are recorded on the run, never raised: the caller reports
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ from services.demo_agent.memory_client import MemoryClient
 from services.demo_agent.messages import Message
 from services.demo_agent.sandbox_client import SandboxClient
 from services.demo_agent.tool_calls import InvalidToolCall, ToolCall, parse_tool_call
+from services.kit.json_limits import loads_bounded
 from services.kit.logs import get_logger
 
 MAX_TURNS = 3
@@ -147,6 +147,6 @@ def parsed_plan(run: AgentRun) -> Any:
     if run.last_plan is None:
         return None
     try:
-        return json.loads(run.last_plan.plan)
+        return loads_bounded(run.last_plan.plan)
     except ValueError:
         return run.last_plan.plan

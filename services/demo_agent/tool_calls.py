@@ -4,9 +4,10 @@ arguments may be JSON text). Anything else is a final answer."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from services.kit.json_limits import loads_bounded
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class InvalidToolCall(Exception):
 def parse_tool_call(plan_text: str) -> ToolCall | None:
     """The tool call the plan asks for, or None for a final answer; raises InvalidToolCall."""
     try:
-        plan = json.loads(plan_text)
+        plan = loads_bounded(plan_text)
     except ValueError:
         return None
     if not isinstance(plan, dict):
@@ -50,7 +51,7 @@ def _arguments(name: str, raw: Any) -> dict[str, Any]:
         return {}
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = loads_bounded(raw)
         except ValueError as exc:
             raise InvalidToolCall(name, f"arguments are not valid JSON: {exc}") from None
     if not isinstance(raw, dict):

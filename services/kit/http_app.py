@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.kit.json_limits import JsonRefused, loads_bounded
 from services.kit.logs import get_logger
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, render_metrics
 from services.kit.trace import TRACE_ID_HEADER, bind_trace_id, clean_trace_id, new_trace_id
@@ -60,9 +61,9 @@ class RequestContextMiddleware:
         try:
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await self._too_large(send_with_trace)
-            elif declared is None and "chunked" in headers.get("transfer-encoding", ""):
+            elif _has_body(declared, headers):
                 body = await self._read_limited(receive)
-                await self.app(scope, _replay(body), send_with_trace)
+                await self._checked(scope, body, receive, send_with_trace)
             else:
                 await self.app(scope, receive, send_with_trace)
         except BodyTooLarge:
@@ -70,6 +71,15 @@ class RequestContextMiddleware:
                 await self._too_large(send_with_trace)
         finally:
             self._record(scope, status, time.perf_counter() - started)
+
+    async def _checked(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
+        """The app, fed body, unless body is JSON over the depth or number limits."""
+        try:
+            check_body(body)
+        except JsonRefused as exc:
+            await _refuse(send, 400, f"request body refused: {exc}")
+            return
+        await self.app(scope, _replay(body, receive), send)
 
     async def _read_limited(self, receive: Receive) -> bytes:
         """Buffer a body of unknown length, refusing it as soon as it passes the limit."""
@@ -89,11 +99,7 @@ class RequestContextMiddleware:
         return b"".join(parts)
 
     async def _too_large(self, send: Send) -> None:
-        response = JSONResponse(
-            {"error": f"request body too large (limit {self.max_body_bytes} bytes)"},
-            status_code=413,
-        )
-        await response({"type": "http"}, _empty_receive, send)
+        await _refuse(send, 413, f"request body too large (limit {self.max_body_bytes} bytes)")
 
     @staticmethod
     def _record(scope: Scope, status: int, elapsed: float) -> None:
@@ -115,17 +121,42 @@ async def _empty_receive() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def _replay(body: bytes) -> Receive:
+async def _refuse(send: Send, status: int, message: str) -> None:
+    await JSONResponse({"error": message}, status_code=status)(
+        {"type": "http"}, _empty_receive, send
+    )
+
+
+def _has_body(declared: str | None, headers: dict[str, str]) -> bool:
+    if declared is None:
+        return "chunked" in headers.get("transfer-encoding", "")
+    return declared != "0"
+
+
+def check_body(body: bytes) -> None:
+    """Raise JsonRefused for a body nested past MAX_JSON_DEPTH or holding NaN/infinity.
+
+    Bodies that are not JSON at all pass: the route answers those with its own error."""
+    try:
+        loads_bounded(body)
+    except JsonRefused:
+        raise
+    except ValueError:
+        return
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The buffered body once, then the client's own messages (e.g. its disconnect)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replay
 
 
 def describe_validation(exc: RequestValidationError) -> str:

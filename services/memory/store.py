@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from services.kit.json_limits import loads_bounded
+from services.kit.logs import get_logger
 from services.kit.timestamps import normalise_stamp
-from services.memory.errors import DependencyUnavailable
+from services.memory.errors import DependencyUnavailable, InvalidRequest
 
 T = TypeVar("T")
+log = get_logger("memory.store")
+UNREADABLE_EXTRA = "extra_unreadable"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -107,7 +111,10 @@ class SessionStore:
         return self._connection
 
     def _append(self, session_id: str, messages: list[StoredMessage]) -> int:
-        rows = [(session_id, m.role, m.content, json.dumps(m.extra), m.stored_at) for m in messages]
+        rows = [
+            (session_id, m.role, m.content, encode_extra(index, m.extra), m.stored_at)
+            for index, m in enumerate(messages)
+        ]
         db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -131,7 +138,7 @@ class SessionStore:
             rows = self._query(query + " ORDER BY id DESC LIMIT ?", (session_id, limit))
             rows.reverse()
         return [
-            StoredMessage(role=r[0], content=r[1], extra=json.loads(r[2]), stored_at=_stamp(r[3]))
+            StoredMessage(role=r[0], content=r[1], extra=decode_extra(r[2]), stored_at=_stamp(r[3]))
             for r in rows
         ]
 
@@ -156,3 +163,24 @@ def _stamp(stored: str) -> str:
         return normalise_stamp(stored)
     except ValueError:
         return stored
+
+
+def encode_extra(index: int, extra: dict[str, Any]) -> str:
+    """The message's extra fields as stored; refused unless they read back as they are."""
+    try:
+        encoded = json.dumps(extra, allow_nan=False)
+        loads_bounded(encoded)
+    except ValueError as exc:
+        raise InvalidRequest(f"history.{index}: extra fields cannot be stored: {exc}") from None
+    return encoded
+
+
+def decode_extra(encoded: str) -> dict[str, Any]:
+    """Stored extra fields; a row written before the limits existed that cannot be read
+    back loses its extras (flagged), never the message."""
+    try:
+        extra = loads_bounded(encoded)
+    except ValueError as exc:
+        log.warning("stored_extra_unreadable", error=str(exc))
+        return {UNREADABLE_EXTRA: str(exc)}
+    return extra if isinstance(extra, dict) else {}

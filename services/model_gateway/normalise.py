@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from services.kit.json_limits import loads_bounded
 from services.kit.tool_catalogue import tool_call_parts
 from services.model_gateway.framing import user_prompt
 
@@ -32,7 +33,7 @@ def _candidates(reply: str) -> list[dict[str, Any]]:
     found = []
     for text in texts:
         try:
-            value = json.loads(text)
+            value = loads_bounded(text)
         except ValueError:
             continue
         if isinstance(value, dict):

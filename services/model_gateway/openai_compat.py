@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from services.kit.json_limits import loads_bounded
 from services.kit.logs import get_logger
 from services.model_gateway.errors import UpstreamRejected, UpstreamUnavailable
 from services.model_gateway.settings import ProviderConfig
@@ -120,7 +121,7 @@ class ChatCompletionsClient:
 
     def _content(self, raw: bytes) -> str:
         try:
-            content = json.loads(raw)["choices"][0]["message"]["content"]
+            content = loads_bounded(raw)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             content = None
         if not isinstance(content, str) or not content.strip():
@@ -133,7 +134,7 @@ class ChatCompletionsClient:
 def upstream_message(raw: bytes) -> str:
     """The provider's own error message (OpenAI error shape), else the start of the body."""
     try:
-        body = json.loads(raw)
+        body = loads_bounded(raw)
     except ValueError:
         body = None
     if isinstance(body, dict):

@@ -4,12 +4,12 @@ say so and retry with exponential backoff until stopped."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from services.kit.json_limits import loads_bounded
 from services.kit.logs import get_logger
 
 log = get_logger("notifier")
@@ -82,7 +82,7 @@ def log_notification(raw: Any) -> None:
     payload = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
     fields: dict[str, Any] = {}
     try:
-        parsed = json.loads(payload)
+        parsed = loads_bounded(payload)
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import grpc
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.json_limits import loads_bounded
 from services.sandbox.dispatch import ToolDispatcher
 from services.sandbox.errors import InvalidToolRequest, SandboxBusy
 from services.sandbox.outcome import ToolCall
@@ -21,8 +21,8 @@ def parse_args_json(text: str) -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+        value = loads_bounded(text)
+    except ValueError as exc:
         raise InvalidToolRequest(f"invalid args_json: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidToolRequest(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.kit.json_limits import loads_bounded
 from services.sandbox.dispatch import ToolDispatcher
 from services.sandbox.errors import InvalidToolRequest, SandboxBusy
 from services.sandbox.outcome import ToolCall, ToolOutcome
@@ -26,8 +26,8 @@ class ExecuteToolBody(BaseModel):
 def parsed_stdout(stdout: str) -> Any:
     """The tool's stdout as JSON when it is JSON, else wrapped as {"stdout": raw}."""
     try:
-        return json.loads(stdout)
-    except json.JSONDecodeError:
+        return loads_bounded(stdout)
+    except ValueError:
         return {"stdout": stdout}
 
 

@@ -8,6 +8,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from services.kit.json_limits import loads_bounded
 from services.sandbox.errors import InvalidToolArgs
 from services.sandbox.outcome import ToolOutcome
 
@@ -74,7 +75,7 @@ class SearxngSearch:
                 f"http_{reply.status_code}", query, f"SearXNG answered {reply.status_code}"
             )
         try:
-            results = self._results(reply.json())
+            results = self._results(loads_bounded(reply.content))
         except (ValueError, TypeError, KeyError) as exc:
             return self._failure("read_error", query, f"unreadable SearXNG reply: {exc}")
         return ToolOutcome.from_json("ok", search_result(query, self.name, results))

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.agent_planner.conftest import LonePlanner
+from tests.agent_planner.conftest import LonePlanner, start_lone_planner
+from tests.conftest import Spawner
+from tests.support.stack import log_events
 
 VALID = {"prompt": "hello", "session_id": "s-api"}
 
@@ -101,3 +104,29 @@ def test_probes_answer_with_every_dependency_down(lone_planner: LonePlanner) -> 
     assert health.json()["service"] == "agent-planner"
     assert lone_planner.get("/live").json() == {"status": "ok"}
     assert lone_planner.get("/ready").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_json_nested_past_the_limit_is_a_400_naming_it(
+    lone_planner: LonePlanner, content_type: str
+) -> None:
+    deep = '{"prompt": "p", "session_id": "s", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    reply = lone_planner.post("/plan", deep, **{"Content-Type": content_type})
+    assert reply.status_code == 400
+    assert reply.json() == {
+        "error": "request body refused: JSON nested deeper than 64 levels (limit 64)"
+    }
+
+
+def test_ready_reads_the_audit_table_and_fails_once_the_file_is_gone(
+    spawn: Spawner, tmp_path: Path
+) -> None:
+    planner = start_lone_planner(spawn, tmp_path)
+    assert planner.get("/ready").json() == {"status": "ok"}
+    planner.post("/plan", json.dumps(VALID))  # a PLAN_START row is written
+    (tmp_path / "pagi_audit.db").write_bytes(b"")
+    reply = planner.get("/ready")
+    assert reply.status_code == 503
+    assert reply.json() == {"status": "unavailable"}
+    [event] = log_events(planner.process, "audit_log_unreadable")
+    assert "no such table: audit_log" in event["error"]

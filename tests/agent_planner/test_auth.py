@@ -84,3 +84,20 @@ def test_without_a_key_requests_pass_and_a_warning_is_logged(
 def test_a_blank_key_means_auth_is_off(spawn: Spawner, tmp_path: Path) -> None:
     planner = start_lone_planner(spawn, tmp_path, api_key=None, PAGI_API_KEY="   ")
     assert call(planner, "/audit?session_id=x", {}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs"])
+def test_the_api_docs_need_the_key(lone_planner: LonePlanner, path: str) -> None:
+    assert call(lone_planner, path, {}).status_code == 401
+    reply = call(lone_planner, path, {"X-API-Key": API_KEY})
+    assert reply.status_code == 200
+    if path == "/openapi.json":
+        assert "/plan" in reply.json()["paths"]
+        assert "/openapi.json" not in reply.json()["paths"]
+
+
+def test_public_docs_is_a_setting(spawn: Spawner, tmp_path: Path) -> None:
+    planner = start_lone_planner(spawn, tmp_path, AGENT_PUBLIC_DOCS="true")
+    assert call(planner, "/openapi.json", {}).status_code == 200
+    assert call(planner, "/docs", {}).status_code == 200
+    assert call(planner, "/audit?session_id=x", {}).status_code == 401

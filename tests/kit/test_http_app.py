@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from tests.kit.conftest import StartKit
@@ -54,3 +56,33 @@ def test_metrics_count_requests(start_kit_server: StartKit) -> None:
         'grpc_server_requests_total{code="OK",method="/modelgateway.ModelGateway/GetPlan"} 1.0'
         in (text)
     )
+
+
+JSON = {"content-type": "application/json"}
+
+
+def nested_list(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_json_past_the_depth_or_number_limits_is_a_400_naming_it(
+    start_kit_server: StartKit,
+) -> None:
+    server = start_kit_server()
+
+    def echo(body: str) -> httpx.Response:
+        return httpx.post(f"{server.url}/echo", content=body, headers=JSON, timeout=10)
+
+    deep = echo('{"a": ' + nested_list(65) + "}")
+    assert deep.status_code == 400
+    assert deep.json() == {
+        "error": "request body refused: JSON nested deeper than 64 levels (limit 64)"
+    }
+    for fine in ('{"a": ' + nested_list(63) + "}", '{"a": "' + "[" * 500 + '"}'):
+        assert echo(fine).json() == json.loads(fine)
+    for number in ("NaN", "Infinity", "-Infinity", "1e400"):
+        refused = echo(f'{{"n": {number}}}')
+        assert refused.status_code == 400
+        assert refused.json()["error"] == (
+            f"request body refused: JSON number {number} is not finite (only finite numbers)"
+        )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -100,3 +102,57 @@ def test_history_survives_a_restart(tmp_path: Path, spawn: Spawner) -> None:
     spawn(second)
     assert contents(latest(second.url, session_id="durable")) == ["remember me"]
     assert latest(second.url)["session_id"] == "durable"
+
+
+def nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"deeper": value}
+    return value
+
+
+def test_a_message_nested_past_the_limit_is_refused_and_the_session_stays_readable(
+    memory: MemoryProcess,
+) -> None:
+    session = f"deep-{uuid.uuid4()}"
+    store(memory.url, session, [{"role": "user", "content": "before"}])
+    poisoned = {"role": "user", "content": "x", "extra": nested(900)}
+    reply = store(memory.url, session, [poisoned])
+    assert reply.status_code == 400
+    assert "nested deeper than 64 levels" in reply.json()["error"]
+    store(memory.url, session, [{"role": "user", "content": "after", "meta": nested(20)}])
+    assert contents(latest(memory.url, session_id=session)) == ["before", "after"]
+
+
+def test_numbers_that_cannot_be_read_back_are_refused(memory: MemoryProcess) -> None:
+    session = f"nan-{uuid.uuid4()}"
+    for number in ("NaN", "1e999", "-Infinity"):
+        body = (
+            f'{{"session_id": "{session}", "history": '
+            f'[{{"role": "user", "content": "x", "score": {number}}}]}}'
+        )
+        reply = httpx.post(
+            f"{memory.url}/memory/store",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert reply.status_code == 400, reply.text
+        assert "not finite" in reply.json()["error"]
+    assert latest(memory.url, session_id=session)["messages"] == []
+
+
+def test_a_row_stored_before_the_limits_loses_its_extras_not_the_message(
+    memory: MemoryProcess,
+) -> None:
+    session = f"legacy-{uuid.uuid4()}"
+    store(memory.url, session, [{"role": "user", "content": "kept"}])
+    with sqlite3.connect(memory.env["SESSION_DB_PATH"], timeout=10) as db:
+        db.execute(
+            "INSERT INTO messages (session_id, role, content, extra, stored_at)"
+            " VALUES (?, 'assistant', 'also kept', ?, '2026-01-01T00:00:00Z')",
+            (session, json.dumps({"extra": nested(900)})),
+        )
+    messages = latest(memory.url, session_id=session)["messages"]
+    assert [m["content"] for m in messages] == ["kept", "also kept"]
+    assert "nested deeper than 64 levels" in messages[1]["extra_unreadable"]

@@ -154,10 +154,15 @@ rag_requests = st.builds(
     knowledge_bases=st.lists(texts, max_size=5),
     namespace=texts,
 )
+# JSON that decodes, but past the depth limit or with numbers that are not finite.
+hostile_json = st.one_of(
+    st.integers(min_value=65, max_value=5000).map(lambda d: '{"q": ' + "[" * d + "]" * d + "}"),
+    st.sampled_from(['{"q": NaN}', '{"q": -Infinity}', '{"q": 1e999}']),
+)
 tool_requests = st.builds(
     pb.ToolRequest,
     tool_name=st.one_of(texts, st.sampled_from(["web_search", "weather_tool", "nope"])),
-    args_json=st.one_of(texts, st.just("{}"), st.just('{"query": 1}'), st.just("[]")),
+    args_json=st.one_of(texts, st.just("{}"), st.just('{"query": 1}'), st.just("[]"), hostile_json),
     execution_environment=texts,
     cpu_limit_mhz=int32s,
     memory_limit_mb=int32s,
@@ -202,3 +207,13 @@ def test_servers_still_serve_real_requests_after_the_fuzzing(
         tool = pb.ToolRequest(tool_name="weather_tool", args_json='{"city": "Oslo"}')
         reply = pb_grpc.ToolServiceStub(channel).ExecuteTool(tool, timeout=30)
         assert "Oslo" in reply.stdout
+
+
+@pytest.mark.parametrize(
+    "args_json",
+    ['{"q": ' + "[" * 900 + "]" * 900 + "}", "[" * 100_000, '{"q": NaN}', '{"q": 1e999}'],
+)
+def test_hostile_args_json_is_invalid_argument(call_raw: Caller, args_json: str) -> None:
+    request = pb.ToolRequest(tool_name="web_search", args_json=args_json)
+    code = call_raw("sandbox", EXECUTE_TOOL, request.SerializeToString())
+    assert code == grpc.StatusCode.INVALID_ARGUMENT

@@ -50,8 +50,8 @@ PLAN_BODY = {
 }
 
 
-def fetch_schema(base_url: str) -> dict[str, Any]:
-    reply = httpx.get(f"{base_url}/openapi.json", timeout=10)
+def fetch_schema(base_url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    reply = httpx.get(f"{base_url}/openapi.json", headers=headers, timeout=10)
     reply.raise_for_status()
     return reply.json()  # type: ignore[no-any-return]
 
@@ -104,7 +104,7 @@ def plans_completed(stack: CoreStack) -> float:
 
 def test_planner_api_never_answers_5xx(stack: CoreStack, tmp_path: Path) -> None:
     before = plans_completed(stack)
-    schema = with_plan_body(fetch_schema(stack.planner.url))
+    schema = with_plan_body(fetch_schema(stack.planner.url, stack.planner.headers()))
     run_schemathesis(schema, stack.planner.url, tmp_path, 30, f"X-API-Key: {stack.planner.api_key}")
     assert plans_completed(stack) - before >= 20, "the fuzzing hardly ever ran the agent loop"
     assert_stack_healthy(stack, timeout=5)
@@ -112,4 +112,51 @@ def test_planner_api_never_answers_5xx(stack: CoreStack, tmp_path: Path) -> None
 
 def test_memory_api_never_answers_5xx(stack: CoreStack, tmp_path: Path) -> None:
     run_schemathesis(fetch_schema(stack.memory.url), stack.memory.url, tmp_path, 60)
+    assert_stack_healthy(stack, timeout=5)
+
+
+def nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+# Inputs a generated schema never produces but an attacker does; each must get a 4xx.
+HOSTILE_BODIES: dict[str, bytes] = {
+    "nested 900 levels in an extra field": (
+        '{"session_id": "s", "prompt": "p", "x": ' + nested(900) + "}"
+    ).encode(),
+    "nested 5000 levels": b"[" * 5000 + b"]" * 5000,
+    "NaN": b'{"session_id": "s", "prompt": "p", "score": NaN}',
+    "infinite number": b'{"session_id": "s", "prompt": "p", "score": 1e999}',
+    "session_id of 300 characters": b'{"session_id": "' + b"s" * 300 + b'", "prompt": "p"}',
+    "invalid UTF-8": b'{"session_id": "\xff\xfe", "prompt": "p"}',
+}
+
+
+def post_routes(base_url: str, headers: dict[str, str]) -> list[str]:
+    schema = fetch_schema(base_url, headers)
+    return sorted(path for path, ops in schema["paths"].items() if "post" in ops)
+
+
+def test_hostile_bodies_never_answer_5xx(stack: CoreStack) -> None:
+    planner_headers = stack.planner.headers()
+    services = {
+        stack.planner.url: planner_headers,
+        stack.memory.url: {},
+        f"http://127.0.0.1:{stack.ports.sandbox_http}": {},
+        f"http://127.0.0.1:{stack.ports.gateway_http}": {},
+    }
+    answers: dict[str, int] = {}
+    with httpx.Client(timeout=60) as client:
+        for base_url, headers in services.items():
+            for path in post_routes(base_url, headers):
+                for case, body in HOSTILE_BODIES.items():
+                    reply = client.post(
+                        f"{base_url}{path}",
+                        content=body,
+                        headers={**headers, "Content-Type": "application/json"},
+                    )
+                    answers[f"{base_url}{path} {case}"] = reply.status_code
+    assert len(answers) >= 6 * len(HOSTILE_BODIES)
+    failed = {case: status for case, status in answers.items() if status >= 500}
+    assert not failed, failed
     assert_stack_healthy(stack, timeout=5)

@@ -91,3 +91,12 @@ def test_lone_surrogates_in_args_do_not_break_the_call(sandbox: Sandbox) -> None
     code = sandbox.call("execute_code", '{"code": "print(1) # \\ud800"}')
     assert code.status == "invalid_args"
     assert "not valid text" in code.stderr
+
+
+def test_args_json_nested_past_the_limit_is_invalid_argument(sandbox: Sandbox) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        sandbox.call("web_search", '{"query": ' + "[" * 900 + "]" * 900 + "}")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == (
+        "invalid args_json: JSON nested deeper than 64 levels (limit 64)"
+    )
