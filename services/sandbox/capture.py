@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 
 CHUNK_BYTES = 64 * 1024
 
@@ -22,10 +23,13 @@ class CappedOutput:
         self.dropped += max(0, len(chunk) - max(room, 0))
 
     def text(self) -> str:
-        shown = bytes(self._kept).decode("utf-8", errors="replace")
         if not self.dropped:
-            return shown
-        return f"{shown}\n[output truncated: {self.dropped} more bytes; limit {self.limit} bytes]"
+            return bytes(self._kept).decode("utf-8", errors="replace")
+        # A character cut by the limit is dropped whole rather than shown as U+FFFD.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        shown = decoder.decode(bytes(self._kept), final=False)
+        dropped = self.dropped + len(decoder.getstate()[0])
+        return f"{shown}\n[output truncated: {dropped} more bytes; limit {self.limit} bytes]"
 
 
 async def drain(stream: asyncio.StreamReader | None, sink: CappedOutput) -> None:
