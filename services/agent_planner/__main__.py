@@ -3,10 +3,10 @@ loop and serve HTTP until SIGTERM/SIGINT. Every dependency may be down at start-
 
 from __future__ import annotations
 
-from services.agent_planner.api import add_routes
 from services.agent_planner.components import SERVICE, build_app, open_dependencies
+from services.agent_planner.http import add_routes
 from services.agent_planner.loop import AgentLoop, LoopLimits
-from services.agent_planner.settings import KNOWLEDGE_BASES, PlannerSettings
+from services.agent_planner.settings import PlannerSettings
 from services.kit.runtime import Cleanup, run, serve, start_service
 
 
@@ -14,18 +14,7 @@ async def main() -> None:
     settings = start_service(PlannerSettings, SERVICE)
     cleanups: list[Cleanup] = []
     deps = await open_dependencies(settings, cleanups)
-    loop = AgentLoop(
-        deps,
-        LoopLimits(
-            settings.AGENT_MAX_TURNS,
-            settings.AGENT_RAG_TOP_K,
-            KNOWLEDGE_BASES,
-            settings.AGENT_HISTORY_MAX_MESSAGES,
-            settings.AGENT_HISTORY_MESSAGE_MAX_CHARS,
-            settings.AGENT_RAG_QUERY_MAX_CHARS,
-            settings.AGENT_RAG_MATCH_MAX_CHARS,
-        ),
-    )
+    loop = AgentLoop(deps, LoopLimits.from_settings(settings))
     app = build_app(settings, deps)
     add_routes(app, loop, deps.audit, deps.audit.ping)
     await serve(http=(app, settings.AGENT_PLANNER_PORT), cleanups=cleanups)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 from fastapi import Depends
 
 from services.agent_planner.audit import AuditLog
@@ -52,58 +53,82 @@ def breaker(name: str, settings: PlannerSettings) -> CircuitBreaker:
 
 
 async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) -> LoopDependencies:
-    """One HTTP client, one gRPC channel per service, the audit log and the publisher."""
-    tls = settings.client_tls()
-    gateway_channel, memory_channel, sandbox_channel = (
-        open_channel(address, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS)
-        for address in (
-            settings.MODEL_GATEWAY_ADDR,
-            settings.MEMORY_GRPC_ADDR,
-            settings.RUST_SANDBOX_GRPC_ADDR,
-        )
-    )
-    http = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS)
-    )
-    audit = AuditLog(Path(settings.PAGI_AUDIT_DB_PATH))
-    await audit.open()
-    notifications = NotificationPublisher(
-        settings.redis_url(),
-        settings.PAGI_NOTIFICATIONS_CHANNEL,
-        settings.AGENT_REDIS_TIMEOUT_SECONDS,
-    )
-    await notifications.start()
-    for channel in (gateway_channel, memory_channel, sandbox_channel):
-        cleanups.append(channel.close)
-    cleanups.extend([http.close, notifications.close, audit.close])
+    """The loop's clients, audit log and publisher; each registers its own cleanup."""
     log.info(
         "dependencies_configured",
         gateway=settings.MODEL_GATEWAY_ADDR,
-        grpc_tls=tls is not None,
+        grpc_tls=settings.client_tls() is not None,
         memory_grpc=settings.MEMORY_GRPC_ADDR,
         memory_url=settings.MEMORY_URL,
         sandbox=settings.RUST_SANDBOX_GRPC_ADDR,
         redis=settings.redis_url(),
     )
     return LoopDependencies(
-        memory=MemoryClient(
-            http,
-            settings.MEMORY_URL,
-            pb_grpc.ModelGatewayStub(memory_channel),
-            breaker("memory-rag", settings),
-            settings.AGENT_RAG_TIMEOUT_SECONDS,
-        ),
-        gateway=GatewayClient(
-            pb_grpc.ModelGatewayStub(gateway_channel),
-            breaker("model-gateway", settings),
-            settings.AGENT_GATEWAY_TIMEOUT_SECONDS,
-        ),
-        sandbox=SandboxClient(
-            pb_grpc.ToolServiceStub(sandbox_channel), settings.AGENT_TOOL_TIMEOUT_SECONDS
-        ),
-        audit=audit,
-        notifications=notifications,
+        memory=memory_client(settings, cleanups),
+        gateway=gateway_client(settings, cleanups),
+        sandbox=sandbox_client(settings, cleanups),
+        audit=await open_audit(settings, cleanups),
+        notifications=await start_notifications(settings, cleanups),
     )
+
+
+def channel_to(
+    address: str, settings: PlannerSettings, cleanups: list[Cleanup]
+) -> grpc.aio.Channel:
+    tls = settings.client_tls()
+    channel = open_channel(address, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS)
+    cleanups.append(channel.close)
+    return channel
+
+
+def memory_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> MemoryClient:
+    """History and playbooks over one pooled HTTP session, RAG context over gRPC."""
+    http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS)
+    )
+    cleanups.append(http.close)
+    return MemoryClient(
+        http,
+        settings.MEMORY_URL,
+        pb_grpc.ModelGatewayStub(channel_to(settings.MEMORY_GRPC_ADDR, settings, cleanups)),
+        breaker("memory-rag", settings),
+        settings.AGENT_RAG_TIMEOUT_SECONDS,
+    )
+
+
+def gateway_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> GatewayClient:
+    return GatewayClient(
+        pb_grpc.ModelGatewayStub(channel_to(settings.MODEL_GATEWAY_ADDR, settings, cleanups)),
+        breaker("model-gateway", settings),
+        settings.AGENT_GATEWAY_TIMEOUT_SECONDS,
+    )
+
+
+def sandbox_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> SandboxClient:
+    return SandboxClient(
+        pb_grpc.ToolServiceStub(channel_to(settings.RUST_SANDBOX_GRPC_ADDR, settings, cleanups)),
+        settings.AGENT_TOOL_TIMEOUT_SECONDS,
+    )
+
+
+async def open_audit(settings: PlannerSettings, cleanups: list[Cleanup]) -> AuditLog:
+    audit = AuditLog(Path(settings.PAGI_AUDIT_DB_PATH))
+    await audit.open()
+    cleanups.append(audit.close)
+    return audit
+
+
+async def start_notifications(
+    settings: PlannerSettings, cleanups: list[Cleanup]
+) -> NotificationPublisher:
+    notifications = NotificationPublisher(
+        settings.redis_url(),
+        settings.PAGI_NOTIFICATIONS_CHANNEL,
+        settings.AGENT_REDIS_TIMEOUT_SECONDS,
+    )
+    await notifications.start()
+    cleanups.append(notifications.close)
+    return notifications
 
 
 def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:

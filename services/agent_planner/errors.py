@@ -1,4 +1,4 @@
-"""The planner's domain errors; api.py maps them to HTTP responses in one place."""
+"""The planner's domain errors; http.py maps them to HTTP responses in one place."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from services.agent_planner.audit import AuditLog
 from services.agent_planner.errors import AgentLoopError, DependencyError
 from services.agent_planner.gateway_client import GatewayClient
 from services.agent_planner.memory_client import MemoryClient, Message
+from services.agent_planner.metrics import LOOP_DURATION, PLAN_TOTAL, tracer
 from services.agent_planner.notifications import NotificationPublisher
 from services.agent_planner.planner_input import (
     ToolCall,
@@ -23,7 +24,7 @@ from services.agent_planner.planner_input import (
     parse_tool_call,
 )
 from services.agent_planner.sandbox_client import SandboxClient
-from services.agent_planner.telemetry import LOOP_DURATION, PLAN_TOTAL, tracer
+from services.agent_planner.settings import KNOWLEDGE_BASES, PlannerSettings
 from services.agent_planner.validation import Resource
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.logs import get_logger
@@ -43,6 +44,18 @@ class LoopLimits:
     history_message_chars: int = 2000
     rag_query_chars: int = 2000
     rag_match_chars: int = 4000
+
+    @classmethod
+    def from_settings(cls, settings: PlannerSettings) -> LoopLimits:
+        return cls(
+            max_turns=settings.AGENT_MAX_TURNS,
+            top_k=settings.AGENT_RAG_TOP_K,
+            knowledge_bases=KNOWLEDGE_BASES,
+            history_messages=settings.AGENT_HISTORY_MAX_MESSAGES,
+            history_message_chars=settings.AGENT_HISTORY_MESSAGE_MAX_CHARS,
+            rag_query_chars=settings.AGENT_RAG_QUERY_MAX_CHARS,
+            rag_match_chars=settings.AGENT_RAG_MATCH_MAX_CHARS,
+        )
 
 
 @dataclass

@@ -15,7 +15,7 @@ from services.agent_planner.loop import AgentLoop
 from services.agent_planner.validation import InvalidRequestError, parse_plan_request
 from services.kit.logs import get_logger
 
-log = get_logger("api")
+log = get_logger("agent_planner.http")
 MAX_AUDIT_ROWS = 10_000
 ReadyCheck = Callable[[], Awaitable[bool]]
 
