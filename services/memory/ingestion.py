@@ -119,6 +119,8 @@ class Ingestor:
 
     async def plan_library(self, root: Path) -> list[CollectionPlan]:
         library = await asyncio.to_thread(discover_library, root)
+        if not library and not root.is_dir():
+            return []  # missing (a typo, a volume not mounted): never a reason to delete
         existing_names = await asyncio.to_thread(self._knowledge.collection_names_now)
         prefix = f"{root.resolve().name}/"
         plans = []
