@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.agent_planner.components import SERVICE, build_app, open_dependencies
 from services.agent_planner.http import add_routes
 from services.agent_planner.loop import AgentLoop, LoopLimits
+from services.agent_planner.runs.setup import open_runs
 from services.agent_planner.settings import PlannerSettings
 from services.kit.runtime import Cleanup, run, serve, start_service
 
@@ -15,8 +16,9 @@ async def main() -> None:
     cleanups: list[Cleanup] = []
     deps = await open_dependencies(settings, cleanups)
     loop = AgentLoop(deps, LoopLimits.from_settings(settings))
+    runs = await open_runs(settings, loop, deps, cleanups)
     app = build_app(settings, deps)
-    add_routes(app, loop, deps.audit, deps.audit.ping)
+    add_routes(app, loop, deps.audit, deps.audit.ping, runs)
     await serve(http=(app, settings.AGENT_PLANNER_PORT), cleanups=cleanups)
 
 

@@ -7,11 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.agent_planner.audit import AuditLog
 from services.agent_planner.errors import AgentLoopError
 from services.agent_planner.loop import AgentLoop
+from services.agent_planner.runs.routes import add_run_routes, stream_plan
+from services.agent_planner.runs.service import RunService
 from services.agent_planner.validation import InvalidRequestError, parse_plan_request
 from services.kit.logs import get_logger
 
@@ -20,12 +22,17 @@ MAX_AUDIT_ROWS = 10_000
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 
-def add_routes(app: FastAPI, loop: AgentLoop, audit: AuditLog, ready: ReadyCheck) -> None:
-    async def plan(request: Request) -> JSONResponse:
+def add_routes(
+    app: FastAPI, loop: AgentLoop, audit: AuditLog, ready: ReadyCheck, runs: RunService
+) -> None:
+    async def plan(request: Request) -> Response:
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return await stream_plan(runs, request)
         return await run_plan(loop, request)
 
     app.add_api_route("/plan", plan, methods=["POST"], summary="Run the agent loop")
     app.add_api_route("/run", plan, methods=["POST"], summary="Same as /plan")
+    add_run_routes(app, runs)
 
     @app.get("/audit", summary="Audit rows of one run (trace_id) or session (session_id)")
     async def audit_rows(

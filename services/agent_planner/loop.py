@@ -11,6 +11,16 @@ from typing import Any
 
 from services.agent_planner.audit import AuditLog
 from services.agent_planner.errors import AgentLoopError, DependencyError
+from services.agent_planner.events import (
+    CONTEXT_RETRIEVED,
+    NULL_SINK,
+    PLAN_RECEIVED,
+    TOOL_FINISHED,
+    TOOL_STARTED,
+    EventSink,
+    elapsed_ms,
+    tool_status,
+)
 from services.agent_planner.gateway_client import GatewayClient
 from services.agent_planner.memory_client import MemoryClient, Message
 from services.agent_planner.metrics import LOOP_DURATION, PLAN_TOTAL, tracer
@@ -44,6 +54,7 @@ class LoopLimits:
     history_message_chars: int = 2000
     rag_query_chars: int = 2000
     rag_match_chars: int = 4000
+    tool_output_event_chars: int = 4096  # tool output shown in a tool.finished event
 
     @classmethod
     def from_settings(cls, settings: PlannerSettings) -> LoopLimits:
@@ -55,6 +66,7 @@ class LoopLimits:
             history_message_chars=settings.AGENT_HISTORY_MESSAGE_MAX_CHARS,
             rag_query_chars=settings.AGENT_RAG_QUERY_MAX_CHARS,
             rag_match_chars=settings.AGENT_RAG_MATCH_MAX_CHARS,
+            tool_output_event_chars=settings.AGENT_RUN_TOOL_OUTPUT_MAX_CHARS,
         )
 
 
@@ -70,15 +82,26 @@ class LoopDependencies:
 @dataclass
 class Run:
     """One request's state: `prompt` grows with each tool step; `user_prompt` is what the
-    user asked, the text the session history keeps."""
+    user asked, the text the session history keeps; every step is reported to `sink`."""
 
     trace_id: str | None
     session_id: str
     resources: tuple[Resource, ...]
     prompt: str
     user_prompt: str
+    sink: EventSink = NULL_SINK
     playbook: list[Message] = field(default_factory=list)
     tool_steps: int = 0
+    turn: int = 0
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    """A finished loop: a final answer ("succeeded") or the max-turns message."""
+
+    status: str
+    result: str
+    turns: int
 
 
 class AgentLoop:
@@ -88,30 +111,39 @@ class AgentLoop:
 
     async def run(self, prompt: str, session_id: str, resources: Sequence[Resource]) -> str:
         """The final plan JSON text or the max-turns message; AgentLoopError on failure."""
+        run = Run(current_trace_id(), session_id, tuple(resources), prompt, prompt)
+        outcome = await self.execute(run)
+        return outcome.result
+
+    async def execute(self, run: Run) -> LoopOutcome:
+        """Run the loop to its end, reporting each step to run.sink."""
         started = time.perf_counter()
-        outcome = "error"
+        label = "error"
         try:
-            run = Run(current_trace_id(), session_id, tuple(resources), prompt, prompt)
-            result = await self._run(run)
-            outcome = "success"
-            return result
+            outcome = await self._run(run)
+            label = "success"
+            return outcome
+        except asyncio.CancelledError:
+            label = "cancelled"
+            raise
         finally:
-            PLAN_TOTAL.labels(outcome).inc()
+            PLAN_TOTAL.labels(label).inc()
             LOOP_DURATION.observe(time.perf_counter() - started)
 
-    async def _run(self, run: Run) -> str:
+    async def _run(self, run: Run) -> LoopOutcome:
         with tracer.start_as_current_span("AgentLoopExecution") as span:
             span.set_attribute("session_id", run.session_id)
             span.set_attribute("resource_count", len(run.resources))
             await self._start(run)
             for turn in range(1, self.limits.max_turns + 1):
+                run.turn = turn
                 span.set_attribute("turn", turn)
                 plan = await self._plan(run, turn)
                 tool_call = parse_tool_call(plan)
                 if tool_call is None:
-                    return await self._finish(run, plan)
+                    return LoopOutcome("succeeded", await self._finish(run, plan), turn)
                 await self._use_tool(run, plan, tool_call)
-            return await self._give_up(run)
+            return LoopOutcome("max_turns", await self._give_up(run), run.turn)
 
     async def _start(self, run: Run) -> None:
         await self._audit(
@@ -127,19 +159,47 @@ class AgentLoop:
         run.playbook.append({"role": "user", "content": run.prompt})
 
     async def _plan(self, run: Run, turn: int) -> str:
-        history, matches = await asyncio.gather(self._session_history(run), self._rag_context(run))
-        planner_input = build_planner_input(history, matches, run.prompt)
+        planner_input = await self._gather_context(run, turn)
+        started = time.perf_counter()
         with tracer.start_as_current_span("PlanGeneration") as span:
             span.set_attribute("turn", turn)
-            try:
-                reply = await self.deps.gateway.get_plan(planner_input, run.resources)
-            except DependencyError as exc:
-                await self._audit(run, "PLAN_ERROR", error=str(exc))
-                raise AgentLoopError(str(exc)) from exc
+            reply = await self._request_plan(run, planner_input)
             span.set_attribute("model_name", reply.model_name)
         log.info("plan_received", turn=turn, model=reply.model_name, latency_ms=reply.latency_ms)
         await self._audit(run, "PLAN_MODEL_RESPONSE", plan=reply.plan)
+        await run.sink.emit(
+            PLAN_RECEIVED,
+            {
+                "turn": turn,
+                "model": reply.model_name,
+                "latency_ms": elapsed_ms(started),
+                "plan": reply.plan,
+            },
+        )
         return reply.plan
+
+    async def _request_plan(self, run: Run, planner_input: str) -> pb.PlanResponse:
+        """The one place plans come from (a streaming GetPlan can report deltas here)."""
+        try:
+            return await self.deps.gateway.get_plan(planner_input, run.resources)
+        except DependencyError as exc:
+            await self._audit(run, "PLAN_ERROR", error=str(exc))
+            raise AgentLoopError(str(exc)) from exc
+
+    async def _gather_context(self, run: Run, turn: int) -> str:
+        started = time.perf_counter()
+        history, matches = await asyncio.gather(self._session_history(run), self._rag_context(run))
+        await run.sink.emit(
+            CONTEXT_RETRIEVED,
+            {
+                "turn": turn,
+                "history_messages": len(history),
+                "knowledge_bases": list(self.limits.knowledge_bases),
+                "matches": len(matches),
+                "latency_ms": elapsed_ms(started),
+            },
+        )
+        return build_planner_input(history, matches, run.prompt)
 
     async def _session_history(self, run: Run) -> list[dict[str, str]]:
         with tracer.start_as_current_span("MemoryAccess.SessionHistory"):
@@ -170,6 +230,8 @@ class AgentLoop:
 
     async def _use_tool(self, run: Run, plan: str, call: ToolCall) -> None:
         await self._audit(run, "TOOL_CALL", tool=call.name, args=call.args)
+        await run.sink.emit(TOOL_STARTED, {"turn": run.turn, "name": call.name, "args": call.args})
+        started = time.perf_counter()
         with tracer.start_as_current_span("ToolCallExecution") as span:
             span.set_attribute("tool.name", call.name)
             try:
@@ -177,15 +239,33 @@ class AgentLoop:
             except DependencyError as exc:
                 log.warning("tool_call_failed", tool=call.name, error=str(exc))
                 await self._audit(run, "TOOL_ERROR", tool=call.name, error=str(exc))
+                await self._tool_finished(run, call, "error", str(exc), started)
                 run.prompt += f"\n\nTool error: {exc}"
                 return
         await self._audit(run, "TOOL_RESULT", tool=call.name, output=output)
+        await self._tool_finished(run, call, tool_status(output), output, started)
         run.tool_steps += 1
         run.playbook.append({"role": "assistant", "content": plan})
         run.playbook.append({"role": "tool_result", "content": output})
         run.prompt = build_followup_prompt(run.prompt, plan, output)
         await self._store_delta(run, "[tool-plan]", plan)
         await self._store_delta(run, "[tool-output]", output)
+
+    async def _tool_finished(
+        self, run: Run, call: ToolCall, status: str, output: str, started: float
+    ) -> None:
+        limit = self.limits.tool_output_event_chars
+        await run.sink.emit(
+            TOOL_FINISHED,
+            {
+                "turn": run.turn,
+                "name": call.name,
+                "status": status,
+                "output": output[:limit],
+                "output_truncated": len(output) > limit,
+                "latency_ms": elapsed_ms(started),
+            },
+        )
 
     async def _finish(self, run: Run, plan: str) -> str:
         run.playbook.append({"role": "assistant", "content": plan})

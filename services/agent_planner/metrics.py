@@ -12,7 +12,7 @@ LOOP_DURATION = Histogram(
     "Wall-clock time of one agent loop run",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
-for _outcome in ("success", "error"):
+for _outcome in ("success", "error", "cancelled"):
     PLAN_TOTAL.labels(_outcome)
 
 tracer = get_tracer("services.agent_planner")

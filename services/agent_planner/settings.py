@@ -34,6 +34,18 @@ class PlannerSettings(RedisChannelSettings):
     AGENT_HISTORY_MESSAGE_MAX_CHARS: int = Field(default=2000, ge=100)
     AGENT_RAG_QUERY_MAX_CHARS: int = Field(default=2000, ge=100, le=20_000)
     AGENT_RAG_MATCH_MAX_CHARS: int = Field(default=4000, ge=100)
+    # Runs (POST /runs): a bounded pool, durable records and events, streamed over SSE.
+    AGENT_MAX_CONCURRENT_RUNS: int = Field(default=8, ge=1, le=1000)
+    AGENT_RUN_QUEUE_SIZE: int = Field(default=100, ge=0, le=100_000)
+    AGENT_RUNS_DB_PATH: str = ""  # empty: the audit database file
+    AGENT_RUN_RETENTION_DAYS: float = Field(default=30.0, gt=0)
+    AGENT_RUN_RETENTION_INTERVAL_SECONDS: float = Field(default=3600.0, gt=0)
+    AGENT_RUN_EVENT_MAX_BYTES: int = Field(default=65536, ge=1024)
+    AGENT_RUN_TOOL_OUTPUT_MAX_CHARS: int = Field(default=4096, ge=100)
+    AGENT_RUN_HEARTBEAT_SECONDS: float = Field(default=5.0, gt=0)
+    AGENT_SSE_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0)
+    AGENT_SSE_POLL_SECONDS: float = Field(default=1.0, gt=0)  # database polling without Redis
+    AGENT_RUN_EVENTS_CHANNEL: str = Field(default="pagi:run-events", min_length=1)
 
     @field_validator("MEMORY_URL")
     @classmethod
@@ -52,6 +64,9 @@ class PlannerSettings(RedisChannelSettings):
         if not host or not port.isdigit():
             raise ValueError(f"expected host:port, got {value!r}")
         return value.strip()
+
+    def runs_db_path(self) -> str:
+        return self.AGENT_RUNS_DB_PATH.strip() or self.PAGI_AUDIT_DB_PATH
 
     def api_key(self) -> str | None:
         """The API key, or None when auth is off (unset or blank)."""

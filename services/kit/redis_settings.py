@@ -29,6 +29,8 @@ def redis_url(addr: str) -> str:
 class RedisChannelSettings(ServiceSettings):
     REDIS_ADDR: str = "localhost:6379"
     PAGI_NOTIFICATIONS_CHANNEL: str = Field(default="pagi_notifications", min_length=1)
+    # Every notification is also appended here, so a notifier that was down catches up.
+    PAGI_NOTIFICATIONS_STREAM: str = Field(default="pagi:notifications", min_length=1)
 
     @field_validator("REDIS_ADDR")
     @classmethod

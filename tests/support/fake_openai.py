@@ -35,10 +35,17 @@ class Reply:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     gather: int = 0  # hold the answer until this many requests are in flight at once
+    gate: threading.Event | None = field(default=None, compare=False)  # answer once set
 
     @classmethod
     def text(cls, content: str, delay: float = 0.0, gather: int = 0) -> Reply:
         return cls(content=content, delay=delay, gather=gather)
+
+    @classmethod
+    def held(cls, content: str, gate: threading.Event) -> Reply:
+        """Answered only once the test sets `gate` (or the server stops): a model call that
+        stays in flight exactly as long as the test needs."""
+        return cls(content=content, gate=gate)
 
     @classmethod
     def error(
@@ -156,6 +163,10 @@ class FakeOpenAI:
         """Sleep for a scripted delay, cut short when the server stops."""
         self._stopping.wait(seconds)
 
+    def hold(self, gate: threading.Event) -> None:
+        while not gate.wait(0.1) and not self._stopping.is_set():
+            pass
+
     def start(self) -> FakeOpenAI:
         self._thread.start()
         return self
@@ -201,6 +212,8 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 fake.gather(reply.gather)
             if reply.delay:
                 fake.pause(reply.delay)
+            if reply.gate is not None:
+                fake.hold(reply.gate)
             if reply.status != 200:
                 self._send(reply.status, reply.body, reply.headers)
                 return

@@ -1,0 +1,141 @@
+"""Executes one run: moves it to running, drives the agent loop with a sink that stores and
+announces every step, and writes the ending (terminal event, audit rows, notification)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+
+from services.agent_planner.audit import AuditLog
+from services.agent_planner.errors import AgentLoopError
+from services.agent_planner.loop import AgentLoop, Run
+from services.agent_planner.notifications import NotificationPublisher
+from services.agent_planner.runs.hub import RunEventHub
+from services.agent_planner.runs.metrics import RUN_FIRST_EVENT, RUNS_FINISHED
+from services.agent_planner.runs.records import NewRun, RunEnding, RunEvent, RunStatus
+from services.agent_planner.runs.store import RunStore
+from services.agent_planner.metrics import tracer
+from services.agent_planner.validation import Resource
+from services.kit.logs import get_logger
+from services.kit.trace import bind_trace_id
+
+log = get_logger("runs")
+# Audit rows written for endings the loop itself does not report.
+ENDING_AUDIT = {
+    "cancelled": "RUN_CANCELLED",
+    "planner_restarted": "RUN_ABANDONED",
+    "planner_stopped": "RUN_ABANDONED",
+}
+NOTIFIED_STATUS = {RunStatus.CANCELLED: "CANCELLED", RunStatus.FAILED: "FAILED"}
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A run waiting for a worker, with the span of the request that started it."""
+
+    run: NewRun
+    created: float
+    link: trace.SpanContext | None = None
+
+
+class StoreSink:
+    """The loop's event sink for a run: store each event, then wake its readers."""
+
+    def __init__(self, run_id: str, store: RunStore, hub: RunEventHub) -> None:
+        self.run_id = run_id
+        self.store = store
+        self.hub = hub
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        event = await self.store.append_event(self.run_id, event_type, data)
+        if event is not None:
+            self.hub.announce(self.run_id, event.seq)
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        loop: AgentLoop,
+        store: RunStore,
+        hub: RunEventHub,
+        audit: AuditLog,
+        notifications: NotificationPublisher,
+        owner: str,
+    ) -> None:
+        self.loop = loop
+        self.store = store
+        self.hub = hub
+        self.audit = audit
+        self.notifications = notifications
+        self.owner = owner
+
+    async def execute(self, queued: QueuedRun) -> RunEnding | None:
+        """Run the loop; None when the run was no longer queued (cancelled while waiting)."""
+        run = queued.run
+        bind_trace_id(run.trace_id)
+        started = await self.store.start_run(run.run_id, self.owner, {"turn": 0})
+        if started is None:
+            return None
+        RUN_FIRST_EVENT.observe(max(time.time() - queued.created, 0.0))
+        self.hub.announce(run.run_id, started.seq)
+        links = [trace.Link(queued.link)] if queued.link is not None else []
+        with tracer.start_as_current_span("AgentRun", links=links) as span:
+            span.set_attribute("run_id", run.run_id)
+            return await self._drive_loop(run)
+
+    async def _drive_loop(self, run: NewRun) -> RunEnding:
+        resources = tuple(Resource(r["type"], r["uri"]) for r in run.resources)
+        state = Run(
+            run.trace_id,
+            run.session_id,
+            resources,
+            run.prompt,
+            run.prompt,
+            sink=StoreSink(run.run_id, self.store, self.hub),
+        )
+        try:
+            outcome = await self.loop.execute(state)
+        except AgentLoopError as exc:
+            return RunEnding(RunStatus.FAILED, error=str(exc), turns=state.turn)
+        except Exception as exc:  # a bug still ends the run, visibly
+            log.exception("run_crashed", run_id=run.run_id)
+            return RunEnding(
+                RunStatus.FAILED, error=f"{exc or type(exc).__name__}", turns=state.turn
+            )
+        return RunEnding(RunStatus(outcome.status), result=outcome.result, turns=outcome.turns)
+
+    async def end(self, run: NewRun, ending: RunEnding) -> RunEvent | None:
+        """Store the ending (once) and report it; None when the run had already ended."""
+        event = await self.store.finish_run(run.run_id, ending)
+        if event is None:
+            return None
+        self.hub.announce(run.run_id, event.seq)
+        RUNS_FINISHED.labels(ending.status.value).inc()
+        log.info(
+            "run_finished",
+            run_id=run.run_id,
+            status=ending.status.value,
+            reason=ending.reason,
+            trace_id=run.trace_id,
+        )
+        await self._report(run, ending)
+        return event
+
+    async def _report(self, run: NewRun, ending: RunEnding) -> None:
+        audit_type = ENDING_AUDIT.get(ending.reason or "")
+        if audit_type is not None:
+            await self.audit.record(
+                run.trace_id,
+                run.session_id,
+                audit_type,
+                {"run_id": run.run_id, "reason": ending.reason},
+            )
+            await self.audit.record(
+                run.trace_id, run.session_id, "PLAN_END", {"result": None, "reason": ending.reason}
+            )
+        status = NOTIFIED_STATUS.get(ending.status)
+        if status is not None:
+            self.notifications.publish_status(run.trace_id, run.session_id, status)

@@ -1,0 +1,74 @@
+"""Background upkeep of runs: heartbeats on the runs this process executes (the lease other
+processes can check) and the retention job that deletes old finished runs and their events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+
+from services.agent_planner.runs.pool import RunPool
+from services.agent_planner.runs.store import RunStore
+from services.kit.logs import get_logger
+
+log = get_logger("run_maintenance")
+
+
+def retention_cutoff(days: float, now: datetime | None = None) -> str:
+    """The timestamp (audit format) before which finished runs are deleted."""
+    moment = (now or datetime.now(UTC)) - timedelta(days=days)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunMaintenance:
+    def __init__(
+        self,
+        store: RunStore,
+        pool: RunPool,
+        owner: str,
+        heartbeat_seconds: float,
+        retention_days: float,
+        retention_interval_seconds: float,
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.owner = owner
+        self.heartbeat_seconds = heartbeat_seconds
+        self.retention_days = retention_days
+        self.retention_interval_seconds = retention_interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.prune()
+        self._task = asyncio.create_task(self._forever(), name="run-maintenance")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def prune(self) -> int:
+        deleted = await self.store.delete_finished_before(retention_cutoff(self.retention_days))
+        if deleted:
+            log.info("runs_pruned", deleted=deleted, retention_days=self.retention_days)
+        return deleted
+
+    async def _forever(self) -> None:
+        last_prune = time.monotonic()
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self._beat()
+                if time.monotonic() - last_prune >= self.retention_interval_seconds:
+                    last_prune = time.monotonic()
+                    await self.prune()
+            except (sqlite3.Error, OSError) as exc:  # retried on the next tick
+                log.error("run_maintenance_failed", error=str(exc))
+
+    async def _beat(self) -> None:
+        running = self.pool.running_ids()
+        if running:
+            await self.store.heartbeat(self.owner, running, time.time())

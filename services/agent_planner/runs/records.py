@@ -1,0 +1,119 @@
+"""What a run is: its status, its stored record and its numbered events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MAX_TURNS = "max_turns"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+# The one event type each terminal status ends its stream with.
+TERMINAL_EVENTS = {
+    RunStatus.SUCCEEDED: "run.succeeded",
+    RunStatus.FAILED: "run.failed",
+    RunStatus.CANCELLED: "run.cancelled",
+    RunStatus.MAX_TURNS: "run.max_turns",
+}
+TERMINAL_EVENT_TYPES = frozenset(TERMINAL_EVENTS.values())
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run as POST /runs (or a streamed /plan) creates it."""
+
+    run_id: str
+    session_id: str
+    trace_id: str
+    prompt: str
+    resources: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    session_id: str
+    trace_id: str
+    status: RunStatus
+    prompt: str
+    resources: list[dict[str, str]]
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    turns: int = 0
+    result: str | None = None
+    error: str | None = None
+    reason: str | None = None
+    owner: str | None = None  # the planner process executing it (leases build on this)
+    heartbeat_at: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "session_id": self.session_id,
+            "trace_id": self.trace_id,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "turns": self.turns,
+            "result": self.result,
+            "error": self.error,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    run_id: str
+    seq: int
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_EVENT_TYPES
+
+
+@dataclass(frozen=True)
+class RunEnding:
+    """How a run ended: the status, and what GET /runs/{id} and the terminal event show."""
+
+    status: RunStatus
+    result: str | None = None
+    error: str | None = None
+    reason: str | None = None
+    turns: int | None = None
+
+    def event_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": self.status.value}
+        for name in ("result", "error", "reason", "turns"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data
+
+
+def bounded_payload(data: dict[str, Any], max_bytes: int) -> str:
+    """The JSON text of an event's data, replaced by a marked preview when it is too big, so
+    stored events stay bounded whatever a model or tool returns."""
+    text = json.dumps(data, ensure_ascii=False)
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    preview = text.encode("utf-8")[: max_bytes // 2].decode("utf-8", errors="ignore")
+    return json.dumps({"truncated": True, "original_bytes": len(text.encode()), "preview": preview})

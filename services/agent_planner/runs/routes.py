@@ -1,0 +1,133 @@
+"""HTTP routes of runs: POST /runs, GET /runs, GET /runs/{id}, GET /runs/{id}/events (SSE)
+and POST /runs/{id}/cancel; run errors become JSON answers here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.sse import EventSourceResponse
+
+from services.agent_planner.runs.pool import QueueFullError
+from services.agent_planner.runs.records import RunStatus
+from services.agent_planner.runs.service import RunAlreadyFinished, RunNotFound, RunService
+from services.agent_planner.runs.store import RunNotFoundError, RunQuery
+from services.agent_planner.validation import InvalidRequestError, parse_plan_request
+
+RETRY_AFTER_SECONDS = "1"
+MAX_PAGE = 100
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STATUSES = ", ".join(s.value for s in RunStatus)
+
+
+def error(code: int, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=code)
+
+
+def not_found(run_id: str) -> JSONResponse:
+    return error(404, f"run not found: {run_id}")
+
+
+def queue_full() -> JSONResponse:
+    response = error(429, "too many runs queued; retry later")
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
+def event_stream(body: AsyncIterator[bytes], **headers: str) -> EventSourceResponse:
+    return EventSourceResponse(body, headers={**STREAM_HEADERS, **headers})
+
+
+def stream_position(after: int | None, last_event_id: str | None) -> int:
+    """Where a reader resumes: ?after= wins, else Last-Event-ID, else from the start."""
+    if after is not None:
+        return after
+    if last_event_id is None or not last_event_id.strip():
+        return 0
+    value = last_event_id.strip()
+    if not value.isdigit():
+        raise InvalidRequestError(f"Last-Event-ID must be an event number, got {value!r}")
+    return int(value)
+
+
+async def stream_plan(runs: RunService, request: Request) -> Response:
+    """POST /plan with Accept: text/event-stream: start a run and stream it to its end."""
+    try:
+        body = parse_plan_request(await request.body())
+        record = await runs.start(body)
+    except InvalidRequestError as exc:
+        return error(400, str(exc))
+    except QueueFullError:
+        return queue_full()
+    stream = await runs.events(record.run_id, 0)
+    return event_stream(stream, **{"X-Run-ID": record.run_id, "Location": f"/runs/{record.run_id}"})
+
+
+def add_run_routes(app: FastAPI, runs: RunService) -> None:
+    @app.post("/runs", summary="Start an agent run in the background", status_code=202)
+    async def create_run(request: Request) -> JSONResponse:
+        try:
+            record = await runs.start(parse_plan_request(await request.body()))
+        except InvalidRequestError as exc:
+            return error(400, str(exc))
+        except QueueFullError:
+            return queue_full()
+        fields = record.as_json()
+        body = {key: fields[key] for key in ("run_id", "status", "trace_id", "session_id")}
+        return JSONResponse(body, status_code=202, headers={"Location": f"/runs/{record.run_id}"})
+
+    @app.get("/runs", summary="Runs, newest first")
+    async def list_runs(
+        session_id: str | None = None,
+        status: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+        before: str | None = None,
+    ) -> JSONResponse:
+        if status is not None and status not in RunStatus.__members__.values():
+            return error(400, f"status must be one of {STATUSES}, got {status!r}")
+        query = RunQuery(session_id or None, RunStatus(status) if status else None, limit, before)
+        try:
+            records = await runs.list(query)
+        except RunNotFoundError:
+            return error(400, f"before names no run: {before}")
+        next_before = records[-1].run_id if len(records) == limit else None
+        return JSONResponse({"runs": [r.as_json() for r in records], "next_before": next_before})
+
+    @app.get("/runs/{run_id}", summary="One run's status and result")
+    async def get_run(run_id: str) -> JSONResponse:
+        try:
+            return JSONResponse((await runs.get(run_id)).as_json())
+        except RunNotFound:
+            return not_found(run_id)
+
+    @app.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events")
+    async def run_events(
+        run_id: str,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        try:
+            stream = await runs.events(run_id, stream_position(after, last_event_id))
+        except InvalidRequestError as exc:
+            return error(400, str(exc))
+        except RunNotFound:
+            return not_found(run_id)
+        return event_stream(stream)
+
+    @app.post("/runs/{run_id}/cancel", summary="Cancel a run (idempotent)")
+    async def cancel_run(run_id: str) -> JSONResponse:
+        try:
+            answer = await runs.cancel(run_id)
+        except RunNotFound:
+            return not_found(run_id)
+        except RunAlreadyFinished as exc:
+            return error(
+                409,
+                f"run already finished: {exc.record.status.value}",
+                status=exc.record.status.value,
+                run_id=run_id,
+            )
+        code = 202 if answer.accepted_elsewhere else 200
+        return JSONResponse(answer.record.as_json(), status_code=code)

@@ -1,0 +1,131 @@
+"""RunService: what the routes ask of runs — start one, read and list them, follow their
+events, cancel — over the store, the pool and the hub."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from services.agent_planner.audit import utc_timestamp
+from services.agent_planner.runs.executor import QueuedRun, RunExecutor
+from services.agent_planner.runs.hub import RunEventHub
+from services.agent_planner.runs.pool import RunPool
+from services.agent_planner.runs.records import NewRun, RunEnding, RunRecord, RunStatus
+from services.agent_planner.runs.store import RunQuery, RunStore
+from services.agent_planner.runs.stream import RunStreamer
+from services.agent_planner.validation import PlanRequest
+from services.kit.logs import get_logger
+from services.kit.trace import current_trace_id, new_trace_id
+
+log = get_logger("runs")
+ABANDONED = RunEnding(
+    RunStatus.FAILED,
+    error="the planner executing this run stopped before it ended",
+    reason="planner_restarted",
+)
+
+
+class RunNotFound(Exception):
+    pass
+
+
+class RunAlreadyFinished(Exception):
+    def __init__(self, record: RunRecord) -> None:
+        super().__init__(record.status.value)
+        self.record = record
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    record: RunRecord
+    accepted_elsewhere: bool = False  # another process executes it and was asked to stop
+
+
+class RunService:
+    def __init__(
+        self,
+        store: RunStore,
+        hub: RunEventHub,
+        pool: RunPool,
+        executor: RunExecutor,
+        streamer: RunStreamer,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.pool = pool
+        self.executor = executor
+        self.streamer = streamer
+
+    async def start(self, request: PlanRequest) -> RunRecord:
+        """Store a new queued run and hand it to the pool; QueueFullError when full."""
+        with self.pool.admission():
+            run = NewRun(
+                run_id=f"run_{uuid.uuid4().hex}",
+                session_id=request.session_id,
+                trace_id=current_trace_id() or new_trace_id(),
+                prompt=request.prompt,
+                resources=[r.as_json() for r in request.resources],
+            )
+            created_at = utc_timestamp()
+            event = await self.store.create_run(run, created_at)
+            self.hub.announce(run.run_id, event.seq)
+            link = trace.get_current_span().get_span_context()
+            self.pool.submit(QueuedRun(run, time.time(), link if link.is_valid else None))
+        log.info("run_queued", run_id=run.run_id, session_id=run.session_id)
+        return RunRecord(
+            run.run_id,
+            run.session_id,
+            run.trace_id,
+            RunStatus.QUEUED,
+            run.prompt,
+            run.resources,
+            created_at,
+        )
+
+    async def get(self, run_id: str) -> RunRecord:
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise RunNotFound(run_id)
+        return record
+
+    async def list(self, query: RunQuery) -> list[RunRecord]:
+        return await self.store.list_runs(query)
+
+    async def events(self, run_id: str, after: int) -> AsyncIterator[bytes]:
+        """RunNotFound before the first byte when the run does not exist."""
+        await self.get(run_id)
+        return self.streamer.follow(run_id, after)
+
+    async def cancel(self, run_id: str) -> CancelAnswer:
+        record = await self.get(run_id)
+        if record.status.terminal:
+            return self._already_ended(record)
+        if await self.pool.cancel(run_id):
+            return CancelAnswer(await self.get(run_id))
+        record = await self.get(run_id)
+        if record.status.terminal:
+            return self._already_ended(record)
+        self.hub.request_cancel(run_id)
+        return CancelAnswer(record, accepted_elsewhere=True)
+
+    async def abandon_unfinished(self, heartbeat_before: float) -> int:
+        """End runs left queued or running by a process that is gone."""
+        stale = await self.store.stale_runs(heartbeat_before)
+        for record in stale:
+            run = NewRun(
+                record.run_id, record.session_id, record.trace_id, record.prompt, record.resources
+            )
+            await self.executor.end(run, ABANDONED)
+        if stale:
+            log.warning("runs_abandoned", count=len(stale), reason="planner_restarted")
+        return len(stale)
+
+    @staticmethod
+    def _already_ended(record: RunRecord) -> CancelAnswer:
+        if record.status is RunStatus.CANCELLED:
+            return CancelAnswer(record)  # cancelling twice is fine
+        raise RunAlreadyFinished(record)

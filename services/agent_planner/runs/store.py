@@ -1,0 +1,73 @@
+"""RunStore: the storage contract for runs and their events. The SQLite implementation is
+the embedded default; another backend (PostgreSQL) implements the same methods, so the pool,
+the executor and the routes never see SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from services.agent_planner.runs.records import NewRun, RunEnding, RunEvent, RunRecord, RunStatus
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """GET /runs filters: newest first, `before` is the run id the previous page ended at."""
+
+    session_id: str | None = None
+    status: RunStatus | None = None
+    limit: int = 20
+    before: str | None = None
+
+
+class RunNotFoundError(Exception):
+    """No run has that id."""
+
+
+class RunStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_run(self, run: NewRun, created_at: str) -> RunEvent:
+        """Insert the run as queued together with its first event, run.queued."""
+        ...
+
+    async def append_event(
+        self, run_id: str, event_type: str, data: dict[str, Any]
+    ) -> RunEvent | None:
+        """Number and store one event; None when the run is already terminal (nothing may
+        follow the terminal event)."""
+        ...
+
+    async def start_run(self, run_id: str, owner: str, data: dict[str, Any]) -> RunEvent | None:
+        """queued -> running owned by `owner`, with its run.started event; None when the run
+        is no longer queued (cancelled while it waited)."""
+        ...
+
+    async def finish_run(self, run_id: str, ending: RunEnding) -> RunEvent | None:
+        """Set the terminal status and append the one terminal event, atomically; None when
+        the run had already ended."""
+        ...
+
+    async def heartbeat(self, owner: str, run_ids: list[str], now: float) -> None:
+        """Mark the owner's unfinished runs as alive (the lease other processes check)."""
+        ...
+
+    async def stale_runs(self, heartbeat_before: float) -> list[RunRecord]:
+        """Unfinished runs whose owner stopped beating before that time (or never began)."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """RunNotFoundError when `before` names no run."""
+        ...
+
+    async def events_after(self, run_id: str, after: int, limit: int) -> list[RunEvent]: ...
+
+    async def delete_finished_before(self, finished_before: str) -> int:
+        """Drop finished runs (and their events) that ended before that timestamp."""
+        ...
+
+    async def ping(self) -> bool: ...
