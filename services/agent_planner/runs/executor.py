@@ -12,12 +12,12 @@ from opentelemetry import trace
 from services.agent_planner.audit import AuditLog
 from services.agent_planner.errors import AgentLoopError
 from services.agent_planner.loop import AgentLoop, Run
+from services.agent_planner.metrics import tracer
 from services.agent_planner.notifications import NotificationPublisher
 from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.metrics import RUN_FIRST_EVENT, RUNS_FINISHED
 from services.agent_planner.runs.records import NewRun, RunEnding, RunEvent, RunStatus
 from services.agent_planner.runs.store import RunStore
-from services.agent_planner.metrics import tracer
 from services.agent_planner.validation import Resource
 from services.kit.logs import get_logger
 from services.kit.trace import bind_trace_id
