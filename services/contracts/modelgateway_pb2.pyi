@@ -32,6 +32,26 @@ class PlanResponse(_message.Message):
     latency_ms: int
     def __init__(self, plan: _Optional[str] = ..., model_name: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
 
+class PlanChunk(_message.Message):
+    __slots__ = ("delta", "reset", "plan", "model_name", "provider", "latency_ms", "prompt_tokens", "completion_tokens")
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    delta: str
+    reset: bool
+    plan: str
+    model_name: str
+    provider: str
+    latency_ms: int
+    prompt_tokens: int
+    completion_tokens: int
+    def __init__(self, delta: _Optional[str] = ..., reset: _Optional[bool] = ..., plan: _Optional[str] = ..., model_name: _Optional[str] = ..., provider: _Optional[str] = ..., latency_ms: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+
 class RAGContextRequest(_message.Message):
     __slots__ = ("query", "top_k", "knowledge_bases", "namespace")
     QUERY_FIELD_NUMBER: _ClassVar[int]

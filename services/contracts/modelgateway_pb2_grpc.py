@@ -44,6 +44,11 @@ class ModelGatewayStub:
                 request_serializer=modelgateway__pb2.RAGContextRequest.SerializeToString,
                 response_deserializer=modelgateway__pb2.RAGContextResponse.FromString,
                 _registered_method=True)
+        self.StreamPlan = channel.unary_stream(
+                '/modelgateway.ModelGateway/StreamPlan',
+                request_serializer=modelgateway__pb2.PlanRequest.SerializeToString,
+                response_deserializer=modelgateway__pb2.PlanChunk.FromString,
+                _registered_method=True)
 
 
 class ModelGatewayServicer:
@@ -61,6 +66,13 @@ class ModelGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamPlan(self, request, context):
+        """The plan of GetPlan, with the model's text streamed as it is written.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +85,11 @@ def add_ModelGatewayServicer_to_server(servicer, server):
                     servicer.GetRAGContext,
                     request_deserializer=modelgateway__pb2.RAGContextRequest.FromString,
                     response_serializer=modelgateway__pb2.RAGContextResponse.SerializeToString,
+            ),
+            'StreamPlan': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPlan,
+                    request_deserializer=modelgateway__pb2.PlanRequest.FromString,
+                    response_serializer=modelgateway__pb2.PlanChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +146,33 @@ class ModelGateway:
             '/modelgateway.ModelGateway/GetRAGContext',
             modelgateway__pb2.RAGContextRequest.SerializeToString,
             modelgateway__pb2.RAGContextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelgateway.ModelGateway/StreamPlan',
+            modelgateway__pb2.PlanRequest.SerializeToString,
+            modelgateway__pb2.PlanChunk.FromString,
             options,
             channel_credentials,
             insecure,

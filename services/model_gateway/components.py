@@ -1,14 +1,24 @@
 """The gateway's parts, built once from settings: the channel to memory for RAG context and
-the planner (the mock, or a provider on one pooled HTTP client)."""
+the planner (the mock alone, or the provider chain on one pooled HTTP session)."""
 
 from __future__ import annotations
 
 from services.kit.grpc_client import open_channel
 from services.kit.runtime import Cleanup
-from services.model_gateway.openai_compat import ChatCompletionsClient, new_http_client
-from services.model_gateway.providers import ChatPlanner, MockPlanner, Planner
+from services.model_gateway.chain import Provider, ProviderChain, RetryPolicy
+from services.model_gateway.chain_config import ProviderConfig
+from services.model_gateway.cooldown import Cooldowns
+from services.model_gateway.openai_compat import ChatCompletionsClient, new_http_session
+from services.model_gateway.providers import (
+    ChainPlanner,
+    MockPlanner,
+    MockProvider,
+    OpenAICompatProvider,
+    Planner,
+)
 from services.model_gateway.rag import MemoryRag
-from services.model_gateway.settings import GatewaySettings, ProviderConfig
+from services.model_gateway.redaction import Redactor
+from services.model_gateway.settings import GatewaySettings
 
 # Reconnect to a restarted memory within seconds instead of gRPC's default two minutes.
 MEMORY_RECONNECT = (
@@ -29,11 +39,26 @@ def open_memory(settings: GatewaySettings, cleanups: list[Cleanup]) -> MemoryRag
 
 
 def build_planner(
-    config: ProviderConfig | None, memory: MemoryRag, rag_timeout: float, cleanups: list[Cleanup]
+    settings: GatewaySettings,
+    chain: list[ProviderConfig],
+    memory: MemoryRag,
+    redact: Redactor,
+    cleanups: list[Cleanup],
 ) -> Planner:
-    """The mock, or a real provider on the process's one pooled HTTP client."""
-    if config is None:
+    """The mock alone, or the provider chain on the process's one pooled HTTP session."""
+    if len(chain) == 1 and chain[0].is_mock:
         return MockPlanner()
-    http_client = new_http_client()
-    cleanups.append(http_client.aclose)
-    return ChatPlanner(ChatCompletionsClient(config, http_client), memory, rag_timeout)
+    http = new_http_session()
+    cleanups.append(http.close)
+    providers: list[Provider] = [
+        MockProvider() if link.is_mock else OpenAICompatProvider(ChatCompletionsClient(link, http))
+        for link in chain
+    ]
+    policy = RetryPolicy(settings.LLM_MAX_RETRIES, settings.LLM_ATTEMPT_TIMEOUT_SECONDS)
+    cooldowns = Cooldowns(settings.LLM_COOLDOWN_FAILURES, settings.LLM_COOLDOWN_SECONDS)
+    return ChainPlanner(
+        ProviderChain(providers, policy, cooldowns, redact),
+        memory if settings.RAG_PREAMBLE else None,
+        settings.RAG_TIMEOUT_SECONDS,
+        redact,
+    )

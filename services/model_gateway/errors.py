@@ -1,4 +1,4 @@
-"""The gateway's domain errors; grpc.py maps them to status codes in one place."""
+"""The gateway's domain errors; status.py maps them to gRPC status codes in one place."""
 
 from __future__ import annotations
 
@@ -12,12 +12,26 @@ class UpstreamError(Exception):
 
 
 class UpstreamUnavailable(UpstreamError):
-    """Connection failure, 5xx, rate limiting that outlasted the retries, or a malformed reply."""
+    """A failure worth another try, here or at the next provider: connection failure, attempt
+    timeout, 408/429/5xx, a malformed or cut reply. `retry_after` is the provider's own
+    Retry-After, in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamRejected(UpstreamError):
-    """The provider refused the request with a 4xx status."""
+    """The provider refused the request (400, 401, 403, 404, ...): retrying cannot help."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ChainExhausted(UpstreamUnavailable):
+    """Every provider failed or is cooling down; the message lists what happened to each."""
+
+
+class ChainDeadline(TimeoutError):
+    """REQUEST_TIMEOUT_SECONDS (or the caller's deadline) passed before any provider answered."""

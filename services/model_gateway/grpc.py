@@ -1,11 +1,11 @@
-"""The ModelGateway gRPC servicer: GetPlan through the configured planner, GetRAGContext
-proxied to memory. Domain errors become gRPC status codes here and nowhere else."""
+"""The ModelGateway gRPC servicer: GetPlan and StreamPlan through the configured planner,
+GetRAGContext proxied to memory. Failures become statuses in status.py."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import NoReturn
 
 import grpc
@@ -13,48 +13,106 @@ import grpc
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.logs import get_logger
-from services.model_gateway.errors import InvalidPlanRequest, UpstreamError, UpstreamRejected
-from services.model_gateway.metrics import PLAN_CALLS, PLAN_LATENCY
+from services.kit.trace import TRACE_ID_METADATA, bind_trace_id, clean_trace_id, new_trace_id
+from services.model_gateway.chain import ChainReport, StreamSink
+from services.model_gateway.errors import InvalidPlanRequest, UpstreamError
 from services.model_gateway.providers import Planner
 from services.model_gateway.rag import MemoryRag
+from services.model_gateway.redaction import Redactor
+from services.model_gateway.reporting import Reporter, figures, trailing_metadata
+from services.model_gateway.status import PlanFailure, plan_failure
+from services.model_gateway.streaming import ChunkSink
 
 log = get_logger("model_gateway")
 MAX_RESOURCES = 64
 MAX_PROMPT_CHARS = 1_000_000  # the plan echoes the prompt and must fit a 4 MiB gRPC message
-PERMISSION_STATUSES = (401, 403)
 
 
 class GatewayServicer(pb_grpc.ModelGatewayServicer):
-    def __init__(self, planner: Planner, memory: MemoryRag, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        planner: Planner,
+        memory: MemoryRag,
+        timeout_seconds: float,
+        redact: Redactor,
+        reporter: Reporter,
+    ) -> None:
         self._planner = planner
         self._memory = memory
         self._timeout = timeout_seconds
+        self._redact = redact
+        self._reporter = reporter
 
     async def GetPlan(
         self, request: pb.PlanRequest, context: grpc.aio.ServicerContext
     ) -> pb.PlanResponse:
         started = time.perf_counter()
+        report = ChainReport()
+        plan = await self._answer(request, context, report, started, None)
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        return pb.PlanResponse(plan=plan, model_name=report.model, latency_ms=latency_ms)
+
+    async def StreamPlan(
+        self, request: pb.PlanRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PlanChunk]:
+        _bind_caller_trace_id(context)  # the kit's interceptor only wraps unary calls
+        started = time.perf_counter()
+        report = ChainReport()
+        sink = ChunkSink(self._redact)
+        async for chunk in sink.chunks(self._answer(request, context, report, started, sink)):
+            yield chunk
+        yield pb.PlanChunk(
+            plan=sink.plan,
+            model_name=report.model,
+            provider=report.provider,
+            latency_ms=round((time.perf_counter() - started) * 1000),
+            prompt_tokens=report.usage.prompt_tokens,
+            completion_tokens=report.usage.completion_tokens,
+        )
+
+    async def _answer(
+        self,
+        request: pb.PlanRequest,
+        context: grpc.aio.ServicerContext,
+        report: ChainReport,
+        started: float,
+        sink: StreamSink | None,
+    ) -> str:
+        """The plan, with its report in trailing metadata, logs and metrics; on failure the
+        call is aborted with the status of status.py."""
         budget = _budget(self._timeout, context)
         outcome = "error"  # an unexpected exception or a cancelled call
+        failure: PlanFailure | None = None
         try:
-            plan = await self._bounded_plan(request, budget)
+            plan = await self._bounded_plan(request, budget, report, sink)
             outcome = "success"
         except (InvalidPlanRequest, TimeoutError, UpstreamError) as exc:
-            code, message = plan_error_status(exc, self._planner.name, budget)
-            outcome = code.name.lower()
-            log.warning("plan_failed", code=code.name, error=message)
-            await _abort(context, code, message)
+            failure = plan_failure(exc, self._planner.name, budget, self._redact)
+            outcome = failure.code.name.lower()
         finally:
-            self._observe(outcome, started)
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        return pb.PlanResponse(plan=plan, model_name=self._planner.model, latency_ms=latency_ms)
+            call = figures(report, time.perf_counter() - started)
+            self._reporter.record(report, outcome, call)
+        metadata = trailing_metadata(report, call)
+        if failure is not None:
+            log.warning("plan_failed", code=failure.code.name, error=failure.message)
+            await _abort(context, failure, metadata)
+        context.set_trailing_metadata(metadata)
+        return plan
 
-    async def _bounded_plan(self, request: pb.PlanRequest, budget: float) -> str:
+    async def _bounded_plan(
+        self,
+        request: pb.PlanRequest,
+        budget: float,
+        report: ChainReport,
+        sink: StreamSink | None,
+    ) -> str:
         check_plan_request(request)
         self._log_request(request)
         async with asyncio.timeout(budget):
             deadline = asyncio.get_running_loop().time() + budget
-            return await self._planner.plan(request.prompt, request.resources, deadline)
+            return await self._planner.plan(
+                request.prompt, request.resources, deadline, report, sink
+            )
 
     async def GetRAGContext(
         self, request: pb.RAGContextRequest, context: grpc.aio.ServicerContext
@@ -62,7 +120,8 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
         try:
             return await self._memory.context(request, _budget(self._timeout, context))
         except grpc.aio.AioRpcError as exc:
-            await _abort(context, exc.code(), f"memory: {exc.details() or exc.code().name}")
+            message = f"memory: {exc.details() or exc.code().name}"
+            await _abort(context, PlanFailure(exc.code(), message, False), ())
 
     def _log_request(self, request: pb.PlanRequest) -> None:
         log.info(
@@ -73,10 +132,6 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
             resource_count=len(request.resources),
             resource_types=sorted({r.type for r in request.resources}),
         )
-
-    def _observe(self, outcome: str, started: float) -> None:
-        PLAN_CALLS.labels(self._planner.name, outcome).inc()
-        PLAN_LATENCY.labels(self._planner.name).observe(time.perf_counter() - started)
 
 
 def check_plan_request(request: pb.PlanRequest) -> None:
@@ -97,29 +152,21 @@ def check_resources(resources: Sequence[pb.Resource]) -> None:
             raise InvalidPlanRequest(f"resources[{index}] must include non-empty type and uri")
 
 
-def plan_error_status(
-    exc: InvalidPlanRequest | TimeoutError | UpstreamError, provider: str, budget: float
-) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status and message for a GetPlan failure."""
-    if isinstance(exc, InvalidPlanRequest):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    if isinstance(exc, TimeoutError):
-        return grpc.StatusCode.DEADLINE_EXCEEDED, f"{provider} gave no plan within {budget:g}s"
-    if isinstance(exc, UpstreamRejected):
-        if exc.status in PERMISSION_STATUSES:
-            return grpc.StatusCode.PERMISSION_DENIED, str(exc)
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    return grpc.StatusCode.UNAVAILABLE, str(exc)
-
-
 def _budget(timeout: float, context: grpc.aio.ServicerContext) -> float:
     """REQUEST_TIMEOUT_SECONDS, or less when the caller's own deadline is nearer."""
     remaining = context.time_remaining()
     return timeout if remaining is None else max(0.0, min(timeout, remaining))
 
 
+def _bind_caller_trace_id(context: grpc.aio.ServicerContext) -> None:
+    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    bind_trace_id(clean_trace_id(metadata.get(TRACE_ID_METADATA)) or new_trace_id())
+
+
 async def _abort(
-    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str
+    context: grpc.aio.ServicerContext,
+    failure: PlanFailure,
+    metadata: tuple[tuple[str, str], ...],
 ) -> NoReturn:
-    await context.abort(code, message)
+    await context.abort(failure.code, failure.message, (*metadata, *failure.metadata))
     raise AssertionError("context.abort returned")

@@ -1,46 +1,41 @@
-"""Client for OpenAI-compatible chat completions (OpenRouter, Ollama, OpenAI, vLLM, ...).
+"""One attempt at an OpenAI-compatible chat completion (OpenRouter, Ollama, OpenAI, vLLM, ...),
+as one JSON body or as an SSE stream. Retries and fallbacks belong to chain.py alone: this
+client never retries, and the HTTP library under it has no retry of its own.
 
-One instance per process shares one pooled httpx.AsyncClient. Calls retry with exponential
-backoff on 429, 5xx and connection errors, but never past the caller's deadline.
+One pooled aiohttp session per process (it costs a fraction of httpx's CPU per call).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDictProxy
 
 from services.kit.json_limits import loads_bounded
-from services.kit.logs import get_logger
+from services.model_gateway.chain_config import ProviderConfig
+from services.model_gateway.completion import Completion, StreamAssembler, parse_completion
 from services.model_gateway.errors import UpstreamRejected, UpstreamUnavailable
-from services.model_gateway.settings import ProviderConfig
 
-log = get_logger("openai_compat")
 TEMPERATURE = 0.2
-MAX_ATTEMPTS = 4
-FIRST_BACKOFF_SECONDS = 0.25
-MAX_BACKOFF_SECONDS = 2.0
 MAX_ERROR_CHARS = 500
 MAX_REPLY_BYTES = 1024 * 1024
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+DeltaSink = Callable[[str], None]
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """The process's pooled HTTP client for provider calls (timeouts are set per call)."""
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0))
-
-
-class _Retryable(Exception):
-    def __init__(self, error: UpstreamUnavailable, retry_after: float | None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
+def new_http_session() -> aiohttp.ClientSession:
+    """The process's pooled HTTP session for provider calls (timeouts are set per call)."""
+    connector = aiohttp.TCPConnector(limit=128, keepalive_timeout=60)
+    return aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
 
 
 class ChatCompletionsClient:
-    def __init__(self, config: ProviderConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, http: aiohttp.ClientSession) -> None:
         self.config = config
         self._http = http
         self._url = f"{config.base_url}/chat/completions"
@@ -50,85 +45,130 @@ class ChatCompletionsClient:
 
     @property
     def usable(self) -> bool:
-        """Whether calls can be made (the shared HTTP client is open)."""
-        return not self._http.is_closed
+        """Whether calls can be made (the shared HTTP session is open)."""
+        return not self._http.closed
 
-    async def complete(self, messages: list[dict[str, str]], deadline: float) -> str:
-        """The assistant's reply text; `deadline` is in event-loop time.
-
-        Raises UpstreamUnavailable, UpstreamRejected, or TimeoutError past the deadline.
-        """
-        body = {"model": self.config.model, "messages": messages, "temperature": TEMPERATURE}
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        attempt = 1
-        while True:
-            try:
-                reply = await self._post_once(body, deadline - loop.time())
-                latency_ms = round((loop.time() - started) * 1000)
-                log.info(
-                    "provider_reply", attempts=attempt, latency_ms=latency_ms, chars=len(reply)
-                )
-                return reply
-            except _Retryable as failure:
-                delay = failure.retry_after
-                if delay is None:
-                    delay = _backoff(attempt)
-                if attempt >= MAX_ATTEMPTS or loop.time() + delay >= deadline:
-                    raise failure.error from None
-                log.warning("provider_retry", attempt=attempt, delay_s=delay, error=str(failure))
-            await asyncio.sleep(delay)
-            attempt += 1
-
-    async def _post_once(self, body: dict[str, Any], remaining: float) -> str:
-        if remaining <= 0:
-            raise TimeoutError
+    async def complete(self, messages: list[dict[str, str]], timeout: float) -> Completion:
+        """One non-streaming call; raises UpstreamUnavailable or UpstreamRejected."""
+        body = self._body(messages)
+        async with self._post(body, timeout) as response:
+            raw = await _read_limited(response, self.config.name)
+            self._check_status(response, raw)
         try:
-            status, headers, raw = await self._exchange(body, remaining)
-        except httpx.TimeoutException:
-            raise TimeoutError from None
-        except httpx.TransportError as exc:
-            reason = str(exc) or type(exc).__name__
-            error = UpstreamUnavailable(f"cannot reach {self._name} at {self._url}: {reason}")
-            raise _Retryable(error, None) from None
-        if status == 200:
-            return self._content(raw)
-        message = f"{self._name} answered HTTP {status}: {upstream_message(raw)}"
-        if status == 429 or status >= 500:
-            raise _Retryable(UpstreamUnavailable(message), _retry_after(headers))
-        raise UpstreamRejected(status, message)
-
-    async def _exchange(
-        self, body: dict[str, Any], remaining: float
-    ) -> tuple[int, httpx.Headers, bytes]:
-        """POST and read the reply body, refusing one larger than MAX_REPLY_BYTES."""
-        request = self._http.stream(
-            "POST", self._url, json=body, headers=self._headers, timeout=remaining
-        )
-        async with request as response:
-            raw = bytearray()
-            async for chunk in response.aiter_bytes():
-                raw.extend(chunk)
-                if len(raw) > MAX_REPLY_BYTES:
-                    raise UpstreamUnavailable(
-                        f"{self._name} sent a reply larger than {MAX_REPLY_BYTES} bytes"
-                    )
-            return response.status_code, response.headers, bytes(raw)
-
-    @property
-    def _name(self) -> str:
-        return self.config.name
-
-    def _content(self, raw: bytes) -> str:
-        try:
-            content = loads_bounded(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            content = None
-        if not isinstance(content, str) or not content.strip():
+            parsed = loads_bounded(raw)
+        except ValueError:
             raise UpstreamUnavailable(
-                f"{self._name} sent a reply without choices[0].message.content text: {_text(raw)}"
-            )
-        return content
+                f"{self.config.name} sent a reply that is not JSON: {_text(raw)}"
+            ) from None
+        return parse_completion(parsed, self.config.name)
+
+    async def stream(
+        self, messages: list[dict[str, str]], timeout: float, on_delta: DeltaSink
+    ) -> Completion:
+        """One streaming call; content deltas go to on_delta as they arrive. A stream that
+        ends before the provider said it was finished raises UpstreamUnavailable."""
+        body = {**self._body(messages), "stream": True, "stream_options": {"include_usage": True}}
+        assembler = StreamAssembler(self.config.name)
+        async with self._post(body, timeout) as response:
+            if response.status != 200:
+                self._check_status(response, await _read_limited(response, self.config.name))
+            done = False
+            async for data in _sse_data(response, self.config.name):
+                if data == "[DONE]":
+                    done = True
+                    break
+                delta = assembler.add(_chunk(data, self.config.name))
+                if delta:
+                    on_delta(delta)
+        if not (done or assembler.finished):
+            raise UpstreamUnavailable(f"{self.config.name} ended the stream before the answer")
+        return assembler.completion()
+
+    def _body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        return {"model": self.config.model, "messages": messages, "temperature": TEMPERATURE}
+
+    def _post(self, body: dict[str, Any], timeout: float) -> Any:
+        return _translating(
+            self._http.post(
+                self._url,
+                json=body,
+                headers=self._headers,
+                # The chain's asyncio.timeout bounds the attempt; this only backs it up.
+                timeout=aiohttp.ClientTimeout(total=timeout + 1),
+            ),
+            f"cannot reach {self.config.name} at {self._url}",
+        )
+
+    def _check_status(self, response: aiohttp.ClientResponse, raw: bytes) -> None:
+        if response.status == 200:
+            return
+        message = f"{self.config.name} answered HTTP {response.status}: {upstream_message(raw)}"
+        if response.status in RETRYABLE_STATUSES or response.status >= 500:
+            raise UpstreamUnavailable(message, retry_after_seconds(response.headers))
+        raise UpstreamRejected(response.status, message)
+
+
+class _translating:
+    """The request's context manager, with aiohttp's connection errors as UpstreamUnavailable
+    (timeouts stay TimeoutError: the chain tells an attempt's timeout from its deadline)."""
+
+    def __init__(self, request: Any, what: str) -> None:
+        self._request = request
+        self._what = what
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        try:
+            return await self._request.__aenter__()
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"{self._what}: {_reason(exc)}") from None
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._request.__aexit__(*exc_info)
+
+
+async def _read_limited(response: aiohttp.ClientResponse, provider: str) -> bytes:
+    raw = bytearray()
+    try:
+        async for piece in response.content.iter_chunked(64 * 1024):
+            raw.extend(piece)
+            if len(raw) > MAX_REPLY_BYTES:
+                raise UpstreamUnavailable(
+                    f"{provider} sent a reply larger than {MAX_REPLY_BYTES} bytes"
+                )
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"{provider} broke off its reply: {_reason(exc)}") from None
+    return bytes(raw)
+
+
+async def _sse_data(response: aiohttp.ClientResponse, provider: str) -> AsyncIterator[str]:
+    """The `data` of each server-sent event (multi-line data joined; comments skipped)."""
+    lines: list[str] = []
+    received = 0
+    try:
+        async for raw_line in response.content:
+            received += len(raw_line)
+            if received > MAX_REPLY_BYTES:
+                raise UpstreamUnavailable(
+                    f"{provider} sent a stream larger than {MAX_REPLY_BYTES} bytes"
+                )
+            line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not line:
+                if lines:
+                    yield "\n".join(lines)
+                    lines = []
+            elif line.startswith("data:"):
+                lines.append(line[5:].removeprefix(" "))
+    except (aiohttp.ClientError, ValueError) as exc:
+        raise UpstreamUnavailable(f"{provider} broke off its stream: {_reason(exc)}") from None
+    if lines:
+        yield "\n".join(lines)
+
+
+def _chunk(data: str, provider: str) -> Any:
+    try:
+        return loads_bounded(data)
+    except ValueError:
+        raise UpstreamUnavailable(f"{provider} sent a stream event that is not JSON") from None
 
 
 def upstream_message(raw: bytes) -> str:
@@ -146,18 +186,27 @@ def upstream_message(raw: bytes) -> str:
     return _text(raw) or "(empty body)"
 
 
+def retry_after_seconds(headers: CIMultiDictProxy[str]) -> float | None:
+    """Retry-After as seconds: a number of seconds or an HTTP date."""
+    raw = headers.get("Retry-After", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").strip()[:MAX_ERROR_CHARS]
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)))
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    raw = headers.get("retry-after", "").strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return min(max(seconds, 0.0), MAX_BACKOFF_SECONDS * 4)
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

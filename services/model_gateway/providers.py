@@ -1,4 +1,5 @@
-"""The planners behind GetPlan: the deterministic mock and OpenAI-compatible models."""
+"""The planners behind GetPlan and StreamPlan: the deterministic mock alone, or a chain of
+providers (OpenAI-compatible models, the mock as an optional last resort)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,36 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from services.contracts import modelgateway_pb2 as pb
+from services.model_gateway.chain import (
+    ChainReport,
+    DeltaSink,
+    ModelRequest,
+    ProviderChain,
+    StreamSink,
+)
+from services.model_gateway.chain_config import MOCK_CONFIG, ProviderConfig
+from services.model_gateway.completion import Completion, reply_text
 from services.model_gateway.framing import focus_text, objective
-from services.model_gateway.mock import MODEL_NAME as MOCK_MODEL_NAME
 from services.model_gateway.mock import mock_plan
 from services.model_gateway.normalise import normalise_reply
 from services.model_gateway.openai_compat import ChatCompletionsClient
 from services.model_gateway.prompt import chat_messages, user_message
 from services.model_gateway.rag import MemoryRag
+from services.model_gateway.redaction import Redactor
 
 
 class Planner(Protocol):
-    name: str
+    name: str  # the primary provider
     model: str
 
-    async def plan(self, prompt: str, resources: Sequence[pb.Resource], deadline: float) -> str:
+    async def plan(
+        self,
+        prompt: str,
+        resources: Sequence[pb.Resource],
+        deadline: float,
+        report: ChainReport,
+        sink: StreamSink | None = None,
+    ) -> str:
         """Strict plan JSON text for the planner input; `deadline` is in event-loop time."""
         ...
 
@@ -28,33 +45,99 @@ class Planner(Protocol):
 
 
 class MockPlanner:
-    name = "mock"
-    model = MOCK_MODEL_NAME
+    """LLM_PROVIDER=mock without fallbacks: no chain, no network."""
 
-    async def plan(self, prompt: str, resources: Sequence[pb.Resource], deadline: float) -> str:
-        return mock_plan(prompt)
+    name = MOCK_CONFIG.name
+    model = MOCK_CONFIG.model
+
+    async def plan(
+        self,
+        prompt: str,
+        resources: Sequence[pb.Resource],
+        deadline: float,
+        report: ChainReport,
+        sink: StreamSink | None = None,
+    ) -> str:
+        report.provider, report.model, report.attempts = self.name, self.model, 1
+        plan = mock_plan(prompt)
+        if sink is not None:
+            sink.delta(plan)
+        return plan
 
     async def ready(self) -> bool:
         return True
 
 
-class ChatPlanner:
-    """A real model: best-effort RAG preamble, one chat completion, normalised reply."""
+class MockProvider:
+    """The mock as the chain's last resort."""
 
-    def __init__(self, client: ChatCompletionsClient, rag: MemoryRag, rag_timeout: float) -> None:
-        self.name = client.config.name
-        self.model = client.config.model
-        self._client = client
+    config = MOCK_CONFIG
+
+    async def answer(
+        self, request: ModelRequest, timeout: float, on_delta: DeltaSink | None
+    ) -> Completion:
+        content = mock_plan(request.prompt)
+        if on_delta is not None:
+            on_delta(content)
+        return Completion(content)
+
+
+class OpenAICompatProvider:
+    def __init__(self, client: ChatCompletionsClient) -> None:
+        self.config: ProviderConfig = client.config
+        self.client = client
+
+    async def answer(
+        self, request: ModelRequest, timeout: float, on_delta: DeltaSink | None
+    ) -> Completion:
+        if on_delta is None:
+            return await self.client.complete(request.messages, timeout)
+        return await self.client.stream(request.messages, timeout, on_delta)
+
+
+class ChainPlanner:
+    """Best-effort RAG preamble, the provider chain, the answer normalised and redacted."""
+
+    def __init__(
+        self,
+        chain: ProviderChain,
+        rag: MemoryRag | None,
+        rag_timeout: float,
+        redact: Redactor,
+    ) -> None:
+        primary = chain.providers[0].config
+        self.name, self.model = primary.name, primary.model
+        self._chain = chain
         self._rag = rag
         self._rag_timeout = rag_timeout
+        self._redact = redact
 
-    async def plan(self, prompt: str, resources: Sequence[pb.Resource], deadline: float) -> str:
-        remaining = deadline - asyncio.get_running_loop().time()
-        query = objective(focus_text(prompt)) or prompt.strip()
-        matches = await self._rag.preamble_matches(query, min(self._rag_timeout, remaining))
-        messages = chat_messages(user_message(prompt, matches, resources))
-        reply = await self._client.complete(messages, deadline)
-        return normalise_reply(reply, self.name, prompt)
+    async def plan(
+        self,
+        prompt: str,
+        resources: Sequence[pb.Resource],
+        deadline: float,
+        report: ChainReport,
+        sink: StreamSink | None = None,
+    ) -> str:
+        request = ModelRequest(
+            prompt, chat_messages(await self._user_text(prompt, resources, deadline))
+        )
+        completion = await self._chain.run(request, deadline, report, sink)
+        plan = normalise_reply(reply_text(completion, report.provider), report.provider, prompt)
+        return self._redact.known_secrets(plan)
+
+    async def _user_text(
+        self, prompt: str, resources: Sequence[pb.Resource], deadline: float
+    ) -> str:
+        matches: list[pb.RAGMatch] = []
+        if self._rag is not None:
+            remaining = deadline - asyncio.get_running_loop().time()
+            query = objective(focus_text(prompt)) or prompt.strip()
+            matches = await self._rag.preamble_matches(query, min(self._rag_timeout, remaining))
+        return user_message(prompt, matches, resources)
 
     async def ready(self) -> bool:
-        return self._client.usable and await self._rag.serving()
+        clients = [p.client for p in self._chain.providers if isinstance(p, OpenAICompatProvider)]
+        usable = all(client.usable for client in clients)
+        return usable and (self._rag is None or await self._rag.serving())

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 
 from services.contracts import modelgateway_pb2 as pb
@@ -40,6 +41,31 @@ class Gateway:
             request = pb.PlanRequest(prompt=prompt, resources=resources or [])
             return stub.GetPlan(request, timeout=30)
 
+    def plan_with_metadata(self, prompt: str) -> tuple[pb.PlanResponse, dict[str, str]]:
+        """The reply and its trailing metadata."""
+        with grpc.insecure_channel(self.address) as channel:
+            stub = pb_grpc.ModelGatewayStub(channel)
+            reply, call = stub.GetPlan.with_call(pb.PlanRequest(prompt=prompt), timeout=30)
+            return reply, dict(call.trailing_metadata() or ())
+
+    def stream(self, prompt: str) -> list[pb.PlanChunk]:
+        with grpc.insecure_channel(self.address) as channel:
+            stub = pb_grpc.ModelGatewayStub(channel)
+            return list(stub.StreamPlan(pb.PlanRequest(prompt=prompt), timeout=30))
+
+    def stream_error(self, prompt: str) -> tuple[list[pb.PlanChunk], grpc.RpcError]:
+        """The chunks received before the stream failed, and the error."""
+        received: list[pb.PlanChunk] = []
+        with grpc.insecure_channel(self.address) as channel:
+            stub = pb_grpc.ModelGatewayStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                for chunk in stub.StreamPlan(pb.PlanRequest(prompt=prompt), timeout=30):
+                    received.append(chunk)
+        return received, caught.value
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=10).text
+
     def plan_json(self, prompt: str, resources: list[pb.Resource] | None = None) -> Any:
         return json.loads(self.plan(prompt, resources).plan)
 
@@ -47,6 +73,10 @@ class Gateway:
         with pytest.raises(grpc.RpcError) as caught:
             self.plan(prompt, resources)
         return caught.value
+
+
+def error_metadata(error: grpc.RpcError) -> dict[str, str]:
+    return dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
 
 
 def log_events(process: ServiceProcess, event: str) -> list[dict[str, Any]]:

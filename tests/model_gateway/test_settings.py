@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.kit.errors import ConfigError
-from services.model_gateway.settings import GatewaySettings, provider_config
+from services.model_gateway.chain_config import provider_config
+from services.model_gateway.settings import GatewaySettings
 from tests.support.processes import base_env, free_port
 
 SUPPORTED = "mock, openrouter, ollama, openai"
@@ -47,7 +48,9 @@ def test_missing_key_exits_naming_the_variable(
 ) -> None:
     result = start_gateway(tmp_path, LLM_PROVIDER=provider, **{variable: "   "})
     assert result.returncode == 2
-    assert f"{variable} is required when LLM_PROVIDER={provider}" in result.stderr
+    assert f"{variable} is required when LLM_PROVIDER or LLM_FALLBACKS names {provider}" in (
+        result.stderr
+    )
     assert SUPPORTED in result.stderr
 
 

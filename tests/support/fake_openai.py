@@ -8,6 +8,12 @@
 
 POST /v1/chat/completions (also /chat/completions) pops the next scripted reply, or sends
 the default one. Every request is recorded, including those answered with an error.
+
+A request with `"stream": true` is answered with server-sent events over chunked HTTP, the
+way OpenAI streams: content in pieces of `Reply.piece_chars`, each tool call's arguments in
+pieces too, a finish chunk, a usage chunk and `data: [DONE]`. `Reply.cut_after=n` drops the
+connection after n events. `Reply.error(..., echo_key=True)` quotes the caller's
+Authorization header in the error body and in every response header it can.
 """
 
 from __future__ import annotations
@@ -36,10 +42,27 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     gather: int = 0  # hold the answer until this many requests are in flight at once
     gate: threading.Event | None = field(default=None, compare=False)  # answer once set
+    tool_calls: tuple[tuple[str, str], ...] = ()  # (name, arguments JSON text) per call
+    usage: tuple[int, int] = (0, 0)  # prompt and completion tokens
+    piece_chars: int = 4  # streamed deltas carry this many characters
+    cut_after: int | None = None  # streamed: drop the connection after this many events
+    echo_key: bool = False  # quote the caller's Authorization in the error body and headers
 
     @classmethod
-    def text(cls, content: str, delay: float = 0.0, gather: int = 0) -> Reply:
-        return cls(content=content, delay=delay, gather=gather)
+    def text(
+        cls,
+        content: str,
+        delay: float = 0.0,
+        usage: tuple[int, int] = (0, 0),
+        cut_after: int | None = None,
+        gather: int = 0,
+    ) -> Reply:
+        return cls(content=content, delay=delay, usage=usage, cut_after=cut_after, gather=gather)
+
+    @classmethod
+    def tools(cls, *calls: tuple[str, str], usage: tuple[int, int] = (0, 0)) -> Reply:
+        """A native tool-call answer (no content)."""
+        return cls(content=None, tool_calls=calls, usage=usage)
 
     @classmethod
     def held(cls, content: str, gate: threading.Event) -> Reply:
@@ -54,10 +77,11 @@ class Reply:
         message: str = "",
         delay: float = 0.0,
         headers: dict[str, str] | None = None,
+        echo_key: bool = False,
     ) -> Reply:
         message = message or f"fake upstream error {status}"
         body = {"error": {"message": message, "type": "fake_error", "code": status}}
-        return cls(status=status, body=body, delay=delay, headers=headers or {})
+        return cls(status=status, body=body, delay=delay, headers=headers or {}, echo_key=echo_key)
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,10 @@ class RecordedRequest:
         if isinstance(self.body, dict) and isinstance(self.body.get("messages"), list):
             return list(self.body["messages"])
         return []
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.body, dict) and self.body.get("stream") is True
 
     def content_of(self, role: str) -> str:
         return "\n".join(
@@ -200,14 +228,15 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return
             headers = {name.lower(): value for name, value in self.headers.items()}
             port = int(self.client_address[1])
-            fake.record(RecordedRequest(self.path, headers, _parse(raw), port))
+            request = RecordedRequest(self.path, headers, _parse(raw), port)
+            fake.record(request)
             fake.enter()
             try:
-                self._answer(fake.next_reply(), raw)
+                self._answer(fake.next_reply(), request)
             finally:
                 fake.leave()
 
-        def _answer(self, reply: Reply, raw: bytes) -> None:
+        def _answer(self, reply: Reply, request: RecordedRequest) -> None:
             if reply.gather:
                 fake.gather(reply.gather)
             if reply.delay:
@@ -215,9 +244,19 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if reply.gate is not None:
                 fake.hold(reply.gate)
             if reply.status != 200:
-                self._send(reply.status, reply.body, reply.headers)
-                return
-            self._send(200, _completion(reply.content or "", _parse(raw)))
+                self._send_error(reply, request.headers.get("authorization", ""))
+            elif request.streamed:
+                self._stream(_stream_events(reply, request.body), reply.cut_after)
+            else:
+                self._send(200, _completion(reply, request.body))
+
+        def _send_error(self, reply: Reply, authorization: str) -> None:
+            body, headers = reply.body, dict(reply.headers)
+            if reply.echo_key:
+                quoted = f"Incorrect API key provided: {authorization}"
+                body = {"error": {"message": quoted, "type": "invalid_request_error"}}
+                headers |= {"X-Echo-Authorization": authorization, "WWW-Authenticate": quoted}
+            self._send(reply.status, body, headers)
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             payload = body if isinstance(body, str) else json.dumps(body)
@@ -233,6 +272,23 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a deadline test); nothing to report
 
+        def _stream(self, events: list[str], cut_after: int | None) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for number, event in enumerate(events):
+                    if cut_after is not None and number >= cut_after:
+                        self.close_connection = True  # no closing chunk: a broken stream
+                        return
+                    data = f"data: {event}\n\n".encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -247,19 +303,83 @@ def _parse(raw: bytes) -> Any:
         return text
 
 
-def _completion(content: str, request: Any) -> dict[str, Any]:
-    model = request.get("model", "fake-model") if isinstance(request, dict) else "fake-model"
+def _model(request: Any) -> str:
+    return str(request.get("model", "fake-model")) if isinstance(request, dict) else "fake-model"
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    prompt, completion = reply.usage
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _wire_calls(reply: Reply) -> list[dict[str, Any]]:
+    return [
+        {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": args}}
+        for i, (name, args) in enumerate(reply.tool_calls)
+    ]
+
+
+def _completion(reply: Reply, request: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if reply.tool_calls:
+        message["tool_calls"] = _wire_calls(reply)
     return {
         "id": f"chatcmpl-fake-{time.monotonic_ns()}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": model,
+        "model": _model(request),
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if reply.tool_calls else "stop",
             }
         ],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "usage": _usage(reply),
     }
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), max(size, 1))]
+
+
+def _stream_events(reply: Reply, request: Any) -> list[str]:
+    """The SSE data payloads of a streamed answer, in order."""
+    model = _model(request)
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return json.dumps({"object": "chat.completion.chunk", "model": model, "choices": [choice]})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [
+        chunk({"content": piece}) for piece in _pieces(reply.content or "", reply.piece_chars)
+    ]
+    for index, call in enumerate(_wire_calls(reply)):
+        head = {
+            **call,
+            "index": index,
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        events.append(chunk({"tool_calls": [head]}))
+        for piece in _pieces(call["function"]["arguments"], reply.piece_chars):
+            events.append(
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            )
+    events.append(chunk({}, "tool_calls" if reply.tool_calls else "stop"))
+    events.append(
+        json.dumps(
+            {
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [],
+                "usage": _usage(reply),
+            }
+        )
+    )
+    events.append("[DONE]")
+    return events

@@ -1,0 +1,89 @@
+"""What a plan call reports about itself: trailing metadata, one log line and metrics
+(provider and model that answered, upstream time, gateway overhead, attempts, tokens, cost)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.kit.logs import get_logger
+from services.model_gateway.chain import ChainReport
+from services.model_gateway.metrics import (
+    COST,
+    FALLBACKS,
+    OVERHEAD,
+    PLAN_CALLS,
+    PLAN_LATENCY,
+    TOKENS,
+    UPSTREAM_LATENCY,
+)
+from services.model_gateway.settings import TokenPrice
+
+log = get_logger("model_gateway")
+
+
+@dataclass(frozen=True)
+class CallFigures:
+    total_ms: float
+    upstream_ms: float
+    overhead_ms: float
+
+
+def figures(report: ChainReport, total_seconds: float) -> CallFigures:
+    overhead = max(0.0, total_seconds - report.upstream_seconds - report.waited_seconds)
+    return CallFigures(total_seconds * 1000, report.upstream_seconds * 1000, overhead * 1000)
+
+
+def trailing_metadata(report: ChainReport, call: CallFigures) -> tuple[tuple[str, str], ...]:
+    pairs = [
+        ("x-pagi-provider", report.provider),
+        ("x-pagi-model", report.model),
+        ("x-pagi-upstream-ms", f"{call.upstream_ms:.1f}"),
+        ("x-pagi-overhead-ms", f"{call.overhead_ms:.2f}"),
+        ("x-pagi-attempts", str(report.attempts)),
+        ("x-pagi-fallbacks", str(report.fallbacks)),
+        ("x-pagi-prompt-tokens", str(report.usage.prompt_tokens)),
+        ("x-pagi-completion-tokens", str(report.usage.completion_tokens)),
+    ]
+    return tuple((key, value) for key, value in pairs if value)
+
+
+class Reporter:
+    def __init__(self, prices: Mapping[str, TokenPrice]) -> None:
+        self._prices = dict(prices)
+
+    def record(self, report: ChainReport, outcome: str, call: CallFigures) -> None:
+        provider = report.provider or "none"
+        PLAN_CALLS.labels(provider, outcome).inc()
+        PLAN_LATENCY.labels(provider).observe(call.total_ms / 1000)
+        UPSTREAM_LATENCY.labels(provider).observe(call.upstream_ms / 1000)
+        OVERHEAD.observe(call.overhead_ms / 1000)
+        if report.fallbacks:
+            FALLBACKS.labels(provider).inc()
+        cost = self._count_tokens(report) if outcome == "success" else None
+        log.info(
+            "plan_answered" if outcome == "success" else "plan_not_answered",
+            provider=report.provider,
+            model=report.model,
+            outcome=outcome,
+            attempts=report.attempts,
+            fallbacks=report.fallbacks,
+            upstream_ms=round(call.upstream_ms, 1),
+            overhead_ms=round(call.overhead_ms, 2),
+            prompt_tokens=report.usage.prompt_tokens,
+            completion_tokens=report.usage.completion_tokens,
+            **({"cost": cost} if cost is not None else {}),
+        )
+
+    def _count_tokens(self, report: ChainReport) -> float | None:
+        usage = report.usage
+        if usage.prompt_tokens or usage.completion_tokens:
+            TOKENS.labels(report.provider, report.model, "prompt").inc(usage.prompt_tokens)
+            TOKENS.labels(report.provider, report.model, "completion").inc(usage.completion_tokens)
+        price = self._prices.get(report.model)
+        if price is None:
+            return None
+        cost = usage.prompt_tokens * price.prompt + usage.completion_tokens * price.completion
+        cost /= 1000
+        COST.labels(report.provider, report.model).inc(cost)
+        return cost
