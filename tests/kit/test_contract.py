@@ -33,6 +33,17 @@ EXPECTED_MESSAGES = {
         2: ("model_name", STRING, False, ""),
         3: ("latency_ms", INT64, False, ""),
     },
+    # Added here (not in the original system): StreamPlan's message.
+    "PlanChunk": {
+        1: ("delta", STRING, False, ""),
+        2: ("reset", T.TYPE_BOOL, False, ""),
+        3: ("plan", STRING, False, ""),
+        4: ("model_name", STRING, False, ""),
+        5: ("provider", STRING, False, ""),
+        6: ("latency_ms", INT64, False, ""),
+        7: ("prompt_tokens", INT64, False, ""),
+        8: ("completion_tokens", INT64, False, ""),
+    },
     "RAGContextRequest": {
         1: ("query", STRING, False, ""),
         2: ("top_k", INT32, False, ""),
@@ -65,6 +76,7 @@ EXPECTED_SERVICES = {
     "ModelGateway": {
         "GetPlan": (".modelgateway.PlanRequest", ".modelgateway.PlanResponse"),
         "GetRAGContext": (".modelgateway.RAGContextRequest", ".modelgateway.RAGContextResponse"),
+        "StreamPlan": (".modelgateway.PlanRequest", ".modelgateway.PlanChunk"),  # added here
     },
     "ToolService": {"ExecuteTool": (".modelgateway.ToolRequest", ".modelgateway.ToolResponse")},
 }
