@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.certs import make_certs
+from tests.support.postgres import PostgresCluster
 from tests.support.processes import LIVE, ServiceProcess, redis_process
 
 SERVICE_VARIABLE = re.compile(
@@ -77,3 +78,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed:
         for proc in LIVE:
             report.sections.append((f"log of {proc.name} ({proc.log_path.name})", proc.tail(80)))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL server for the session; `create_database()` gives a fresh DB."""
+    cluster = PostgresCluster.create().start()
+    yield cluster
+    cluster.remove()

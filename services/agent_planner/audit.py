@@ -1,36 +1,45 @@
-"""The append-only audit log: one SQLite row per loop event, written off the event loop by
-a single writer thread (so rows keep their order), in WAL mode so readers never block it."""
+"""The append-only audit log: one row per loop event in the planner's database (SQLite
+file by default, PostgreSQL with DATABASE_URL). Rows keep the order they were written in:
+ids come from the database, and a run writes its rows one after another."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from services.kit.database import Database, DatabaseUnavailable, Migration, RowId
 from services.kit.logs import get_logger
 
 log = get_logger("audit")
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS audit_log (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        trace_id TEXT,
-        session_id TEXT,
-        timestamp DATETIME NOT NULL,
-        event_type TEXT NOT NULL,
-        data TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS idx_audit_log_trace_id ON audit_log(trace_id)",
-    "CREATE INDEX IF NOT EXISTS idx_audit_log_session_id ON audit_log(session_id)",
-    "CREATE INDEX IF NOT EXISTS idx_audit_log_timestamp ON audit_log(timestamp)",
+METADATA = sa.MetaData()
+AUDIT_LOG = sa.Table(
+    "audit_log",
+    METADATA,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("trace_id", sa.Text),
+    sa.Column("session_id", sa.Text),
+    sa.Column("timestamp", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("data", sa.Text),
+    sa.Index("idx_audit_log_trace_id", "trace_id"),
+    sa.Index("idx_audit_log_session_id", "session_id"),
+    sa.Index("idx_audit_log_timestamp", "timestamp"),
+    sqlite_autoincrement=True,
 )
-COLUMNS = "id, trace_id, session_id, timestamp, event_type, data"
+
+
+def create_audit_log(connection: sa.Connection) -> None:
+    # checkfirst: an audit file written before migrations existed is adopted as version 1.
+    METADATA.create_all(connection, checkfirst=True)
+
+
+MIGRATIONS = [Migration(1, "audit log", create_audit_log)]
 READ_CHECK = "SELECT id FROM audit_log ORDER BY id DESC LIMIT 1"
 
 
@@ -49,14 +58,12 @@ def utc_timestamp() -> str:
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def open(self) -> None:
-        await self._run(self._open_blocking)
-        log.info("audit_log_open", path=str(self.path))
+        await self.database.migrate("agent_planner.audit", MIGRATIONS)
+        log.info("audit_log_open", backend="postgresql" if self.database.is_postgres else "sqlite")
 
     async def record(
         self, trace_id: str | None, session_id: str, event_type: str, data: dict[str, Any]
@@ -64,8 +71,8 @@ class AuditLog:
         """Append one row; a failed write is logged with the full row and returns False."""
         row = AuditRow(trace_id, session_id, utc_timestamp(), event_type, json.dumps(data))
         try:
-            await self._run(self._insert_blocking, row)
-        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            await self.database.write(_insert, asdict(row))
+        except (DatabaseUnavailable, sa.exc.SQLAlchemyError) as exc:
             log.error("audit_write_failed", error=str(exc), row=asdict(row))
             return False
         return True
@@ -74,74 +81,33 @@ class AuditLog:
         self, trace_id: str | None = None, session_id: str | None = None, limit: int = 1000
     ) -> list[dict[str, Any]]:
         """Rows matching every given filter, oldest first, with `data` decoded."""
-        return await self._run(self._select_blocking, trace_id, session_id, limit)
+        query = sa.select(AUDIT_LOG).order_by(AUDIT_LOG.c.id).limit(limit)
+        if trace_id is not None:
+            query = query.where(AUDIT_LOG.c.trace_id == trace_id)
+        if session_id is not None:
+            query = query.where(AUDIT_LOG.c.session_id == session_id)
+        rows = await self.database.read(_mappings, query)
+        return [decode_row(row) for row in rows]
 
     async def ping(self) -> bool:
-        """Whether the audit table can really be read; a failure is logged, never raised."""
+        """A real read of the audit table: False when the database or the table is gone."""
         try:
-            await self._run(self._ping_blocking)
-        except (sqlite3.Error, OSError, RuntimeError) as exc:
-            log.warning("audit_log_unreadable", path=str(self.path), error=str(exc))
+            await self.database.ping(READ_CHECK)
+        except (DatabaseUnavailable, sa.exc.SQLAlchemyError) as exc:
+            log.warning("audit_log_unreadable", error=str(exc))
             return False
         return True
 
     async def close(self) -> None:
-        await self._run(self._close_blocking)
-        self._executor.shutdown(wait=True)
+        await self.database.close()
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    def _open_blocking(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        for statement in SCHEMA:
-            db.execute(statement)
-        self._db = db
+def _insert(connection: sa.Connection, row: dict[str, Any]) -> None:
+    connection.execute(AUDIT_LOG.insert(), row)
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("audit log is not open")
-        return self._db
 
-    def _insert_blocking(self, row: AuditRow) -> None:
-        self._connection().execute(
-            "INSERT INTO audit_log (trace_id, session_id, timestamp, event_type, data)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (row.trace_id, row.session_id, row.timestamp, row.event_type, row.data),
-        )
-
-    def _select_blocking(
-        self, trace_id: str | None, session_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        clauses, params = [], []
-        for column, value in (("trace_id", trace_id), ("session_id", session_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        cursor = self._connection().execute(
-            f"SELECT {COLUMNS} FROM audit_log {where} ORDER BY id LIMIT ?", (*params, limit)
-        )
-        names = [d[0] for d in cursor.description]
-        return [decode_row(dict(zip(names, values, strict=True))) for values in cursor]
-
-    def _ping_blocking(self) -> None:
-        """A real read of the table through the open connection and through a fresh one:
-        the writer's page cache can keep answering after the file was truncated or lost."""
-        self._connection().execute(READ_CHECK).fetchone()
-        fresh = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            fresh.execute(READ_CHECK).fetchone()
-        finally:
-            fresh.close()
-
-    def _close_blocking(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+def _mappings(connection: sa.Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:

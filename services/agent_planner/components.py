@@ -112,7 +112,7 @@ def sandbox_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> Sandbo
 
 
 async def open_audit(settings: PlannerSettings, cleanups: list[Cleanup]) -> AuditLog:
-    audit = AuditLog(Path(settings.PAGI_AUDIT_DB_PATH))
+    audit = AuditLog(settings.database(Path(settings.PAGI_AUDIT_DB_PATH)))
     await audit.open()
     cleanups.append(audit.close)
     return audit

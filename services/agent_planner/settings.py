@@ -7,11 +7,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from services.kit.redis_settings import RedisChannelSettings
+from services.kit.settings import DatabaseSettings
 
 KNOWLEDGE_BASES = ("Mind-KB", "Domain-KB", "Body-KB", "Soul-KB")
 
 
-class PlannerSettings(RedisChannelSettings):
+class PlannerSettings(RedisChannelSettings, DatabaseSettings):
     AGENT_PLANNER_PORT: int = Field(default=8585, ge=0, le=65535)
     MODEL_GATEWAY_ADDR: str = "localhost:50051"
     MEMORY_GRPC_ADDR: str = "localhost:50052"

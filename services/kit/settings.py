@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kit.errors import ConfigError
 from services.kit.tls import TlsFiles, client_tls, server_tls
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only by the services that have a database
+    from services.kit.database import Database
 
 
 class ServiceSettings(BaseSettings):
@@ -42,6 +46,33 @@ class ServiceSettings(BaseSettings):
         """The client side's mTLS files for outgoing gRPC channels, or None for plaintext."""
         return client_tls(
             self.TLS_CLIENT_CERT_PATH, self.TLS_CLIENT_KEY_PATH, self.TLS_CA_CERT_PATH
+        )
+
+
+class DatabaseSettings(ServiceSettings):
+    """A service with a relational database: PostgreSQL when DATABASE_URL is set, else the
+    service's own SQLite file."""
+
+    DATABASE_URL: str = ""
+    DATABASE_POOL_SIZE: int = Field(default=5, ge=1, le=100)
+    DATABASE_CONNECT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=120)
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        from services.kit.database import engine_url
+
+        if value:
+            engine_url(value, Path())
+        return value
+
+    def database(self, sqlite_path: Path) -> Database:
+        from services.kit.database import Database, engine_url
+
+        return Database(
+            engine_url(self.DATABASE_URL, sqlite_path),
+            self.DATABASE_POOL_SIZE,
+            self.DATABASE_CONNECT_TIMEOUT_SECONDS,
         )
 
 

@@ -53,9 +53,9 @@ class MemoryComponents:
 
 
 async def build_components(settings: MemorySettings) -> MemoryComponents:
-    """Open SQLite and load the embedding model (Chroma connects lazily, so a Chroma that
-    is down shows in health instead of stopping the service)."""
-    store = SessionStore(Path(settings.SESSION_DB_PATH))
+    """Open the history database and load the embedding model (Chroma connects lazily, so
+    a Chroma that is down shows in health instead of stopping the service)."""
+    store = SessionStore(settings.database(Path(settings.SESSION_DB_PATH)))
     try:
         await store.open()
     except DependencyUnavailable as exc:  # shown by /health; the store retries on each use

@@ -26,7 +26,7 @@ class DeepHealth:
 
     async def failures(self) -> dict[str, str]:
         """Failing dependency name -> reason; empty when everything answers."""
-        checks = {"chroma": self._knowledge.heartbeat(), "sqlite": self._store.check()}
+        checks = {"chroma": self._knowledge.heartbeat(), self._store.backend: self._store.check()}
         results = await asyncio.gather(
             *(asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS) for check in checks.values()),
             return_exceptions=True,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import DatabaseSettings
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
-class MemorySettings(ServiceSettings):
+class MemorySettings(DatabaseSettings):
     MEMORY_PORT: int = Field(default=8003, ge=0, le=65535)
     MEMORY_GRPC_PORT: int = Field(default=50052, ge=0, le=65535)
     CHROMA_PERSIST_DIR: str = "./data/chroma"

@@ -1,41 +1,48 @@
-"""Heart-KB: session history in SQLite (WAL mode).
+"""Heart-KB: session history in the service's database (SQLite file by default, PostgreSQL
+with DATABASE_URL, so several memory replicas share it).
 
-One connection lives on one worker thread, so every read and write is serialised without
-blocking the event loop, and each append is a single transaction: concurrent requests to
-one session never interleave or lose messages.
+Each append is one transaction, so concurrent requests to one session never interleave or
+lose messages; reads return a session's messages in the order they were written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import sqlalchemy as sa
+
+from services.kit.database import Database, DatabaseUnavailable, Migration, RowId
 from services.kit.json_limits import loads_bounded
 from services.kit.logs import get_logger
 from services.kit.timestamps import normalise_stamp
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 
-T = TypeVar("T")
 log = get_logger("memory.store")
 UNREADABLE_EXTRA = "extra_unreadable"
+METADATA = sa.MetaData()
+MESSAGES = sa.Table(
+    "messages",
+    METADATA,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("extra", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("stored_at", sa.Text, nullable=False),
+    sa.Index("messages_by_session", "session_id", "id"),
+    sqlite_autoincrement=True,
+)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    extra TEXT NOT NULL DEFAULT '{}',
-    stored_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_session ON messages (session_id, id);
-"""
+
+def create_messages(connection: sa.Connection) -> None:
+    # checkfirst: a history file written before migrations existed is adopted as version 1.
+    METADATA.create_all(connection, checkfirst=True)
+
+
+MIGRATIONS = [Migration(1, "session messages", create_messages)]
 
 
 @dataclass(frozen=True)
@@ -57,103 +64,92 @@ class StoredMessage:
 class SessionStore:
     """Append-only message log per session."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self._connection: sqlite3.Connection | None = None
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self.backend = database.backend
+        self._migrated = False
+        self._migrate_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        await self._run(self._open_connection)
+        """Apply migrations; a database that is not reachable yet is retried on each use."""
+        await self._ensure_schema()
 
     async def close(self) -> None:
-        await self._run(self._close_connection)
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
     async def append(self, session_id: str, messages: list[StoredMessage]) -> int:
         """Append messages in order, atomically; returns how many were written."""
-        return await self._run(lambda: self._append(session_id, messages))
-
-    async def history(self, session_id: str, limit: int | None = None) -> list[StoredMessage]:
-        return await self._run(lambda: self._history(session_id, limit))
-
-    async def latest_session(self) -> str | None:
-        """The session that received the most recent message, if any."""
-        return await self._run(self._latest_session)
-
-    async def check(self) -> None:
-        """Raise DependencyUnavailable unless the database answers a real query."""
-        await self._run(self._check)
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work)
-
-    def _open_connection(self) -> None:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise DependencyUnavailable(f"sqlite: cannot open {self._path}: {exc}") from exc
-        self._connection = connection
-
-    def _close_connection(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _db(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self._open_connection()
-        assert self._connection is not None
-        return self._connection
-
-    def _append(self, session_id: str, messages: list[StoredMessage]) -> int:
         rows = [
-            (session_id, m.role, m.content, encode_extra(index, m.extra), m.stored_at)
+            {
+                "session_id": session_id,
+                "role": m.role,
+                "content": m.content,
+                "extra": encode_extra(index, m.extra),
+                "stored_at": m.stored_at,
+            }
             for index, m in enumerate(messages)
         ]
-        db = self._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                "INSERT INTO messages (session_id, role, content, extra, stored_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise DependencyUnavailable(f"sqlite: write failed: {exc}") from exc
+        await self._ensure_schema()
+        if rows:
+            await self._use("write failed", self._db.write, _insert, rows)
         return len(rows)
 
-    def _history(self, session_id: str, limit: int | None) -> list[StoredMessage]:
-        query = "SELECT role, content, extra, stored_at FROM messages WHERE session_id = ?"
-        if limit is None:
-            rows = self._query(query + " ORDER BY id", (session_id,))
-        else:
-            rows = self._query(query + " ORDER BY id DESC LIMIT ?", (session_id, limit))
-            rows.reverse()
+    async def history(self, session_id: str, limit: int | None = None) -> list[StoredMessage]:
+        rows = await self._use("query failed", self._db.read, _history, session_id, limit)
         return [
             StoredMessage(role=r[0], content=r[1], extra=decode_extra(r[2]), stored_at=_stamp(r[3]))
             for r in rows
         ]
 
-    def _latest_session(self) -> str | None:
-        rows = self._query("SELECT session_id FROM messages ORDER BY id DESC LIMIT 1", ())
+    async def latest_session(self) -> str | None:
+        """The session that received the most recent message, if any."""
+        rows = await self._use("query failed", self._db.read, _latest_session)
         return str(rows[0][0]) if rows else None
 
-    def _check(self) -> None:
-        self._query("SELECT count(*) FROM (SELECT id FROM messages LIMIT 1)", ())
+    async def check(self) -> None:
+        """Raise DependencyUnavailable unless the database answers a real query."""
+        await self._use("query failed", self._db.read, _check)
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def _use(self, what: str, call: Any, *args: Any) -> Any:
+        await self._ensure_schema()
         try:
-            return list(self._db().execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
-            raise DependencyUnavailable(f"sqlite: query failed: {exc}") from exc
+            return await call(*args)
+        except (DatabaseUnavailable, sa.exc.SQLAlchemyError) as exc:
+            raise DependencyUnavailable(f"{self.backend}: {what}: {exc}") from exc
+
+    async def _ensure_schema(self) -> None:
+        if self._migrated:
+            return
+        async with self._migrate_lock:
+            if self._migrated:
+                return
+            try:
+                await self._db.migrate("memory", MIGRATIONS)
+            except (DatabaseUnavailable, sa.exc.SQLAlchemyError) as exc:
+                raise DependencyUnavailable(f"{self.backend}: cannot open: {exc}") from exc
+            self._migrated = True
+
+
+def _insert(connection: sa.Connection, rows: list[dict[str, str]]) -> None:
+    connection.execute(MESSAGES.insert(), rows)
+
+
+def _history(connection: sa.Connection, session_id: str, limit: int | None) -> list[Any]:
+    columns = (MESSAGES.c.role, MESSAGES.c.content, MESSAGES.c.extra, MESSAGES.c.stored_at)
+    query = sa.select(*columns).where(MESSAGES.c.session_id == session_id)
+    if limit is None:
+        return list(connection.execute(query.order_by(MESSAGES.c.id)).all())
+    newest = connection.execute(query.order_by(MESSAGES.c.id.desc()).limit(limit)).all()
+    return list(reversed(newest))
+
+
+def _latest_session(connection: sa.Connection) -> list[Any]:
+    query = sa.select(MESSAGES.c.session_id).order_by(MESSAGES.c.id.desc()).limit(1)
+    return list(connection.execute(query).all())
+
+
+def _check(connection: sa.Connection) -> None:
+    connection.execute(sa.select(MESSAGES.c.id).limit(1)).all()
 
 
 def _stamp(stored: str) -> str:

@@ -1,0 +1,117 @@
+"""The shared database layer on both backends: numbered migrations (empty -> latest,
+previous -> latest, two migrators at once) and a PostgreSQL that goes away and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.kit.database import Database, DatabaseUnavailable, Migration, engine_url
+from tests.support.postgres import PostgresCluster
+
+NOTES = sa.Table(
+    "notes",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+
+def create_notes(connection: sa.Connection) -> None:
+    NOTES.create(connection)
+
+
+def add_author(connection: sa.Connection) -> None:
+    connection.execute(sa.text("ALTER TABLE notes ADD COLUMN author TEXT"))
+
+
+V1 = [Migration(1, "notes", create_notes)]
+V2 = [*V1, Migration(2, "notes.author", add_author)]
+Factory = Callable[[], str]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
+    """Each call: the URL of one database (the same one for the whole test)."""
+    if request.param == "sqlite":
+        url = engine_url("", tmp_path / "test.db")
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+        url = engine_url(cluster.create_database(), tmp_path)
+    return lambda: url
+
+
+async def columns(db: Database) -> list[str]:
+    def read(connection: sa.Connection) -> list[str]:
+        return list(connection.execute(sa.text("SELECT * FROM notes WHERE 1 = 0")).keys())
+
+    return await db.read(read)
+
+
+async def test_empty_database_to_latest_then_nothing_to_do(new_url: Factory) -> None:
+    db = Database(new_url())
+    try:
+        assert await db.migrate("svc", V2) == [1, 2]
+        assert await db.migrate("svc", V2) == []
+        assert await columns(db) == ["id", "text", "author"]
+    finally:
+        await db.close()
+
+
+async def test_previous_version_to_latest_keeps_rows(new_url: Factory) -> None:
+    db = Database(new_url())
+    try:
+        assert await db.migrate("svc", V1) == [1]
+        await db.write(lambda c: c.execute(NOTES.insert().values(text="kept")))
+        assert await db.migrate("svc", V2) == [2]
+        rows = await db.read(lambda c: c.execute(sa.text("SELECT text, author FROM notes")).all())
+        assert [tuple(row) for row in rows] == [("kept", None)]
+    finally:
+        await db.close()
+
+
+async def test_two_migrators_at_once_apply_each_step_once(new_url: Factory) -> None:
+    url = new_url()
+    first, second = Database(url), Database(url)
+    try:
+        results = await asyncio.gather(first.migrate("svc", V2), second.migrate("svc", V2))
+        assert sorted(results) == [[], [1, 2]]
+        assert await columns(first) == ["id", "text", "author"]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_services_keep_separate_migration_histories(new_url: Factory) -> None:
+    db = Database(new_url())
+    try:
+        assert await db.migrate("one", V1) == [1]
+        other = [Migration(1, "other", lambda c: c.execute(sa.text("CREATE TABLE other (x INT)")))]
+        assert await db.migrate("two", other) == [1]
+    finally:
+        await db.close()
+
+
+def test_database_url_must_be_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL must look like postgresql://"):
+        engine_url("mysql://root@localhost/pagi", tmp_path / "x.db")
+    assert engine_url("postgres://u:p@h:5432/d", tmp_path).startswith("postgresql+asyncpg://")
+
+
+async def test_postgres_outage_is_reported_and_recovers(tmp_path: Path) -> None:
+    cluster = PostgresCluster.create().start()
+    db = Database(engine_url(cluster.url(), tmp_path), connect_timeout=2)
+    try:
+        await db.ping()
+        cluster.stop("immediate")
+        with pytest.raises(DatabaseUnavailable, match="database unavailable"):
+            await db.ping()
+        cluster.start()
+        await db.ping()  # the same pool reconnects; no restart of the service
+    finally:
+        await db.close()
+        cluster.remove()
