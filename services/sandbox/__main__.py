@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -23,13 +24,17 @@ async def main() -> None:
     settings = start_service(SandboxSettings, "sandbox")
     client = httpx.AsyncClient()
     dispatcher = await build_dispatcher(settings, client)
+    protections = dispatcher.code_runner.protections
+    # Off the loop and not awaited: a huge leftover must not delay start-up or /health.
+    sweep = asyncio.create_task(asyncio.to_thread(protections.workspaces.sweep_leftovers))
 
     async def health() -> tuple[bool, dict[str, Any]]:
         return True, health_report(dispatcher)
 
-    async def remove_cpu_groups() -> None:
-        if dispatcher.cpu_groups is not None:
-            dispatcher.cpu_groups.remove()
+    async def remove_cgroups() -> None:
+        sweep.cancel()
+        if protections.cgroups is not None:
+            protections.cgroups.remove()
 
     app = create_app("sandbox", health=health)
     add_tool_routes(app, dispatcher)
@@ -39,7 +44,7 @@ async def main() -> None:
     await serve(
         http=(app, settings.RUST_SANDBOX_PORT),
         grpc_endpoint=endpoint,
-        cleanups=[client.aclose, remove_cpu_groups],
+        cleanups=[client.aclose, remove_cgroups],
     )
 
 

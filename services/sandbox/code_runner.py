@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from services.kit.logs import get_logger
+from services.sandbox.cgroup_group import ExecutionGroup
+from services.sandbox.cgroups import ExecutionCgroups
 from services.sandbox.errors import InvalidToolArgs
-from services.sandbox.isolation import Identity, Jail, Program
+from services.sandbox.isolation import JAIL_PROCESSES, Identity, Jail, Program, RunControls
 from services.sandbox.limits import MIB, ExecutionLimits
 from services.sandbox.outcome import ToolOutcome
 from services.sandbox.process_runner import RunResult, run_confined
-from services.sandbox.workspace import fresh_workspace
+from services.sandbox.protections import Protections
+from services.sandbox.verdict import limit_status, run_status
+from services.sandbox.workspace import Workspace
 
 log = get_logger("sandbox.code")
 
@@ -39,7 +46,8 @@ class CodeRun:
     limits: ExecutionLimits
     identity: Identity
     deadline: float
-    cpu_group: Path | None = None  # the slot's cgroup.procs when CPU is throttled by cgroup
+    workspace: Workspace
+    controls: RunControls
 
 
 @dataclass(frozen=True)
@@ -60,19 +68,15 @@ class Toolchain:
 
 class CodeRunner:
     def __init__(
-        self, jail: Jail, toolchain: Toolchain, work_root: str, jvm_overhead_mb: int
+        self, jail: Jail, toolchain: Toolchain, protections: Protections, jvm_overhead_mb: int
     ) -> None:
         self.jail = jail
         self.toolchain = toolchain
-        self.work_root = work_root
+        self.protections = protections
         self.jvm_overhead_mb = jvm_overhead_mb
 
     async def execute(
-        self,
-        args: dict[str, Any],
-        limits: ExecutionLimits,
-        identity: Identity,
-        cpu_group: Path | None = None,
+        self, args: dict[str, Any], limits: ExecutionLimits, identity: Identity
     ) -> dict[str, Any]:
         """Run the code; returns the execute_code result object (without the envelope)."""
         language, code = parse_code_args(args)
@@ -84,57 +88,100 @@ class CodeRunner:
                 exit_code=None,
                 stderr=f"unsupported language {language!r}; supported: {supported}",
             )
-        run = CodeRun(limits, identity, time.monotonic() + limits.timeout_seconds, cpu_group)
+        deadline = time.monotonic() + limits.timeout_seconds
         try:
-            with fresh_workspace(self.work_root, identity) as workdir:
-                if language == "java":
-                    return await self._java(code, workdir, run)
-                return await self._python(code, workdir, run)
+            async with (
+                self.protections.workspaces.fresh(identity) as workspace,
+                execution_group(
+                    self.protections.cgroups, limits, self._memory(language, limits)
+                ) as group,
+            ):
+                controls = RunControls(group, None, workspace.tmp if workspace.quota else None)
+                run = CodeRun(limits, identity, deadline, workspace, controls)
+                result = await (self._java if language == "java" else self._python)(code, run)
+                usage = group.usage() if group else None
+                result["status"] = limit_status(result["status"], usage, workspace.full())
         except OSError as exc:
             log.error("code_io_error", language=language, error=str(exc))
             return code_result("io_error", language, exit_code=None, stderr=str(exc))
+        seccomp = self.jail.mode == "bubblewrap" and self.protections.seccomp is not None
+        result["protections"] = self.protections.summary(self.jail, group is not None, seccomp)
+        return result
 
-    async def _python(self, code: str, workdir: str, run: CodeRun) -> dict[str, Any]:
-        write_source(workdir, "main.py", code, run.identity)
+    def _memory(self, language: str, limits: ExecutionLimits) -> int:
+        """The execution's memory ceiling: the JVM's own needs come on top of its heap."""
+        if language == "java":
+            return (limits.memory_mb + self.jvm_overhead_mb) * MIB
+        return limits.memory_bytes
+
+    async def _python(self, code: str, run: CodeRun) -> dict[str, Any]:
+        write_source(run.workspace.work, "main.py", code, run.identity)
         program = Program("python", ("main.py",))
-        result = await self._confined(program, workdir, run, run.limits.memory_bytes)
+        result = await self._confined(program, run, run.limits.memory_bytes)
         return finished("python", result)
 
-    async def _java(self, code: str, workdir: str, run: CodeRun) -> dict[str, Any]:
+    async def _java(self, code: str, run: CodeRun) -> dict[str, Any]:
         assert self.toolchain.javac and self.toolchain.java
-        write_source(workdir, "Tool.java", code, run.identity)
+        write_source(run.workspace.work, "Tool.java", code, run.identity)
         heap = f"{run.limits.memory_mb}m"
         address_space = (run.limits.memory_mb + self.jvm_overhead_mb) * MIB
         javac_flags = tuple(f"-J{flag}" for flag in (*JVM_FLAGS, f"-Xmx{heap}"))
         compile_program = Program("exec", (self.toolchain.javac, *javac_flags, "Tool.java"))
-        compiled = await self._confined(compile_program, workdir, run, address_space)
+        compiled = await self._confined(compile_program, run, address_space)
         if compiled.timed_out or compiled.exit_code != 0:
-            status = "timeout" if compiled.timed_out else "compile_error"
             return code_result(
-                status,
+                run_status(compiled) if compiled.timed_out else "compile_error",
                 "java",
                 exit_code=compiled.exit_code,
                 compile_stdout=compiled.stdout,
                 compile_stderr=compiled.stderr,
             )
         java = (self.toolchain.java, *JVM_FLAGS, f"-Xmx{heap}", "-cp", ".", "Tool")
-        result = await self._confined(Program("exec", java), workdir, run, address_space)
+        result = await self._confined(Program("exec", java), run, address_space)
         return finished("java", result, compiled)
 
-    async def _confined(
-        self, program: Program, workdir: str, run: CodeRun, address_space: int
-    ) -> RunResult:
-        argv = self.jail.command(
-            program, run.limits, run.identity, workdir, address_space, run.cpu_group
-        )
-        remaining = max(0.0, run.deadline - time.monotonic())
-        return await run_confined(
-            argv,
-            self.jail.environment(workdir),
-            workdir,
-            remaining,
-            run.limits.max_output_bytes,
-        )
+    async def _confined(self, program: Program, run: CodeRun, address_space: int) -> RunResult:
+        seccomp = self.protections.seccomp if self.jail.mode == "bubblewrap" else None
+        fd = seccomp.open_for_child() if seccomp else None
+        try:
+            controls = replace(run.controls, seccomp_fd=fd)
+            work = run.workspace.work
+            argv = self.jail.command(
+                program, run.limits, run.identity, work, address_space, controls
+            )
+            return await run_confined(
+                argv,
+                self.jail.environment(work, run.workspace.tmp),
+                work,
+                max(0.0, run.deadline - time.monotonic()),
+                run.limits.max_output_bytes,
+                () if fd is None else (fd,),
+            )
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
+@asynccontextmanager
+async def execution_group(
+    cgroups: ExecutionCgroups | None, limits: ExecutionLimits, memory_bytes: int
+) -> AsyncIterator[ExecutionGroup | None]:
+    """The execution's cgroup (None without cgroups or when the kernel refuses one: the
+    rlimits still apply); every process in it is killed and the group removed afterwards."""
+    group = None
+    if cgroups is not None:
+        try:
+            group = cgroups.create(
+                memory_bytes, limits.max_processes + JAIL_PROCESSES, limits.cpu_share
+            )
+        except OSError as exc:
+            log.warning("cgroup_failed", error=str(exc))
+    try:
+        yield group
+    finally:
+        if group is not None:
+            group.kill_all()
+            await asyncio.to_thread(group.remove)
 
 
 def parse_code_args(args: dict[str, Any]) -> tuple[str, str]:
@@ -169,12 +216,6 @@ def finished(language: str, result: RunResult, compiled: RunResult | None = None
         compile_stdout=compiled.stdout if compiled else "",
         compile_stderr=compiled.stderr if compiled else "",
     )
-
-
-def run_status(result: RunResult) -> str:
-    if result.timed_out:
-        return "timeout"
-    return "ok" if result.exit_code == 0 else "runtime_error"
 
 
 def code_result(

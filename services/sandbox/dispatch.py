@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from services.kit.logs import get_logger
 from services.kit.tool_catalogue import EXECUTE_CODE, TOOLS_BY_NAME, WEATHER_TOOL, WEB_SEARCH
 from services.sandbox.code_runner import CodeRunner, code_outcome
-from services.sandbox.cpu_limit import CpuGroups, nominal_core_mhz
+from services.sandbox.cpu_limit import nominal_core_mhz
 from services.sandbox.errors import InvalidToolArgs
 from services.sandbox.limits import ExecutionLimits, resolve_limits
 from services.sandbox.outcome import ToolCall, ToolOutcome
@@ -31,10 +30,8 @@ class ToolDispatcher:
         code_runner: CodeRunner,
         search: SearchProvider,
         slots: SlotPool,
-        cpu_groups: CpuGroups | None = None,
     ) -> None:
         self.settings = settings
-        self.cpu_groups = cpu_groups
         self.core_mhz = nominal_core_mhz()
         self.code_runner = code_runner
         self.search = search
@@ -76,27 +73,15 @@ class ToolDispatcher:
     async def _execute_code(self, call: ToolCall, limits: ExecutionLimits) -> ToolOutcome:
         async with self.slots.acquire(limits.timeout_seconds) as slot:
             identity = self.code_runner.jail.identity(slot)
-            cpu_group = self._cpu_group(slot, limits)
-            result = await self.code_runner.execute(call.args, limits, identity, cpu_group)
-        result["execution_environment"] = self.describe_environment(
-            call, limits, cgroup=cpu_group is not None
-        )
+            result = await self.code_runner.execute(call.args, limits, identity)
+        cpu_mechanism = result.get("protections", {}).get("cpu_limit", "")
+        result["execution_environment"] = self.describe_environment(call, limits, cpu_mechanism)
         result["limits"] = limits.as_json()
         log.info("code_executed", language=result["language"], status=result["status"])
         return code_outcome(result)
 
-    def _cpu_group(self, slot: int, limits: ExecutionLimits) -> Path | None:
-        """The slot's cgroup set to this call's CPU share; None when unlimited or no cgroups."""
-        if self.cpu_groups is None or limits.cpu_share is None:
-            return None
-        try:
-            return self.cpu_groups.prepare(slot, limits.cpu_share)
-        except OSError as exc:  # the limit then falls back to the CPU-time rlimit
-            log.warning("cpu_cgroup_failed", slot=slot, error=str(exc))
-            return None
-
     def describe_environment(
-        self, call: ToolCall, limits: ExecutionLimits, cgroup: bool = False
+        self, call: ToolCall, limits: ExecutionLimits, cpu_mechanism: str = ""
     ) -> dict[str, Any]:
         mode = self.code_runner.jail.mode
         requested = call.execution_environment.strip()
@@ -104,7 +89,7 @@ class ToolDispatcher:
         if requested not in ACCEPTED_ENVIRONMENTS and requested != mode:
             notes.append(f"execution_environment {requested!r} is not offered; ran in {mode}")
         if limits.cpu_share is not None:
-            how = "cgroup CPU quota" if cgroup else "CPU-time limit per process"
+            how = cpu_mechanism or "CPU-time limit per process"
             notes.append(
                 f"cpu_limit_mhz {limits.cpu_limit_mhz}: at most {limits.cpu_share:.0%} of one "
                 f"{self.core_mhz:.0f} MHz core ({how})"

@@ -1,5 +1,6 @@
 """How a program is confined: the command line that wraps it in bubblewrap (no network,
-read-only system, private /tmp, own PID namespace) or, without bwrap, in rlimits only.
+read-only system, private /tmp, own PID namespace, seccomp filter) or, without bwrap, in
+rlimits only; either way inside the execution's cgroup when there is one.
 
 Either way the program starts through launcher.py, which drops to the slot's user (when
 the service runs as root) and applies the rlimits inside the namespaces.
@@ -18,7 +19,8 @@ from typing import Literal
 
 from services.kit.errors import ConfigError
 from services.kit.logs import get_logger
-from services.sandbox.cpu_limit import cpu_seconds_cap, join_command
+from services.sandbox.cgroup_group import ExecutionGroup
+from services.sandbox.cpu_limit import cpu_seconds_cap
 from services.sandbox.limits import ExecutionLimits
 
 log = get_logger("sandbox.isolation")
@@ -30,6 +32,9 @@ KEEP_USER = -1
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime")
 Mode = Literal["bubblewrap", "rlimits"]
+# The jail's own processes (the cgroup-joining shell that becomes bwrap, and bwrap's child)
+# count against an execution's cgroup process limit too.
+JAIL_PROCESSES = 2
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,25 @@ def base_interpreter() -> str:
     return os.path.realpath(chosen)
 
 
-def program_environment(home: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class RunControls:
+    """What confines one run besides the jail itself."""
+
+    group: ExecutionGroup | None = None  # the execution's cgroup
+    seccomp_fd: int | None = None  # an open BPF program for bwrap --seccomp
+    tmp: str | None = None  # host directory to serve as /tmp; None: bwrap's own tmpfs
+
+    @property
+    def cpu_quota(self) -> bool:
+        return self.group is not None and self.group.cpu_quota
+
+
+def program_environment(home: str, tmp: str) -> dict[str, str]:
     """Everything the program sees of the environment: nothing of the service's."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
-        "TMPDIR": "/tmp" if home == JAIL_WORKDIR else home,
+        "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "MALLOC_ARENA_MAX": "2",
@@ -83,6 +101,10 @@ class Jail:
         self._system_args = system_mounts(self.python) if mode == "bubblewrap" else []
         sized = mode == "bubblewrap" and bwrap_has_option("--size")
         self._tmpfs_size = ["--size", str(tmpfs_bytes)] if sized else []
+        # Only meaningful with a user namespace (the non-root case); as root the seccomp
+        # filter refuses namespace creation instead.
+        no_userns = mode == "bubblewrap" and not self.as_root
+        self.userns_disabled = no_userns and bwrap_has_option("--disable-userns")
 
     def identity(self, slot: int) -> Identity:
         """Under bubblewrap as root, slot N runs as uid/gid uid_base+N (never root)."""
@@ -100,11 +122,12 @@ class Jail:
         who: Identity,
         host_workdir: str,
         address_space_bytes: int,
-        cpu_group: Path | None = None,
+        controls: RunControls,
     ) -> list[str]:
-        """The argv of one confined program; with cpu_group (a cgroup.procs file) its whole
-        tree runs in that group, else the CPU share caps each process's CPU time."""
+        """The argv of one confined program; with a cgroup its whole tree runs in it, and
+        without a CPU quota the CPU share caps each process's CPU time."""
         launcher = JAIL_LAUNCHER if self.mode == "bubblewrap" else str(LAUNCHER)
+        share = limits.cpu_share
         launch = [
             self.python,
             "-I",
@@ -112,27 +135,45 @@ class Jail:
             str(who.uid),
             str(who.gid),
             str(address_space_bytes),
-            str(limits.max_processes),
+            str(self._process_rlimit(limits, controls)),
             str(limits.max_file_bytes),
-            str(cpu_seconds_cap(limits.timeout_seconds, None if cpu_group else limits.cpu_share)),
+            str(cpu_seconds_cap(limits.timeout_seconds, None if controls.cpu_quota else share)),
             program.kind,
             *program.argv,
         ]
         argv = (
             launch
             if self.mode == "rlimits"
-            else [self._bwrap, *self._bwrap_args(host_workdir), "--", *launch]
+            else [self._bwrap, *self._bwrap_args(host_workdir, controls), "--", *launch]
         )
-        return join_command(cpu_group, argv) if cpu_group else argv
+        return controls.group.join_command(argv) if controls.group else argv
 
-    def environment(self, host_workdir: str) -> dict[str, str]:
-        return program_environment(self.workdir_in_jail(host_workdir))
+    @staticmethod
+    def _process_rlimit(limits: ExecutionLimits, controls: RunControls) -> int:
+        """With a cgroup its pids.max is the limit (so the result can name it); the per-user
+        rlimit then stays just above it, as a backstop."""
+        if controls.group is None:
+            return limits.max_processes
+        return limits.max_processes + JAIL_PROCESSES + 1
 
-    def _bwrap_args(self, host_workdir: str) -> list[str]:
-        env = program_environment(JAIL_WORKDIR)
+    def environment(self, host_workdir: str, host_tmp: str | None) -> dict[str, str]:
+        if self.mode == "bubblewrap":
+            return program_environment(JAIL_WORKDIR, "/tmp")
+        return program_environment(host_workdir, host_tmp or host_workdir)
+
+    def _bwrap_args(self, host_workdir: str, controls: RunControls) -> list[str]:
+        env = program_environment(JAIL_WORKDIR, "/tmp")
         setenv = [arg for name, value in env.items() for arg in ("--setenv", name, value)]
+        tmp = (
+            ["--bind", controls.tmp, "/tmp"]
+            if controls.tmp
+            else ["--perms", "1777", *self._tmpfs_size, "--tmpfs", "/tmp"]
+        )
+        seccomp = [] if controls.seccomp_fd is None else ["--seccomp", str(controls.seccomp_fd)]
         return [
             *self._namespace_args(),
+            *(["--disable-userns"] if self.userns_disabled else []),
+            *seccomp,
             "--die-with-parent",
             "--new-session",
             *self._system_args,
@@ -140,7 +181,7 @@ class Jail:
             "--ro-bind", str(LAUNCHER), JAIL_LAUNCHER,
             "--proc", "/proc",
             "--dev", "/dev",
-            "--perms", "1777", *self._tmpfs_size, "--tmpfs", "/tmp",
+            *tmp,
             "--bind", host_workdir, JAIL_WORKDIR,
             "--chdir", JAIL_WORKDIR,
             "--clearenv", *setenv,

@@ -7,11 +7,11 @@ import shutil
 
 from services.kit.errors import StartupError
 from services.kit.logs import get_logger
-from services.sandbox.isolation import Jail, Program, choose_mode, warn_isolation_off
+from services.sandbox.isolation import Jail, Program, RunControls, choose_mode, warn_isolation_off
 from services.sandbox.limits import resolve_limits
 from services.sandbox.process_runner import run_confined
 from services.sandbox.settings import SandboxSettings
-from services.sandbox.workspace import fresh_workspace
+from services.sandbox.workspace import Workspaces
 
 log = get_logger("sandbox.jail")
 PROBE_TIMEOUT_SECONDS = 10
@@ -39,11 +39,11 @@ async def jail_problem(jail: Jail, settings: SandboxSettings) -> str | None:
     identity = jail.identity(0)
     true = shutil.which("true") or "/bin/true"
     try:
-        with fresh_workspace(settings.SANDBOX_WORK_ROOT, identity) as workdir:
-            argv = jail.command(Program("exec", (true,)), limits, identity, workdir, 1 << 30)
-            result = await run_confined(
-                argv, jail.environment(workdir), workdir, PROBE_TIMEOUT_SECONDS, 4096
-            )
+        async with Workspaces(settings.SANDBOX_WORK_ROOT, None).fresh(identity) as space:
+            program = Program("exec", (true,))
+            argv = jail.command(program, limits, identity, space.work, 1 << 30, RunControls())
+            env = jail.environment(space.work, space.tmp)
+            result = await run_confined(argv, env, space.work, PROBE_TIMEOUT_SECONDS, 4096)
     except OSError as exc:
         return str(exc)
     if result.exit_code == 0:

@@ -25,7 +25,12 @@ class RunResult:
 
 
 async def run_confined(
-    argv: list[str], env: dict[str, str], cwd: str, timeout: float, output_limit: int
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    timeout: float,
+    output_limit: int,
+    pass_fds: tuple[int, ...] = (),
 ) -> RunResult:
     """Raises OSError when the command cannot be started."""
     started = time.monotonic()
@@ -37,6 +42,7 @@ async def run_confined(
         env=env,
         cwd=cwd,
         start_new_session=True,
+        pass_fds=pass_fds,
     )
     out, err = CappedOutput(output_limit), CappedOutput(output_limit)
     pumps = asyncio.gather(drain(proc.stdout, out), drain(proc.stderr, err))

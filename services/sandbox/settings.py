@@ -32,19 +32,26 @@ class SandboxSettings(ServiceSettings):
     SANDBOX_MAX_PROCESSES: int = Field(64, ge=4)
     SANDBOX_MAX_OUTPUT_BYTES: int = Field(64 * 1024, ge=256)
     SANDBOX_MAX_FILE_BYTES: int = Field(16 * 1024 * 1024, ge=1024)
+    # Each execution's tmpfs (its working directory and /tmp together): bytes and inodes.
     SANDBOX_TMPFS_BYTES: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    SANDBOX_TMPFS_INODES: int = Field(16384, ge=64)
+    # auto: mount that tmpfs when the service may (root); off: plain directories on disk.
+    SANDBOX_DISK_QUOTA: Literal["auto", "off"] = "auto"
     SANDBOX_JVM_OVERHEAD_MB: int = Field(1024, ge=0)
     SANDBOX_ISOLATION: Literal["auto", "bubblewrap", "rlimits"] = "auto"
     SANDBOX_UID_BASE: int = Field(60000, ge=1000)
     SANDBOX_WORK_ROOT: str = ""
-    # Where cgroup hierarchies are mounted, for cpu_limit_mhz quotas; empty = never use cgroups.
+    # Where cgroup hierarchies are mounted, for the per-execution memory, process and CPU
+    # limits; empty = never use cgroups (rlimits only).
     SANDBOX_CGROUP_ROOT: str = "/sys/fs/cgroup"
     WEB_SEARCH_PROVIDER: Literal["mock", "searxng"] = "mock"
     SEARXNG_URL: str = "http://localhost:8080"
     SEARXNG_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
     WEB_SEARCH_MAX_RESULTS: int = Field(5, ge=1, le=50)
 
-    @field_validator("WEB_SEARCH_PROVIDER", "SANDBOX_ISOLATION", mode="before")
+    @field_validator(
+        "WEB_SEARCH_PROVIDER", "SANDBOX_ISOLATION", "SANDBOX_DISK_QUOTA", mode="before"
+    )
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

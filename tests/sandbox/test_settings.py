@@ -51,6 +51,8 @@ def test_service_starts_on_the_alias_ports(tmp_path: Path, spawn: Spawner) -> No
         ("SANDBOX_MAX_CONCURRENCY", "0"),
         ("RUST_SANDBOX_PORT", "eighty"),
         ("SANDBOX_ISOLATION", "docker"),
+        ("SANDBOX_DISK_QUOTA", "sometimes"),
+        ("SANDBOX_TMPFS_INODES", "10"),
     ],
 )
 def test_bad_values_name_the_variable(

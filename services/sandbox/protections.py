@@ -1,0 +1,72 @@
+"""What confines each execution beyond the jail, found once at start-up: the per-execution
+cgroup, the seccomp filter and the tmpfs disk quota; and how to say which ones applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.kit.logs import get_logger
+from services.sandbox.cgroups import ExecutionCgroups
+from services.sandbox.isolation import Jail
+from services.sandbox.seccomp_filter import SeccompProgram, build_program
+from services.sandbox.settings import SandboxSettings
+from services.sandbox.tmpfs import TmpfsQuota
+from services.sandbox.workspace import Workspaces
+
+log = get_logger("sandbox.protections")
+
+
+@dataclass
+class Protections:
+    workspaces: Workspaces
+    cgroups: ExecutionCgroups | None
+    seccomp: SeccompProgram | None
+
+    @classmethod
+    def detect(cls, settings: SandboxSettings, jail: Jail) -> Protections:
+        quota = TmpfsQuota(settings.SANDBOX_TMPFS_BYTES, settings.SANDBOX_TMPFS_INODES)
+        workspaces = Workspaces.checked(
+            settings.SANDBOX_WORK_ROOT, quota if settings.SANDBOX_DISK_QUOTA == "auto" else None
+        )
+        root = settings.SANDBOX_CGROUP_ROOT.strip()
+        cgroups = ExecutionCgroups.detect(Path(root)) if root else None
+        found = cls(workspaces, cgroups, _seccomp(jail))
+        log.info("sandbox_protections", **found.summary(jail))
+        return found
+
+    def summary(
+        self, jail: Jail, group: bool | None = None, seccomp: bool | None = None
+    ) -> dict[str, Any]:
+        """Which mechanism enforces each limit: the service's (None) or one run's."""
+        cgroup = self.cgroups.describe() if self.cgroups and group is not False else None
+        cpu = cgroup is not None and self.cgroups is not None and "cpu" in self.cgroups.parents
+        filtered = self.seccomp is not None and seccomp is not False
+        swap = " with swap off" if self.cgroups and self.cgroups.swap_limited else ""
+        quota = self.workspaces.quota
+        return {
+            "isolation": jail.mode,
+            "memory_limit": f"{cgroup}: whole process tree{swap}"
+            if cgroup
+            else "address-space rlimit per process (weaker)",
+            "process_limit": f"{cgroup}: whole execution"
+            if cgroup
+            else "process rlimit per user (weaker)",
+            "cpu_limit": f"{cgroup} CPU quota" if cpu else "CPU-time rlimit per process",
+            "disk_quota": quota.describe() if quota else "none: file-size rlimit only",
+            "seccomp": f"{len(self.seccomp.denied)} call groups denied"
+            if filtered and self.seccomp
+            else "off",
+            "user_namespaces": "denied" if filtered or jail.userns_disabled else "allowed",
+        }
+
+
+def _seccomp(jail: Jail) -> SeccompProgram | None:
+    if jail.mode != "bubblewrap":
+        return None
+    try:
+        return build_program()
+    except OSError as exc:
+        log.warning("seccomp_unavailable", error=str(exc))
+        return None
