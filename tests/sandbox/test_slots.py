@@ -58,9 +58,9 @@ def executions_running(service: Sandbox) -> int:
 
 
 def release_held_executions(service: Sandbox) -> None:
-    """Each held program waits for a file named release in its own workspace."""
+    """Each held program waits for a file named release in its working directory."""
     for workspace in service.work_root.iterdir():
-        (workspace / "release").write_text("go")
+        (workspace / "work" / "release").write_text("go")
 
 
 def test_a_request_that_cannot_get_a_slot_is_refused(capped: Sandbox) -> None:
