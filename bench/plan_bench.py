@@ -164,11 +164,12 @@ def measure_throughput(stack: CoreStack, concurrency: int, seconds: float) -> Th
 
 
 def embedding_cpu_seconds(repetitions: int = 200) -> float:
-    """CPU seconds of one query embedding, with the memory service's own model code."""
+    """CPU seconds of one query embedding with torch, through the memory service's code."""
     from services.memory.embeddings import Embedder
-    from services.memory.settings import DEFAULT_EMBEDDING_MODEL
+    from tests.support.embeddings import embedding_config
 
-    embedder = Embedder.load(DEFAULT_EMBEDDING_MODEL)
+    # torch on one thread, as the issue's floor: one query embedding with torch.
+    embedder = Embedder.load(embedding_config(backend="torch", threads=1))
     for _ in range(20):
         embedder.encode_now([PROMPT])
     started = time.process_time()

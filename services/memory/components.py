@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 
 from services.kit.logs import get_logger
+from services.memory.embedding_engines import EmbeddingConfig
 from services.memory.embeddings import Embedder
 from services.memory.errors import DependencyUnavailable
 from services.memory.health import DeepHealth
@@ -45,7 +46,7 @@ class MemoryComponents:
 
     @cached_property
     def health(self) -> DeepHealth:
-        return DeepHealth(self.store, self.knowledge, self.tracker)
+        return DeepHealth(self.store, self.knowledge, self.tracker, self.embedder)
 
     async def close(self) -> None:
         await self.store.close()
@@ -60,7 +61,5 @@ async def build_components(settings: MemorySettings) -> MemoryComponents:
         await store.open()
     except DependencyUnavailable as exc:  # shown by /health; the store retries on each use
         log.error("session_store_unavailable", error=str(exc))
-    embedder = await asyncio.to_thread(
-        Embedder.load, settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE
-    )
+    embedder = await asyncio.to_thread(Embedder.load, EmbeddingConfig.from_settings(settings))
     return MemoryComponents(settings, store, KnowledgeStore.from_settings(settings), embedder)

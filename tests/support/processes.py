@@ -22,6 +22,7 @@ from scripts.devstack.process_group import launch_in_group, signal_group
 from services.kit.health_probe import grpc_serving
 
 ROOT = Path(__file__).resolve().parents[2]
+EMBEDDING_CACHE = ROOT / ".cache" / "embeddings"
 LIVE: list[ServiceProcess] = []  # every started process, for log dumps on failure
 Readiness = Callable[[], bool]
 # Every service under test runs in UTC+05:30 (a POSIX rule, no tz database needed), so a
@@ -48,6 +49,8 @@ def base_env(**overrides: str) -> dict[str, str]:
         "ANONYMIZED_TELEMETRY": "False",
         "TOKENIZERS_PARALLELISM": "false",
         "OMP_NUM_THREADS": "1",
+        # One ONNX export of the embedding model shared by every service the tests start.
+        "EMBEDDING_CACHE_DIR": str(EMBEDDING_CACHE),
         "LOG_LEVEL": "INFO",
         "TZ": NOT_UTC,
     }

@@ -1,0 +1,73 @@
+"""Choosing the embedding engine: the ONNX export is made once and reused, a missing
+optional package falls back to torch and says so, and threads follow the cores."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+
+from services.memory.embedding_engines import EmbeddingConfig, open_engine
+from services.memory.onnx_export import ensure_export, fingerprint
+from services.memory.settings import MemorySettings
+
+
+def test_fallback_to_torch_when_openvino_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.support.processes import EMBEDDING_CACHE
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    with structlog.testing.capture_logs() as logs:
+        engine = open_engine(EmbeddingConfig(backend="openvino", cache_dir=EMBEDDING_CACHE))
+    assert engine.backend == "torch"
+    fallback = [entry for entry in logs if entry["event"] == "embedding_backend_fallback"]
+    assert fallback and fallback[0]["requested"] == "openvino", logs
+    assert "openvino" in fallback[0]["reason"]
+
+
+def test_a_model_that_is_not_a_local_directory_cannot_be_exported(tmp_path: Path) -> None:
+    from services.memory.onnx_export import ExportUnavailable
+
+    with pytest.raises(ExportUnavailable, match="not a local model directory"):
+        ensure_export("some-hub/model-name", tmp_path, "fp32")
+
+
+def test_the_fingerprint_follows_the_model_files(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"hidden_size": 384}')
+    first = fingerprint(model)
+    assert fingerprint(model) == first
+    (model / "config.json").write_text('{"hidden_size": 768}')
+    assert fingerprint(model) != first
+
+
+def test_threads_default_to_the_cores_this_process_may_use() -> None:
+    assert EmbeddingConfig().thread_count == len(os.sched_getaffinity(0))
+    assert EmbeddingConfig(threads=3).thread_count == 3
+
+
+def test_settings_choose_onnx_and_refuse_int8_without_it() -> None:
+    settings = MemorySettings()
+    assert (settings.EMBEDDING_BACKEND, settings.EMBEDDING_PRECISION) == ("onnx", "fp32")
+    with pytest.raises(ValueError, match="EMBEDDING_PRECISION"):
+        MemorySettings(EMBEDDING_BACKEND="torch", EMBEDDING_PRECISION="int8")
+
+
+def test_the_export_is_made_once_and_reused(tmp_path: Path) -> None:
+    from services.memory.embedding_engines import resolve_model_location
+    from services.memory.settings import DEFAULT_EMBEDDING_MODEL
+
+    location = resolve_model_location(DEFAULT_EMBEDDING_MODEL)
+    first = ensure_export(location, tmp_path, "fp32")
+    made = first.model_path("fp32").stat().st_mtime_ns
+    assert first.tokenizer_path.is_file()
+    assert first.input_names == ("input_ids", "attention_mask", "token_type_ids")
+    second = ensure_export(location, tmp_path, "fp32")
+    assert second == first
+    assert second.model_path("fp32").stat().st_mtime_ns == made
+    assert [p.name for p in tmp_path.iterdir()] == [first.directory.name]  # no partial dirs
