@@ -175,3 +175,16 @@ def wait_until_gone(probe: Any, seconds: float = 5.0) -> list[str]:
 
 
 running_as_root = os.geteuid() == 0
+
+
+def processes_named(marker: str) -> list[str]:
+    """Processes on this machine whose command line contains marker."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in argv:
+            found.append(f"{cmdline.parent.name}: {argv[0].decode(errors='replace')}")
+    return found
