@@ -15,7 +15,7 @@ from services.sandbox.outcome import ToolCall, ToolOutcome
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.slots import SlotPool
 from services.sandbox.weather import weather_report
-from services.sandbox.web_search import SearchProvider, parse_query
+from services.sandbox.web_search import SearchProvider, clip_query, mark_clipped_query, parse_query
 
 log = get_logger("sandbox.dispatch")
 Executor = Callable[[ToolCall, ExecutionLimits], Awaitable[ToolOutcome]]
@@ -63,9 +63,10 @@ class ToolDispatcher:
             return ToolOutcome.from_json("invalid_args", payload, str(exc))
 
     async def _web_search(self, call: ToolCall, limits: ExecutionLimits) -> ToolOutcome:
-        query = parse_query(call.args)
+        query, clipped = clip_query(parse_query(call.args))
         timeout = min(float(limits.timeout_seconds), self.settings.SEARXNG_TIMEOUT_SECONDS)
-        return await self.search.search(query, timeout)
+        outcome = await self.search.search(query, timeout)
+        return mark_clipped_query(outcome) if clipped else outcome
 
     async def _weather(self, call: ToolCall, limits: ExecutionLimits) -> ToolOutcome:
         return weather_report(call.args)

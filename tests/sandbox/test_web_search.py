@@ -7,6 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.sandbox.web_search import (
+    MAX_QUERY_CHARS,
+    MAX_SNIPPET_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+)
 from tests.sandbox.conftest import Sandbox, running_sandbox
 from tests.support.fake_searxng import FakeSearxng
 from tests.support.processes import free_port
@@ -117,3 +123,40 @@ def test_searxng_unreachable_is_a_network_error(
     assert status == "network_error"
     assert "ConnectError" in stderr
     assert body["results"] == []
+
+
+HUGE_QUERY = "é" + "q" * 1_000_000  # the first character needs two bytes in UTF-8
+
+
+def assert_clipped(body: dict[str, object]) -> None:
+    assert body["query"] == HUGE_QUERY[:MAX_QUERY_CHARS]
+    assert body["query_truncated"] is True
+    assert body["query_limit_chars"] == MAX_QUERY_CHARS
+    results = body["results"]
+    assert isinstance(results, list) and results
+    for hit in results:
+        assert len(hit["title"]) <= MAX_TITLE_CHARS
+        assert len(hit["url"]) <= MAX_URL_CHARS
+        assert len(hit["snippet"]) <= MAX_SNIPPET_CHARS
+
+
+def test_a_huge_query_is_clipped_with_the_mock(sandbox: Sandbox) -> None:
+    reply = sandbox.tool("web_search", {"query": HUGE_QUERY})
+    assert reply.status == "ok"
+    assert len(reply.stdout.encode()) < 32 * 1024
+    assert_clipped(json.loads(reply.stdout))
+
+
+def test_a_huge_query_and_long_results_are_clipped_with_searxng(
+    searx_sandbox: Sandbox, fake: FakeSearxng
+) -> None:
+    status, body, _ = search(searx_sandbox, HUGE_QUERY)
+    assert status == "ok"
+    assert fake.queries[-1] == HUGE_QUERY[:MAX_QUERY_CHARS]  # only the clipped query is sent
+    assert_clipped(body)
+    assert any(len(hit["title"]) == MAX_TITLE_CHARS for hit in body["results"])  # type: ignore[attr-defined]
+
+
+def test_a_short_query_is_not_marked(sandbox: Sandbox) -> None:
+    _, body, _ = search(sandbox, "short")
+    assert "query_truncated" not in body
