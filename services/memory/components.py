@@ -46,7 +46,8 @@ class MemoryComponents:
 
     @cached_property
     def health(self) -> DeepHealth:
-        return DeepHealth(self.store, self.knowledge, self.tracker, self.embedder)
+        serve_early = self.settings.MEMORY_SERVE_DURING_INGESTION
+        return DeepHealth(self.store, self.knowledge, self.tracker, self.embedder, serve_early)
 
     async def close(self) -> None:
         await self.store.close()

@@ -1,5 +1,9 @@
-"""The deep readiness check shared by HTTP /health and gRPC health: Chroma must answer a
-heartbeat and SQLite a real query."""
+"""Health and readiness of the memory service.
+
+/health is deep: Chroma must answer a heartbeat and SQLite a real query; it also shows how
+far start-up ingestion is. Readiness (/ready and gRPC health) asks the same and, unless
+MEMORY_SERVE_DURING_INGESTION is set, that start-up ingestion has finished: until then a
+RAG query would silently miss the knowledge not yet embedded."""
 
 from __future__ import annotations
 
@@ -24,11 +28,13 @@ class DeepHealth:
         knowledge: KnowledgeStore,
         ingestion: IngestionTracker,
         embedder: Embedder,
+        serve_during_ingestion: bool = False,
     ) -> None:
         self._embedder = embedder
         self._store = store
         self._knowledge = knowledge
         self._ingestion = ingestion
+        self._serve_during_ingestion = serve_during_ingestion
 
     async def failures(self) -> dict[str, str]:
         """Failing dependency name -> reason; empty when everything answers."""
@@ -57,5 +63,17 @@ class DeepHealth:
             extra |= {"error": f"dependency unavailable: {names}", "failed": failed}
         return not failed, extra
 
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """/ready: the /health answer, refused while start-up ingestion is unfinished."""
+        ok, extra = await self.http()
+        waiting = self._waiting_for_ingestion()
+        if ok and waiting:
+            extra["error"] = waiting
+        return ok and not waiting, extra
+
     async def ready(self) -> bool:
-        return not await self.failures()
+        """gRPC health: the same as /ready."""
+        return not self._waiting_for_ingestion() and not await self.failures()
+
+    def _waiting_for_ingestion(self) -> str:
+        return "" if self._serve_during_ingestion else self._ingestion.unfinished_reason()

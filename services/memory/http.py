@@ -33,6 +33,12 @@ def build_app(parts: MemoryComponents) -> FastAPI:
     app.add_exception_handler(InvalidRequest, _invalid_request)
     app.add_exception_handler(DependencyUnavailable, _dependency_unavailable)
 
+    @app.get("/ready", summary="Readiness: dependencies answer and start-up ingestion is done")
+    async def ready() -> JSONResponse:
+        ok, extra = await parts.health.readiness()
+        body = {"service": SERVICE, "status": "ready" if ok else "not_ready", **extra}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
     @app.get("/memory/latest")
     async def latest(
         session_id: str | None = None, limit: int | None = Query(None, ge=1, le=MAX_LIMIT)

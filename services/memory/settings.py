@@ -21,6 +21,8 @@ class MemorySettings(DatabaseSettings):
     SESSION_DB_PATH: str = "./data/session_history.db"
     KNOWLEDGE_BASES_DIR: str = "./knowledge_bases"
     MEMORY_INGEST_ON_START: bool = True
+    # Report ready (/ready, gRPC health) while start-up ingestion is still running.
+    MEMORY_SERVE_DURING_INGESTION: bool = False
     MEMORY_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
     MEMORY_EMBED_BATCH_SIZE: int = Field(default=64, ge=1, le=1024)
     # onnx (the default) passed the parity check against torch and costs a third of its CPU.

@@ -115,7 +115,9 @@ def test_health_checks_gate_the_planner_and_use_files_in_the_image() -> None:
     for name, (kind, port_variable) in probes.items():
         port = services[name]["environment"][port_variable]
         test = services[name]["healthcheck"]["test"]
-        assert test == ["CMD", "python", "observability/healthcheck.py", kind, port], name
+        # memory is healthy once start-up ingestion has finished, not merely when it answers
+        path = ["/ready"] if name == "memory-service" else []
+        assert test == ["CMD", "python", "observability/healthcheck.py", kind, port, *path], name
     assert (ROOT / "observability" / "healthcheck.py").is_file()
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     planner_needs = services["agent-planner"]["depends_on"]
