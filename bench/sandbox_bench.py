@@ -1,6 +1,8 @@
 """Sandbox overhead: the median latency of a Python "hello" execute_code call through the
-running service (gRPC), divided by the median of a bare `python3 -c pass` subprocess
-measured in the same run. Target: <= 2.0 with bubblewrap. Prints figures; asserts nothing.
+running service (gRPC), with every protection the machine allows (bubblewrap, the
+per-execution cgroup, the seccomp filter, the tmpfs quota; printed), divided by the median
+of a bare `python3 -c pass` subprocess measured in the same run. Target: <= 2.0. Prints
+figures; asserts nothing.
 
     python -m bench.sandbox_bench [--samples 30]
 """
@@ -82,6 +84,14 @@ def stop_service(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
+def applied_protections(stub: pb_grpc.ToolServiceStub) -> str:
+    """What confined the hello program, from its own result."""
+    request = pb.ToolRequest(tool_name="execute_code", args_json=HELLO, timeout_seconds=10)
+    protections = json.loads(stub.ExecuteTool(request, timeout=30).stdout)["protections"]
+    names = ("isolation", "memory_limit", "process_limit", "disk_quota", "seccomp")
+    return "; ".join(f"{name}: {protections[name]}" for name in names)
+
+
 def time_sandbox_hello(stub: pb_grpc.ToolServiceStub) -> float:
     request = pb.ToolRequest(tool_name="execute_code", args_json=HELLO, timeout_seconds=10)
     started = time.perf_counter()
@@ -108,6 +118,7 @@ def main() -> None:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
                 stub = pb_grpc.ToolServiceStub(channel)
+                print(f"protections: {applied_protections(stub)}")
                 for _ in range(3):
                     time_sandbox_hello(stub)
                     time_bare_python(interpreter)
@@ -121,7 +132,7 @@ def main() -> None:
     bare_ms = statistics.median(bare) * 1000
     print(f"samples: {samples}")
     print(f"bare `python3 -c pass` median: {bare_ms:.1f} ms")
-    print(f"sandbox execute_code hello median: {sandbox_ms:.1f} ms")
+    print(f"sandbox execute_code hello (protections above) median: {sandbox_ms:.1f} ms")
     print(f"ratio (target <= 2.0): {sandbox_ms / bare_ms:.2f}")
 
 
