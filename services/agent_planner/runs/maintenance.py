@@ -7,13 +7,17 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from services.agent_planner.runs.pool import RunPool
 from services.agent_planner.runs.store import RunStore
+from services.kit.database import DatabaseUnavailable
 from services.kit.logs import get_logger
 
 log = get_logger("run_maintenance")
+# Ends the unfinished runs whose owner last beat before the given time; returns how many.
+Sweep = Callable[[float], Awaitable[int]]
 
 
 def retention_cutoff(days: float, now: datetime | None = None) -> str:
@@ -31,6 +35,8 @@ class RunMaintenance:
         heartbeat_seconds: float,
         retention_days: float,
         retention_interval_seconds: float,
+        sweep: Sweep | None = None,
+        lease_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -38,6 +44,8 @@ class RunMaintenance:
         self.heartbeat_seconds = heartbeat_seconds
         self.retention_days = retention_days
         self.retention_interval_seconds = retention_interval_seconds
+        self.sweep = sweep
+        self.lease_seconds = lease_seconds
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -62,13 +70,15 @@ class RunMaintenance:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
                 await self._beat()
+                if self.sweep is not None:
+                    await self.sweep(time.time() - self.lease_seconds)
                 if time.monotonic() - last_prune >= self.retention_interval_seconds:
                     last_prune = time.monotonic()
                     await self.prune()
-            except (sqlite3.Error, OSError) as exc:  # retried on the next tick
+            except (DatabaseUnavailable, sqlite3.Error, OSError) as exc:  # retried on the next tick
                 log.error("run_maintenance_failed", error=str(exc))
 
     async def _beat(self) -> None:
-        running = self.pool.running_ids()
+        running = self.pool.owned_ids()
         if running:
             await self.store.heartbeat(self.owner, running, time.time())

@@ -76,6 +76,10 @@ class RunPool:
     def running_ids(self) -> list[str]:
         return list(self._running)
 
+    def owned_ids(self) -> list[str]:
+        """Runs this process holds: waiting in its queue or running."""
+        return [*self._waiting, *self._running]
+
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run this process holds and wait for it to end; False when not held."""
         queued = self._waiting.pop(run_id, None)

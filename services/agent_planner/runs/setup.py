@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -14,10 +15,14 @@ from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.maintenance import RunMaintenance
 from services.agent_planner.runs.pool import RunPool
 from services.agent_planner.runs.service import RunService
-from services.agent_planner.runs.sqlite_store import SqliteRunStore
+from services.agent_planner.runs.sql_store import SqlRunStore
 from services.agent_planner.runs.stream import RunStreamer
 from services.agent_planner.settings import PlannerSettings
+from services.kit.database import Database
 from services.kit.runtime import Cleanup
+
+# A run whose owner missed this many heartbeats is an orphan (the owner died).
+LEASE_HEARTBEATS = 3
 
 
 def instance_id() -> str:
@@ -29,7 +34,7 @@ async def open_runs(
     settings: PlannerSettings, loop: AgentLoop, deps: LoopDependencies, cleanups: list[Cleanup]
 ) -> RunService:
     owner = instance_id()
-    store = SqliteRunStore(Path(settings.runs_db_path()), settings.AGENT_RUN_EVENT_MAX_BYTES)
+    store = SqlRunStore(runs_database(settings, deps), settings.AGENT_RUN_EVENT_MAX_BYTES)
     await store.open()
     hub = RunEventHub(
         settings.redis_url(),
@@ -44,8 +49,16 @@ async def open_runs(
         store, hub, settings.AGENT_SSE_HEARTBEAT_SECONDS, settings.AGENT_SSE_POLL_SECONDS
     )
     service = RunService(store, hub, pool, executor, streamer)
-    # A SQLite file has one planner: whatever it left unfinished belongs to a dead process.
-    await service.abandon_unfinished(heartbeat_before=math.inf)
+    lease = LEASE_HEARTBEATS * settings.AGENT_RUN_HEARTBEAT_SECONDS
+    if store.database.is_postgres:
+        # Replicas share the database: only runs whose owner stopped beating are orphans,
+        # and every replica keeps looking for them while it runs.
+        await service.abandon_unfinished(heartbeat_before=time.time() - lease)
+        sweep = service.abandon_unfinished
+    else:
+        # A SQLite file has one planner: whatever it left unfinished belongs to a dead process.
+        await service.abandon_unfinished(heartbeat_before=math.inf)
+        sweep = None
     maintenance = RunMaintenance(
         store,
         pool,
@@ -53,6 +66,8 @@ async def open_runs(
         settings.AGENT_RUN_HEARTBEAT_SECONDS,
         settings.AGENT_RUN_RETENTION_DAYS,
         settings.AGENT_RUN_RETENTION_INTERVAL_SECONDS,
+        sweep=sweep,
+        lease_seconds=lease,
     )
     await pool.start()
     await maintenance.start()
@@ -61,3 +76,10 @@ async def open_runs(
     cleanups[:0] = [pool.close, maintenance.close, hub.close]
     cleanups.append(store.close)
     return service
+
+
+def runs_database(settings: PlannerSettings, deps: LoopDependencies) -> Database:
+    """The audit log's database unless AGENT_RUNS_DB_PATH names another SQLite file."""
+    if settings.DATABASE_URL or settings.runs_db_path() == settings.PAGI_AUDIT_DB_PATH:
+        return deps.audit.database
+    return settings.database(Path(settings.runs_db_path()))

@@ -1,5 +1,5 @@
-"""RunStore: the storage contract for runs and their events. The SQLite implementation is
-the embedded default; another backend (PostgreSQL) implements the same methods, so the pool,
+"""RunStore: the storage contract for runs and their events. SqlRunStore implements it once
+for both backends (the SQLite file by default, PostgreSQL with DATABASE_URL), so the pool,
 the executor and the routes never see SQL."""
 
 from __future__ import annotations

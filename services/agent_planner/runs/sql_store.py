@@ -1,0 +1,276 @@
+"""RunStore on the planner's database (SQLite file by default, PostgreSQL with DATABASE_URL):
+one set of SQLAlchemy Core statements for both. Event numbers come from the run's row
+(`last_seq`, bumped with UPDATE ... RETURNING inside the event's transaction), so they stay
+gap-free even when several planner replicas write events of one run."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.agent_planner.audit import utc_timestamp
+from services.agent_planner.runs.records import (
+    TERMINAL_EVENTS,
+    NewRun,
+    RunEnding,
+    RunEvent,
+    RunRecord,
+    RunStatus,
+    bounded_payload,
+)
+from services.agent_planner.runs.store import RunNotFoundError, RunQuery
+from services.kit.database import Database, DatabaseUnavailable, Migration, RowId
+
+METADATA = sa.MetaData()
+RUNS = sa.Table(
+    "runs",
+    METADATA,
+    sa.Column("position", RowId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Text, nullable=False, unique=True),
+    sa.Column("session_id", sa.Text, nullable=False),
+    sa.Column("trace_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("resources", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Text),
+    sa.Column("finished_at", sa.Text),
+    sa.Column("turns", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("owner", sa.Text),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("idx_runs_session", "session_id", "position"),
+    sa.Index("idx_runs_status", "status", "position"),
+    sa.Index("idx_runs_finished", "finished_at"),
+    sqlite_autoincrement=True,
+)
+RUN_EVENTS = sa.Table(
+    "run_events",
+    METADATA,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+RECORD_COLUMNS = (
+    RUNS.c.run_id, RUNS.c.session_id, RUNS.c.trace_id, RUNS.c.status, RUNS.c.prompt,
+    RUNS.c.resources, RUNS.c.created_at, RUNS.c.started_at, RUNS.c.finished_at, RUNS.c.turns,
+    RUNS.c.result, RUNS.c.error, RUNS.c.reason, RUNS.c.owner, RUNS.c.heartbeat_at,
+)
+OPEN_STATUSES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+IS_OPEN = RUNS.c.status.in_(OPEN_STATUSES)
+
+
+def create_run_tables(connection: sa.Connection) -> None:
+    # checkfirst: a database written before migrations existed is adopted as version 1.
+    METADATA.create_all(connection, checkfirst=True)
+
+
+MIGRATIONS = [Migration(1, "runs and run events", create_run_tables)]
+
+
+class SqlRunStore:
+    def __init__(self, database: Database, max_event_bytes: int) -> None:
+        self.database = database
+        self.max_event_bytes = max_event_bytes
+
+    async def open(self) -> None:
+        await self.database.migrate("agent_planner.runs", MIGRATIONS)
+
+    async def close(self) -> None:
+        """The database is closed by its owner (the audit log shares it)."""
+
+    async def ping(self) -> bool:
+        try:
+            await self.database.read(lambda c: c.execute(sa.select(RUNS.c.position).limit(1)))
+        except (DatabaseUnavailable, sa.exc.SQLAlchemyError):
+            return False
+        return True
+
+    async def create_run(self, run: NewRun, created_at: str) -> RunEvent:
+        row = {
+            "run_id": run.run_id,
+            "session_id": run.session_id,
+            "trace_id": run.trace_id,
+            "status": RunStatus.QUEUED.value,
+            "prompt": run.prompt,
+            "resources": json.dumps(run.resources),
+            "created_at": created_at,
+            "heartbeat_at": time.time(),  # the lease starts when the run is accepted
+        }
+        queued = {"run_id": run.run_id, "session_id": run.session_id, "trace_id": run.trace_id}
+
+        def insert(connection: sa.Connection) -> RunEvent:
+            connection.execute(RUNS.insert(), row)
+            return self._insert_event(connection, run.run_id, "run.queued", queued)
+
+        return await self.database.write(insert)
+
+    async def append_event(
+        self, run_id: str, event_type: str, data: dict[str, Any]
+    ) -> RunEvent | None:
+        turn = data.get("turn")
+
+        def append(connection: sa.Connection) -> RunEvent | None:
+            if not _is_open(connection, run_id):
+                return None
+            if isinstance(turn, int):
+                connection.execute(
+                    RUNS.update()
+                    .where(RUNS.c.run_id == run_id, RUNS.c.turns < turn)
+                    .values(turns=turn)
+                )
+            return self._insert_event(connection, run_id, event_type, data)
+
+        return await self.database.write(append)
+
+    async def start_run(self, run_id: str, owner: str, data: dict[str, Any]) -> RunEvent | None:
+        def start(connection: sa.Connection) -> RunEvent | None:
+            changed = connection.execute(
+                RUNS.update()
+                .where(RUNS.c.run_id == run_id, RUNS.c.status == RunStatus.QUEUED.value)
+                .values(
+                    status=RunStatus.RUNNING.value,
+                    started_at=utc_timestamp(),
+                    owner=owner,
+                    heartbeat_at=time.time(),
+                )
+            ).rowcount
+            return self._insert_event(connection, run_id, "run.started", data) if changed else None
+
+        return await self.database.write(start)
+
+    async def finish_run(self, run_id: str, ending: RunEnding) -> RunEvent | None:
+        values: dict[str, Any] = {
+            "status": ending.status.value,
+            "finished_at": utc_timestamp(),
+            "result": ending.result,
+            "error": ending.error,
+            "reason": ending.reason,
+        }
+        if ending.turns is not None:
+            values["turns"] = ending.turns
+
+        def finish(connection: sa.Connection) -> RunEvent | None:
+            changed = connection.execute(
+                RUNS.update().where(RUNS.c.run_id == run_id, IS_OPEN).values(**values)
+            ).rowcount
+            if not changed:
+                return None
+            event_type = TERMINAL_EVENTS[ending.status]
+            return self._insert_event(connection, run_id, event_type, ending.event_data())
+
+        return await self.database.write(finish)
+
+    async def heartbeat(self, owner: str, run_ids: list[str], now: float) -> None:
+        if not run_ids:
+            return
+        # A queued run has no owner yet: the process that holds it in its queue claims it.
+        mine = sa.or_(RUNS.c.owner == owner, RUNS.c.owner.is_(None))
+        statement = (
+            RUNS.update()
+            .where(RUNS.c.run_id.in_(run_ids), mine, IS_OPEN)
+            .values(heartbeat_at=now, owner=owner)
+        )
+        await self.database.write(lambda connection: connection.execute(statement))
+
+    async def stale_runs(self, heartbeat_before: float) -> list[RunRecord]:
+        query = (
+            sa.select(*RECORD_COLUMNS)
+            .where(
+                IS_OPEN,
+                sa.or_(RUNS.c.heartbeat_at.is_(None), RUNS.c.heartbeat_at < heartbeat_before),
+            )
+            .order_by(RUNS.c.position)
+        )
+        return await self.database.read(_records, query)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        query = sa.select(*RECORD_COLUMNS).where(RUNS.c.run_id == run_id)
+        found = await self.database.read(_records, query)
+        return found[0] if found else None
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        return await self.database.read(_list_runs, query)
+
+    async def events_after(self, run_id: str, after: int, limit: int) -> list[RunEvent]:
+        columns = (RUN_EVENTS.c.seq, RUN_EVENTS.c.type, RUN_EVENTS.c.data, RUN_EVENTS.c.created_at)
+        query = (
+            sa.select(*columns)
+            .where(RUN_EVENTS.c.run_id == run_id, RUN_EVENTS.c.seq > after)
+            .order_by(RUN_EVENTS.c.seq)
+            .limit(limit)
+        )
+
+        def select(connection: sa.Connection) -> list[RunEvent]:
+            return [
+                RunEvent(run_id, seq, kind, json.loads(data), at)
+                for seq, kind, data, at in connection.execute(query)
+            ]
+
+        return await self.database.read(select)
+
+    async def delete_finished_before(self, finished_before: str) -> int:
+        old = sa.and_(sa.not_(IS_OPEN), RUNS.c.finished_at < finished_before)
+
+        def delete(connection: sa.Connection) -> int:
+            old_ids = sa.select(RUNS.c.run_id).where(old).scalar_subquery()
+            connection.execute(RUN_EVENTS.delete().where(RUN_EVENTS.c.run_id.in_(old_ids)))
+            return int(connection.execute(RUNS.delete().where(old)).rowcount)
+
+        return await self.database.write(delete)
+
+    def _insert_event(
+        self, connection: sa.Connection, run_id: str, event_type: str, data: dict[str, Any]
+    ) -> RunEvent:
+        seq = connection.execute(
+            RUNS.update()
+            .where(RUNS.c.run_id == run_id)
+            .values(last_seq=RUNS.c.last_seq + 1)
+            .returning(RUNS.c.last_seq)
+        ).scalar_one()
+        text, at = bounded_payload(data, self.max_event_bytes), utc_timestamp()
+        connection.execute(
+            RUN_EVENTS.insert(),
+            {"run_id": run_id, "seq": seq, "type": event_type, "data": text, "created_at": at},
+        )
+        return RunEvent(run_id, seq, event_type, json.loads(text), at)
+
+
+def _is_open(connection: sa.Connection, run_id: str) -> bool:
+    query = sa.select(RUNS.c.position).where(RUNS.c.run_id == run_id, IS_OPEN)
+    return connection.execute(query).first() is not None
+
+
+def _list_runs(connection: sa.Connection, query: RunQuery) -> list[RunRecord]:
+    select = sa.select(*RECORD_COLUMNS)
+    if query.before is not None:
+        position = connection.execute(
+            sa.select(RUNS.c.position).where(RUNS.c.run_id == query.before)
+        ).scalar()
+        if position is None:
+            raise RunNotFoundError(query.before)
+        select = select.where(RUNS.c.position < position)
+    if query.session_id is not None:
+        select = select.where(RUNS.c.session_id == query.session_id)
+    if query.status is not None:
+        select = select.where(RUNS.c.status == str(query.status))
+    return _records(connection, select.order_by(RUNS.c.position.desc()).limit(query.limit))
+
+
+def _records(connection: sa.Connection, query: sa.Select[Any]) -> list[RunRecord]:
+    return [_record(row) for row in connection.execute(query)]
+
+
+def _record(row: sa.Row[Any]) -> RunRecord:
+    values = list(row)
+    values[3] = RunStatus(values[3])
+    values[5] = json.loads(values[5])
+    return RunRecord(*values)

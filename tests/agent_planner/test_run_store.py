@@ -1,0 +1,109 @@
+"""The run store on both backends (SQLite file, PostgreSQL), called directly: gap-free event
+numbers under concurrency, one terminal event, paging, leases and retention."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.agent_planner.runs.records import NewRun, RunEnding, RunStatus
+from services.agent_planner.runs.sql_store import SqlRunStore
+from services.agent_planner.runs.store import RunNotFoundError, RunQuery
+from services.kit.database import Database, engine_url
+from tests.support.postgres import PostgresCluster
+
+CREATED = "2026-01-01T00:00:00.000Z"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlRunStore]:
+    if request.param == "sqlite":
+        url = engine_url("", tmp_path / "runs.db")
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+        url = engine_url(cluster.create_database(), tmp_path)
+    opened = SqlRunStore(Database(url), max_event_bytes=2048)
+    await opened.open()
+    yield opened
+    await opened.database.close()
+
+
+def new_run(run_id: str, session: str = "s") -> NewRun:
+    return NewRun(run_id, session, f"trace-{run_id}", "prompt", [{"kind": "doc"}])
+
+
+async def test_events_are_numbered_without_gaps_under_concurrency(store: SqlRunStore) -> None:
+    queued = await store.create_run(new_run("r1"), CREATED)
+    assert (queued.seq, queued.type) == (1, "run.queued")
+    assert await store.start_run("r1", "owner-a", {"worker": 1}) is not None
+    events = await asyncio.gather(
+        *(store.append_event("r1", "tool.started", {"n": n, "turn": n % 3}) for n in range(40))
+    )
+    assert sorted(e.seq for e in events if e) == list(range(3, 43))
+    stored = await store.events_after("r1", 0, 1000)
+    assert [e.seq for e in stored] == list(range(1, 43))
+    assert (await store.events_after("r1", 40, 10))[0].seq == 41
+    record = await store.get_run("r1")
+    assert record is not None
+    assert (record.status, record.owner, record.turns) == (RunStatus.RUNNING, "owner-a", 2)
+    assert record.resources == [{"kind": "doc"}]
+
+
+async def test_a_run_ends_once_and_nothing_follows(store: SqlRunStore) -> None:
+    await store.create_run(new_run("r2"), CREATED)
+    await store.start_run("r2", "a", {})
+    done = RunEnding(RunStatus.SUCCEEDED, result="{}", turns=1)
+    ending = await store.finish_run("r2", done)
+    assert ending is not None and ending.type == "run.succeeded"
+    assert await store.finish_run("r2", RunEnding(RunStatus.CANCELLED)) is None
+    assert await store.append_event("r2", "tool.started", {}) is None
+    assert await store.start_run("r2", "b", {}) is None
+    record = await store.get_run("r2")
+    assert record is not None and record.status is RunStatus.SUCCEEDED
+    assert record.finished_at is not None and record.result == "{}"
+
+
+async def test_list_is_newest_first_with_filters_and_paging(store: SqlRunStore) -> None:
+    for n in range(5):
+        await store.create_run(new_run(f"p{n}", "even" if n % 2 == 0 else "odd"), CREATED)
+    page = await store.list_runs(RunQuery(limit=2))
+    assert [r.run_id for r in page] == ["p4", "p3"]
+    after = await store.list_runs(RunQuery(limit=2, before="p3"))
+    assert [r.run_id for r in after] == ["p2", "p1"]
+    evens = await store.list_runs(RunQuery(session_id="even", status=RunStatus.QUEUED))
+    assert [r.run_id for r in evens] == ["p4", "p2", "p0"]
+    with pytest.raises(RunNotFoundError):
+        await store.list_runs(RunQuery(before="never"))
+
+
+async def test_heartbeats_keep_a_lease_and_claim_queued_runs(store: SqlRunStore) -> None:
+    await store.create_run(new_run("alive"), CREATED)
+    await store.create_run(new_run("orphan"), CREATED)
+    await store.start_run("orphan", "dead-owner", {})
+    await store.heartbeat("live-owner", ["alive", "orphan"], now=4_000_000_000.0)
+    stale = await store.stale_runs(heartbeat_before=3_999_999_999.0)
+    assert [r.run_id for r in stale] == ["orphan"]  # another owner's run is not claimed
+    alive = await store.get_run("alive")
+    assert alive is not None and alive.owner == "live-owner"
+
+
+async def test_retention_deletes_old_finished_runs_and_their_events(store: SqlRunStore) -> None:
+    for run_id in ("old", "open"):
+        await store.create_run(new_run(run_id), CREATED)
+    await store.finish_run("old", RunEnding(RunStatus.FAILED, error="x"))
+    assert await store.delete_finished_before("2000-01-01T00:00:00.000Z") == 0
+    assert await store.delete_finished_before("9999-01-01T00:00:00.000Z") == 1
+    assert await store.get_run("old") is None
+    assert await store.events_after("old", 0, 10) == []
+    assert await store.get_run("open") is not None
+
+
+async def test_event_payloads_are_bounded(store: SqlRunStore) -> None:
+    await store.create_run(new_run("big"), CREATED)
+    event = await store.append_event("big", "tool.finished", {"output": "x" * 10_000})
+    assert event is not None and event.data["truncated"] is True
+    [stored] = await store.events_after("big", 1, 10)
+    assert len(str(stored.data)) < 2048
