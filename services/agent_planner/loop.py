@@ -288,6 +288,7 @@ class AgentLoop:
             await self.deps.memory.store_session_delta(run.session_id, user, assistant)
         except DependencyError as exc:
             log.warning("session_store_failed", error=str(exc))
+            await self._audit(run, "MEMORY_WRITE_ERROR", write="session", error=str(exc))
 
     async def _store_playbook(self, run: Run) -> None:
         first_prompt = str(run.playbook[0]["content"])
@@ -297,6 +298,7 @@ class AgentLoop:
             )
         except DependencyError as exc:
             log.warning("playbook_store_failed", error=str(exc))
+            await self._audit(run, "MEMORY_WRITE_ERROR", write="playbook", error=str(exc))
             return
         log.info("playbook_stored", playbook_id=playbook_id, steps=len(run.playbook))
 

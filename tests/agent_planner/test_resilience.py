@@ -96,6 +96,17 @@ def test_rag_and_history_down_the_loop_goes_on(
     assert "circuit breaker for memory-rag is open" in unavailable[-1]["error"]
     assert [b["breaker"] for b in log_events(planner.process, "breaker_opened")] == ["memory-rag"]
     assert len(log_events(planner.process, "session_history_unavailable")) == 6
+    # The answer's session write fails too: logged, and audited after PLAN_END.
+    assert len(log_events(planner.process, "session_store_failed")) == 6
+    rows = planner.audit_rows("trace-ragdown-0")
+    assert [r["event_type"] for r in rows] == [
+        "PLAN_START",
+        "PLAN_MODEL_RESPONSE",
+        "PLAN_END",
+        "MEMORY_WRITE_ERROR",
+    ]
+    assert rows[-1]["data"]["write"] == "session"
+    assert rows[-1]["data"]["error"].startswith("memory /memory/store: ")
 
 
 def test_gateway_breaker_opens_after_five_failures_and_recovers(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -36,8 +37,11 @@ def started_pids(output: str) -> dict[str, int]:
     }
 
 
-def test_stop_from_a_second_invocation_without_redis(tmp_path: Path) -> None:
-    run = RunnerRun(tmp_path, no_redis_env(tmp_path)).start()
+def test_stop_from_a_second_invocation_without_redis_and_a_stubborn_service(
+    tmp_path: Path,
+) -> None:
+    run = RunnerRun(tmp_path, no_redis_env(tmp_path), ["--profile", "core", "--grace", "2"])
+    run.start()
     pids: dict[str, int] = {}
     try:
         run.wait_ready()
@@ -53,10 +57,16 @@ def test_stop_from_a_second_invocation_without_redis(tmp_path: Path) -> None:
         )
         assert status == 200, body  # the planner answers even with notifications off
 
+        # A stopped process leaves SIGTERM pending: memory now ignores it, as a hung
+        # service would, and only the SIGKILL after the 2 s grace period ends it.
+        os.killpg(pids["memory"], signal.SIGSTOP)
         stopped = run_runner_once(tmp_path, run.env, "--stop")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert "stopped the core run" in stopped.stdout
         assert run.wait_exit(30) == 0
+        stubborn = f"memory (pid {pids['memory']}) ignored SIGTERM for 2 s; killing it"
+        assert stubborn in run.output()
+        assert "ignored SIGTERM" not in run.output().replace(stubborn, "")  # only memory
         assert_all_gone(pids, run.all_ports())
         assert not (tmp_path / ".pids.json").exists()
     finally:

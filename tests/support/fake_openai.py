@@ -22,6 +22,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -47,6 +48,7 @@ class Reply:
     piece_chars: int = 4  # streamed deltas carry this many characters
     cut_after: int | None = None  # streamed: drop the connection after this many events
     echo_key: bool = False  # quote the caller's Authorization in the error body and headers
+    before: Callable[[], object] | None = field(default=None, compare=False)  # run first
 
     @classmethod
     def text(
@@ -237,6 +239,8 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 fake.leave()
 
         def _answer(self, reply: Reply, request: RecordedRequest) -> None:
+            if reply.before is not None:  # e.g. break a service at exactly this moment
+                reply.before()
             if reply.gather:
                 fake.gather(reply.gather)
             if reply.delay:
