@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 
 from services.kit.http_app import create_app
 from services.kit.timestamps import utc_stamp
+from services.memory.api_ingestion import IngestLimits, api_documents, check_room_for
 from services.memory.components import MemoryComponents
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.knowledge import check_namespace, collection_name, valid_name
-from services.memory.playbook import PlaybookStep
+from services.memory.playbook import MIND_KB, PlaybookStep
 from services.memory.schemas import IngestRequest, Message, PlaybookRequest, StoreRequest
-from services.memory.sources import SourceDocument
 from services.memory.store import StoredMessage
 
 SERVICE = "memory"
@@ -32,6 +32,7 @@ def build_app(parts: MemoryComponents) -> FastAPI:
     )
     app.add_exception_handler(InvalidRequest, _invalid_request)
     app.add_exception_handler(DependencyUnavailable, _dependency_unavailable)
+    limits = IngestLimits.from_settings(parts.settings)
 
     @app.get("/ready", summary="Readiness: dependencies answer and start-up ingestion is done")
     async def ready() -> JSONResponse:
@@ -58,6 +59,7 @@ def build_app(parts: MemoryComponents) -> FastAPI:
     async def playbook(body: PlaybookRequest) -> dict[str, Any]:
         steps = [PlaybookStep(m.role, m.content) for m in body.history_sequence]
         namespace = check_namespace(body.namespace)
+        await ensure_room(collection_name(namespace, MIND_KB))
         playbook_id = await parts.playbooks.store(body.session_id, body.prompt, steps, namespace)
         return {"status": "ok", "playbook_id": playbook_id}
 
@@ -66,11 +68,16 @@ def build_app(parts: MemoryComponents) -> FastAPI:
         namespace = check_namespace(body.namespace)
         if not valid_name(body.knowledge_base):
             raise InvalidRequest("knowledge_base: use 3-62 letters, digits, '_' or '-'")
-        documents = _documents(body)
+        documents = api_documents(body, limits)
         name = collection_name(namespace, body.knowledge_base)
+        await ensure_room(name)
         report = await parts.ingestor.ingest_documents(name, documents)
         summary = {"status": "ok", "knowledge_base": body.knowledge_base, "namespace": namespace}
         return summary | report.as_dict()
+
+    async def ensure_room(collection: str) -> None:
+        existing = await asyncio.to_thread(parts.knowledge.collection_names_now)
+        check_room_for(collection, existing, limits)
 
     return app
 
@@ -79,20 +86,6 @@ def _stored(message: Message, stored_at: str) -> StoredMessage:
     extra = dict(message.model_extra or {})
     extra.pop("stored_at", None)
     return StoredMessage(message.role, message.content, stored_at, extra)
-
-
-def _documents(body: IngestRequest) -> list[SourceDocument]:
-    documents: dict[str, SourceDocument] = {}
-    for index, doc in enumerate(body.documents):
-        key = doc.id or doc.source or _content_key(doc.text)
-        if key in documents:
-            raise InvalidRequest(f"documents.{index}.id: duplicate document id {key!r}")
-        documents[key] = SourceDocument(key, doc.text, doc.source or "chroma", "api")
-    return list(documents.values())
-
-
-def _content_key(text: str) -> str:
-    return "doc-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:

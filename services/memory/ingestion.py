@@ -14,8 +14,9 @@ from typing import Any
 from services.kit.logs import get_logger
 from services.memory.chunking import chunk_text
 from services.memory.embeddings import Embedder
+from services.memory.errors import InvalidRequest
 from services.memory.knowledge import ChunkRecord, KnowledgeStore, Metadata
-from services.memory.metrics import INGESTED_CHUNKS
+from services.memory.metrics import INGESTED_CHUNKS, metric_label
 from services.memory.sources import SourceDocument, discover_library
 
 log = get_logger("memory.ingestion")
@@ -135,11 +136,21 @@ class Ingestor:
     ) -> IngestReport:
         """Add or replace the given documents only; other stored documents are untouched."""
         keys = [d.key for d in documents]
-        existing = await asyncio.to_thread(
-            self._knowledge.metadata_now, collection, {"doc_key": {"$in": keys}}
-        )
+        mine = {"$and": [{"doc_key": {"$in": keys}}, {"kind": "api"}]}
+        existing = await asyncio.to_thread(self._knowledge.metadata_now, collection, mine)
         plan = plan_collection(collection, documents, existing, lambda _: False)
+        await self._refuse_foreign_ids(plan)
         return await self.execute([plan])
+
+    async def _refuse_foreign_ids(self, plan: CollectionPlan) -> None:
+        """A chunk id held by a file's chunk is never overwritten from the API."""
+        ids = [chunk.id for chunk in plan.to_embed]
+        if not ids:
+            return
+        held = await asyncio.to_thread(self._knowledge.metadata_now, plan.collection, ids=ids)
+        foreign = sorted(i for i, meta in held.items() if meta.get("kind") != "api")
+        if foreign:
+            raise InvalidRequest(f"documents: chunk id {foreign[0]!r} belongs to a file's chunk")
 
     async def execute(
         self, plans: list[CollectionPlan], progress: Progress | None = None
@@ -180,7 +191,8 @@ class Ingestor:
     ) -> None:
         await asyncio.to_thread(self._knowledge.upsert_now, plan.collection, records)
         plan.report.chunks_embedded += len(records)
-        INGESTED_CHUNKS.labels(plan.collection).inc(len(records))
+        kind = str(records[0].metadata.get("kind", "file"))
+        INGESTED_CHUNKS.labels(metric_label(plan.collection), kind).inc(len(records))
         if progress is not None:
             progress(len(records))
 

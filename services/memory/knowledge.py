@@ -195,13 +195,15 @@ class KnowledgeStore:
         with chroma_errors():
             collection.delete(ids=ids)
 
-    def metadata_now(self, name: str, where: dict[str, Any] | None = None) -> dict[str, Metadata]:
+    def metadata_now(
+        self, name: str, where: dict[str, Any] | None = None, ids: list[str] | None = None
+    ) -> dict[str, Metadata]:
         """Ids and metadata of the stored chunks (optionally filtered); {} if no collection."""
         collection = self.collection_now(name, create=False)
         if collection is None:
             return {}
         with chroma_errors():
-            found = collection.get(where=where, include=["metadatas"])
+            found = collection.get(ids=ids, where=where, include=["metadatas"])
         metadatas = found.get("metadatas") or [{} for _ in found["ids"]]
         return {i: dict(m or {}) for i, m in zip(found["ids"], metadatas, strict=True)}
 

@@ -24,6 +24,14 @@ QUERY_CACHE_LOOKUPS = Counter(
 )
 INGESTED_CHUNKS = Counter(
     "memory_ingested_chunks_total",
-    "Chunks embedded and upserted by ingestion, by knowledge base collection",
-    ["collection"],
+    "Chunks embedded and upserted by ingestion, by knowledge base and where they came from",
+    ["knowledge_base", "kind"],
 )
+# Collection names are chosen by callers; labels are limited to the standard knowledge bases
+# so the metric's series stay a fixed set however many namespaces and KBs exist.
+STANDARD_KNOWLEDGE_BASES = frozenset({"Soul-KB", "Domain-KB", "Body-KB", "Mind-KB"})
+
+
+def metric_label(collection: str) -> str:
+    knowledge_base = collection.rpartition(".")[2]
+    return knowledge_base if knowledge_base in STANDARD_KNOWLEDGE_BASES else "other"

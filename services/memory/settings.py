@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from services.kit.settings import DatabaseSettings
+from services.memory.schemas import MAX_DOCUMENTS
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -31,6 +32,10 @@ class MemorySettings(DatabaseSettings):
     EMBEDDING_THREADS: int = Field(default=0, ge=0, le=256)
     EMBEDDING_CACHE_DIR: str = "./data/embeddings"
     EMBEDDING_QUERY_CACHE_SIZE: int = Field(default=1024, ge=0, le=1_000_000)
+    MEMORY_INGEST_MAX_DOCUMENTS: int = Field(default=MAX_DOCUMENTS, ge=1, le=MAX_DOCUMENTS)
+    MEMORY_INGEST_MAX_BYTES: int = Field(default=512 * 1024, ge=1024)
+    MEMORY_MAX_COLLECTIONS_PER_NAMESPACE: int = Field(default=16, ge=4)
+    MEMORY_MAX_NAMESPACES: int = Field(default=256, ge=1)
 
     @model_validator(mode="after")
     def int8_needs_onnx(self) -> MemorySettings:

@@ -107,9 +107,9 @@ def test_http_ingest_counts_added_unchanged_updated(memory: MemoryProcess) -> No
     updated = ingest("Parcels ship on Thursdays.")
     assert (updated["updated"], updated["chunks_embedded"], updated["chunks_removed"]) == (1, 1, 1)
     matches = rag_sources(memory, "when do parcels ship", "Domain-KB")
-    texts = [m["text"] for m in matches if m["id"].startswith(doc_id)]
+    texts = [m["text"] for m in matches if m["id"].startswith(f"api:{doc_id}")]
     assert texts == ["Parcels ship on Thursdays."]
-    assert {m["source"] for m in matches if m["id"].startswith(doc_id)} == {"chroma"}
+    assert {m["source"] for m in matches if m["id"].startswith(f"api:{doc_id}")} == {"chroma"}
 
 
 def test_plan_replaces_changed_chunks_and_keeps_foreign_ones() -> None:
