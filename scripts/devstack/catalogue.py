@@ -37,6 +37,7 @@ class ServiceSpec:
     settings: type[BaseSettings]
     listeners: tuple[Listener, ...] = ()
     probe: str = ""  # the Listener.field whose health check means ready; "" = no probe
+    probe_path: str = "/health"  # for an HTTP probe
     ready_marker: str = ""  # without a probe: a log text meaning ready
     after: tuple[str, ...] = ()  # ready before this one starts
     calls: tuple[str, ...] = ()  # also called at run time, but not needed to start
@@ -59,6 +60,7 @@ SPECS = (
         MemorySettings,
         (Listener("MEMORY_PORT", "http"), Listener("MEMORY_GRPC_PORT", "grpc")),
         probe="MEMORY_PORT",
+        probe_path="/ready",  # ready once start-up ingestion has finished
         addresses={
             "MEMORY_GRPC_ADDR": "localhost:{MEMORY_GRPC_PORT}",
             "RAG_GRPC_ADDR": "localhost:{MEMORY_GRPC_PORT}",

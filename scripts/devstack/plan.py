@@ -10,7 +10,7 @@ from scripts.devstack.console import Console
 from scripts.devstack.environment import setting_names, setting_port, stack_environment
 from scripts.devstack.errors import RunnerError
 from scripts.devstack.infrastructure import INFRASTRUCTURE, Unavailable
-from scripts.devstack.probes import Check, grpc_health, http_health, port_in_use
+from scripts.devstack.probes import Check, HttpReadiness, grpc_health, http_health, port_in_use
 from scripts.devstack.service import Service
 
 
@@ -37,7 +37,9 @@ def ready_check(spec: ServiceSpec, env: dict[str, str], ports: dict[str, int]) -
     for listener in spec.listeners:
         if listener.field == spec.probe:
             port = ports[setting_names(spec.settings, listener.field)[0]]
-            return http_health(port) if listener.protocol == "http" else grpc_health(port, env)
+            if listener.protocol == "http":
+                return http_health(port, spec.probe_path)
+            return grpc_health(port, env)
     return None
 
 
@@ -49,15 +51,17 @@ def python_service(spec: ServiceSpec, env: dict[str, str], ports: dict[str, int]
         name: ports[name]
         for name in (setting_names(spec.settings, item.field)[0] for item in spec.listeners)
     }
+    check = ready_check(spec, env, ports)
     return Service(
         spec.name,
         [sys.executable, "-m", f"services.{spec.module}"],
         own_ports,
         own_env,
-        ready_check(spec, env, ports),
+        check,
         after=spec.after,
         calls=spec.calls,
         ready_marker=spec.ready_marker,
+        progress=check.progress if isinstance(check, HttpReadiness) else None,
     )
 
 
@@ -102,9 +106,7 @@ def stop_tiers(services: list[Service]) -> list[list[str]]:
     tiers: list[list[str]] = []
     while remaining:
         names = {service.name for service in remaining}
-        needed = {
-            dep for service in remaining for dep in service.depends_on if dep != service.name
-        }
+        needed = {dep for service in remaining for dep in service.depends_on if dep != service.name}
         tier = [s for s in remaining if s.name not in needed & names] or remaining
         tiers.append([service.name for service in tier])
         remaining = [service for service in remaining if service not in tier]

@@ -1,5 +1,6 @@
 """Readiness means start-up ingestion has finished: while Chroma's writes are held back,
-/health answers 200 with the progress, /ready answers 503 and gRPC health NOT_SERVING;
+/health answers 200 with the progress, /ready answers 503 and gRPC health NOT_SERVING (so the
+container health check and the dev runner, whose status line shows the progress, wait);
 with MEMORY_SERVE_DURING_INGESTION=true the service is ready at once. After the writes go
 through, a top_k 1 query over three KBs finds every one of them."""
 
@@ -15,6 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.devstack.catalogue import CATALOGUE
+from scripts.devstack.console import status_line
+from scripts.devstack.plan import python_service, read_ports
+from scripts.devstack.service import Service
 from services.memory.startup_ingestion import IngestionTracker
 from tests.conftest import Spawner
 from tests.memory.conftest import write_library
@@ -51,6 +56,18 @@ def container_probe(port: int, path: str) -> subprocess.CompletedProcess[str]:
     """The compose health check, run the way the container runs it."""
     argv = [sys.executable, str(ROOT / "observability" / "healthcheck.py"), "http", str(port), path]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+
+
+def runner_memory(memory: MemoryProcess) -> Service:
+    """The dev runner's view of this memory service: its readiness check and progress."""
+    env = {"MEMORY_PORT": str(memory.http_port), "MEMORY_GRPC_PORT": str(memory.grpc_port)}
+    service = python_service(CATALOGUE["memory"], env, read_ports(env))
+    service.state, service.started_at = "starting", time.monotonic()
+    return service
+
+
+def runner_status(service: Service) -> str:
+    return status_line([service], 1.0, service.started_at, 200)
 
 
 def planned(memory: MemoryProcess) -> dict[str, Any] | None:
@@ -103,6 +120,9 @@ def test_ready_only_once_startup_ingestion_finished(tmp_path: Path, spawn: Spawn
         assert probe.returncode == 1
         assert "HTTP 503: start-up ingestion running: 0/3 chunks embedded" in probe.stderr
         assert container_probe(strict.http_port, "/health").returncode == 0
+        runner_view = runner_memory(strict)
+        assert runner_view.ready_check is not None and not runner_view.ready_check()
+        assert "starting: memory 0s (ingesting 0/3 chunks)" in runner_status(runner_view)
 
         assert get(early, "/ready").status_code == 200
         assert grpcurl_json(early.grpc_address, HEALTH, {}) == {"status": "SERVING"}
@@ -112,6 +132,7 @@ def test_ready_only_once_startup_ingestion_finished(tmp_path: Path, spawn: Spawn
         poll(lambda: get(strict, "/ready").status_code == 200, "strict ready after release")
         assert grpcurl_json(strict.grpc_address, HEALTH, {}) == {"status": "SERVING"}
         assert container_probe(strict.http_port, "/ready").returncode == 0
+        assert runner_view.ready_check()
         ingestion = get(strict, "/ready").json()["ingestion"]
         assert ingestion["state"] == "done"
         assert ingestion["progress"] == {"embedded": 3, "total": 3}
