@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Spawner, _spawner
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.processes import ServiceProcess, free_port
-from tests.support.sse import events_only, parse_stream, read_events
+from tests.support.sse import SseComment, SseEvent, events_only, parse_stream, read_events
 from tests.support.stack import CoreStack, PlannerClient, log_events, planner_process
 from tests.support.stack import gateway_process as start_gateway
 
@@ -79,6 +79,7 @@ def planner(
         AGENT_RUN_QUEUE_SIZE="1",
         AGENT_GATEWAY_TIMEOUT_SECONDS="300",
         AGENT_TOOL_TIMEOUT_SECONDS="120",
+        AGENT_SSE_HEARTBEAT_SECONDS="0.5",
     )
 
 
@@ -221,6 +222,27 @@ def test_cancel_during_a_sandbox_program_leaves_no_process(
     assert marker_processes(marker) == []
 
 
+def test_idle_stream_gets_comment_heartbeats(
+    planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake.push(Reply.held(FINAL, gate))
+    run_id = start_run(planner, session="s-ctl-idle").json()["run_id"]
+    url = f"{planner.url}/runs/{run_id}/events"
+    with httpx.stream("GET", url, headers=planner.headers(), timeout=60) as response:
+        items = parse_stream(response.iter_lines())
+        seen = []
+        for item in items:
+            seen.append(item)
+            if isinstance(item, SseComment):
+                break
+        gate.set()
+        seen.extend(items)
+    assert SseComment("ping") in seen
+    events = [item for item in seen if isinstance(item, SseEvent)]
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].event == "run.succeeded"
+
+
 def test_full_queue_answers_429_and_queued_runs_cancel(
     planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
 ) -> None:
@@ -237,8 +259,10 @@ def test_full_queue_answers_429_and_queued_runs_cancel(
     assert cancel(planner, queued_id).json()["status"] == "cancelled"
     events = read_events(f"{planner.url}/runs/{queued_id}/events", planner.headers())
     assert [e.event for e in events] == ["run.queued", "run.cancelled"]
-    assert start_run(planner, session="s-ctl-queue").status_code == 202  # room again
-    assert cancel(planner, running).json()["status"] == "cancelled"
+    again = start_run(planner, session="s-ctl-queue")
+    assert again.status_code == 202  # room again
+    for run_id in (again.json()["run_id"], running):  # leave no run to take later replies
+        assert cancel(planner, run_id).json()["status"] == "cancelled"
 
 
 def test_kill_9_mid_run_then_restart_ends_the_run(
