@@ -23,7 +23,7 @@ from services.agent_planner.errors import is_dependency_failure
 from services.agent_planner.gateway_client import GatewayClient
 from services.agent_planner.loop import LoopDependencies
 from services.agent_planner.memory_client import MemoryClient
-from services.agent_planner.notifications import NotificationPublisher
+from services.agent_planner.notifications import NotificationPublisher, StreamTarget
 from services.agent_planner.sandbox_client import SandboxClient
 from services.agent_planner.settings import PlannerSettings
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
@@ -125,6 +125,7 @@ async def start_notifications(
         settings.redis_url(),
         settings.PAGI_NOTIFICATIONS_CHANNEL,
         settings.AGENT_REDIS_TIMEOUT_SECONDS,
+        StreamTarget(settings.PAGI_NOTIFICATIONS_STREAM, settings.PAGI_NOTIFICATIONS_STREAM_MAXLEN),
     )
     await notifications.start()
     cleanups.append(notifications.close)

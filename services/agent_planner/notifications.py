@@ -1,4 +1,5 @@
-"""Run notifications on Redis pub/sub. Publishing never blocks /plan: payloads go through a
+"""Run notifications on Redis pub/sub and a Redis Stream (read by the notifier's consumer
+group, so none is lost while it is down). Publishing never blocks /plan: payloads go through a
 bounded queue to one background publisher (so they keep their order), Redis calls have short
 socket timeouts and no retries, and a lost connection is re-made lazily on the next publish."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -21,10 +23,21 @@ QUEUE_SIZE = 1000
 DRAIN_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class StreamTarget:
+    """The Redis Stream every notification is also appended to, trimmed to about maxlen."""
+
+    name: str
+    maxlen: int
+
+
 class NotificationPublisher:
-    def __init__(self, redis_url: str, channel: str, timeout_seconds: float) -> None:
+    def __init__(
+        self, redis_url: str, channel: str, timeout_seconds: float, stream: StreamTarget
+    ) -> None:
         self.redis_url = redis_url
         self.channel = channel
+        self.stream = stream
         self.client = redis.Redis.from_url(
             redis_url,
             socket_connect_timeout=timeout_seconds,
@@ -94,7 +107,7 @@ class NotificationPublisher:
 
     async def _publish(self, payload: str) -> None:
         try:
-            await self.client.publish(self.channel, payload)
+            await self._send(payload)
         except (RedisError, OSError) as exc:
             self._mark_unavailable(exc)
             log.warning("notification_dropped", reason="redis unavailable", payload=payload)
@@ -102,6 +115,15 @@ class NotificationPublisher:
             log.error("notification_dropped", reason=repr(exc), payload=payload)
         else:
             self._mark_available()
+
+    async def _send(self, payload: str) -> None:
+        """PUBLISH for live subscribers and XADD for the consumer group, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.publish(self.channel, payload)
+        pipe.xadd(
+            self.stream.name, {"payload": payload}, maxlen=self.stream.maxlen, approximate=True
+        )
+        await pipe.execute()
 
     def _mark_unavailable(self, exc: BaseException) -> None:
         if self.available is not False:

@@ -46,6 +46,7 @@ class PlannerSettings(RedisChannelSettings, DatabaseSettings):
     AGENT_RUN_HEARTBEAT_SECONDS: float = Field(default=5.0, gt=0)
     AGENT_SSE_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0)
     AGENT_SSE_POLL_SECONDS: float = Field(default=1.0, gt=0)  # database polling without Redis
+    PAGI_NOTIFICATIONS_STREAM_MAXLEN: int = Field(default=100_000, ge=100)  # approximate trim
     AGENT_RUN_EVENTS_CHANNEL: str = Field(default="pagi:run-events", min_length=1)
 
     @field_validator("MEMORY_URL")

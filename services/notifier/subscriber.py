@@ -77,10 +77,11 @@ class NotificationSubscriber:
             await client.aclose()
 
 
-def log_notification(raw: Any) -> None:
-    """One line per message: the raw payload, plus its trace id and status when it is JSON."""
+def log_notification(raw: Any, **extra: str) -> None:
+    """One line per message: the raw payload, plus its trace id and status when it is JSON
+    (and `extra`, e.g. the stream entry id)."""
     payload = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = dict(extra)
     try:
         parsed = loads_bounded(payload)
     except ValueError:

@@ -1,4 +1,4 @@
-"""The notifier against a real redis-server: logging, reconnecting, clean exit."""
+"""The notifier against a real redis-server: logging, reconnecting (in both modes), clean exit."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.conftest import Spawner
@@ -18,11 +19,23 @@ def publish(port: int, channel: str, payload: str) -> int:
         return int(client.publish(channel, payload))
 
 
+def send(port: int, mode: str, payload: str) -> None:
+    """A notification as the planner sends it in that mode (channel, or the stream)."""
+    if mode == "pubsub":
+        publish(port, "pagi_notifications", payload)
+        return
+    with redis.Redis(host="127.0.0.1", port=port) as client:
+        client.xadd("pagi:notifications", {"payload": payload})
+
+
+MODES = pytest.mark.parametrize("mode", ["pubsub", "stream"])
+
+
 def test_logs_each_payload_raw_with_its_trace_id(
     spawn: Spawner, redis_server: ServiceProcess, tmp_path: Path
 ) -> None:
     port = redis_server.port  # type: ignore[attr-defined]
-    notifier = spawn(notifier_process(tmp_path, port, channel="chan-a"))
+    notifier = spawn(notifier_process(tmp_path, port, channel="chan-a", NOTIFIER_MODE="pubsub"))
     payload = json.dumps({"trace_id": "trace-123", "session_id": "s1", "status": "STARTED"})
     assert publish(port, "chan-a", payload) == 1
     publish(port, "chan-a", "plain text, not JSON")
@@ -37,26 +50,32 @@ def test_logs_each_payload_raw_with_its_trace_id(
     assert "must not be logged" not in notifier.log()
 
 
+@MODES
 def test_waits_for_redis_at_start_and_subscribes_when_it_appears(
-    spawn: Spawner, tmp_path: Path
+    spawn: Spawner, tmp_path: Path, mode: str
 ) -> None:
     port = free_port()
-    notifier = spawn(notifier_process(tmp_path, port, ready_event="redis_unavailable"))
+    notifier = spawn(
+        notifier_process(tmp_path, port, ready_event="redis_unavailable", NOTIFIER_MODE=mode)
+    )
     line = json.loads(wait_for_log(notifier, "redis_unavailable"))
     assert line["retry_in_seconds"] > 0
     assert notifier.alive()
 
     spawn(redis_process(tmp_path / "redis", port))
     wait_for_log(notifier, '"subscribed"', timeout=15)
-    publish(port, "pagi_notifications", '{"trace_id":"late-start"}')
+    send(port, mode, '{"trace_id":"late-start"}')
     wait_for_log(notifier, "late-start")
 
 
-def test_resubscribes_after_redis_restarts_on_the_same_port(spawn: Spawner, tmp_path: Path) -> None:
+@MODES
+def test_resubscribes_after_redis_restarts_on_the_same_port(
+    spawn: Spawner, tmp_path: Path, mode: str
+) -> None:
     port = free_port()
     first = spawn(redis_process(tmp_path / "r1", port))
-    notifier = spawn(notifier_process(tmp_path, port))
-    publish(port, "pagi_notifications", '{"trace_id":"before-restart"}')
+    notifier = spawn(notifier_process(tmp_path, port, NOTIFIER_MODE=mode))
+    send(port, mode, '{"trace_id":"before-restart"}')
     wait_for_log(notifier, "before-restart")
 
     first.stop()
@@ -64,7 +83,7 @@ def test_resubscribes_after_redis_restarts_on_the_same_port(spawn: Spawner, tmp_
     wait_for_log(notifier, "redis_unavailable", after=offset)
     spawn(redis_process(tmp_path / "r2", port))
     wait_for_log(notifier, '"subscribed"', timeout=15, after=offset)
-    publish(port, "pagi_notifications", '{"trace_id":"after-restart"}')
+    send(port, mode, '{"trace_id":"after-restart"}')
     wait_for_log(notifier, "after-restart")
 
 

@@ -1,0 +1,138 @@
+"""At-least-once notifications: read the planner's Redis Stream through a consumer group.
+On start the consumer first re-reads what it was given but never acknowledged, then takes
+new entries; entries left pending by a consumer that died are reclaimed (XAUTOCLAIM) after
+an idle time. Each entry is logged, then marked done and acknowledged in one round trip;
+an entry already marked done (redelivered after a crash between the two) is only acked, so
+the log shows each notification once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError, ResponseError
+
+from services.kit.logs import get_logger
+from services.notifier.subscriber import Backoff, log_notification
+
+log = get_logger("notifier")
+BLOCK_MS = 1000
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class StreamGroup:
+    stream: str
+    group: str
+    consumer: str
+    claim_idle_seconds: float
+    batch: int
+    done_ttl_seconds: int
+
+    def done_key(self, entry_id: str) -> str:
+        return f"{self.stream}:done:{self.group}:{entry_id}"
+
+
+class StreamConsumer:
+    def __init__(self, redis_url: str, group: StreamGroup, backoff: Backoff) -> None:
+        self.redis_url = redis_url
+        self.group = group
+        self.backoff = backoff
+
+    async def run_forever(self) -> None:
+        """Consume; on any Redis failure wait (with backoff) and start over."""
+        while True:
+            try:
+                await self._consume()
+            except (RedisError, OSError) as exc:
+                delay = self.backoff.next_delay()
+                log.warning(
+                    "redis_unavailable",
+                    redis=self.redis_url,
+                    error=str(exc) or type(exc).__name__,
+                    retry_in_seconds=delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _consume(self) -> None:
+        client = redis.Redis.from_url(
+            self.redis_url, socket_connect_timeout=3, socket_timeout=None, health_check_interval=5
+        )
+        try:
+            await self._ensure_group(client)
+            log.info(
+                "subscribed",
+                mode="stream",
+                stream=self.group.stream,
+                group=self.group.group,
+                consumer=self.group.consumer,
+            )
+            self.backoff.reset()
+            await self._drain_own_pending(client)
+            await self._follow(client)
+        finally:
+            await client.aclose()
+
+    async def _ensure_group(self, client: redis.Redis) -> None:
+        try:
+            await client.xgroup_create(self.group.stream, self.group.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _drain_own_pending(self, client: redis.Redis) -> None:
+        """What this consumer name was given before a restart and never acknowledged."""
+        while entries := await self._read(client, "0", block=None):
+            await self._handle(client, entries)
+
+    async def _follow(self, client: redis.Redis) -> None:
+        last_claim = 0.0
+        while True:
+            if time.monotonic() - last_claim >= self.group.claim_idle_seconds:
+                last_claim = time.monotonic()
+                await self._reclaim(client)
+            await self._handle(client, await self._read(client, ">", block=BLOCK_MS))
+
+    async def _reclaim(self, client: redis.Redis) -> None:
+        start = "0-0"
+        while True:
+            reply = await client.xautoclaim(
+                self.group.stream,
+                self.group.group,
+                self.group.consumer,
+                min_idle_time=int(self.group.claim_idle_seconds * 1000),
+                start_id=start,
+                count=self.group.batch,
+            )
+            start, entries = reply[0], [e for e in reply[1] if e[1] is not None]
+            if entries:
+                log.info("notifications_reclaimed", count=len(entries))
+                await self._handle(client, entries)
+            if start in (b"0-0", "0-0"):
+                return
+
+    async def _read(self, client: redis.Redis, start: str, block: int | None) -> list[Entry]:
+        reply: Any = await client.xreadgroup(
+            self.group.group,
+            self.group.consumer,
+            {self.group.stream: start},
+            count=self.group.batch,
+            block=block,
+        )
+        return list(reply[0][1]) if reply else []
+
+    async def _handle(self, client: redis.Redis, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        ids = [entry_id.decode() for entry_id, _ in entries]
+        done = await client.mget([self.group.done_key(i) for i in ids])
+        pipe = client.pipeline(transaction=True)
+        for entry_id, (_, fields), seen in zip(ids, entries, done, strict=True):
+            if seen is None:
+                log_notification(fields.get(b"payload", b""), stream_id=entry_id)
+                pipe.set(self.group.done_key(entry_id), 1, ex=self.group.done_ttl_seconds)
+            pipe.xack(self.group.stream, self.group.group, entry_id)
+        await pipe.execute()
