@@ -91,7 +91,7 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
             outcome = failure.code.name.lower()
         finally:
             call = figures(report, time.perf_counter() - started)
-            self._reporter.record(report, outcome, call)
+            self._reporter.record(request, report, outcome, call)
         metadata = trailing_metadata(report, call)
         if failure is not None:
             log.warning("plan_failed", code=failure.code.name, error=failure.message)
@@ -107,9 +107,12 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
         sink: StreamSink | None,
     ) -> str:
         check_plan_request(request)
-        self._log_request(request)
+        deadline = asyncio.get_running_loop().time() + budget
+        if not self._planner.waits:
+            return await self._planner.plan(
+                request.prompt, request.resources, deadline, report, sink
+            )
         async with asyncio.timeout(budget):
-            deadline = asyncio.get_running_loop().time() + budget
             return await self._planner.plan(
                 request.prompt, request.resources, deadline, report, sink
             )
@@ -122,16 +125,6 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
         except grpc.aio.AioRpcError as exc:
             message = f"memory: {exc.details() or exc.code().name}"
             await _abort(context, PlanFailure(exc.code(), message, False), ())
-
-    def _log_request(self, request: pb.PlanRequest) -> None:
-        log.info(
-            "plan_request",
-            provider=self._planner.name,
-            model=self._planner.model,
-            prompt_chars=len(request.prompt),
-            resource_count=len(request.resources),
-            resource_types=sorted({r.type for r in request.resources}),
-        )
 
 
 def check_plan_request(request: pb.PlanRequest) -> None:

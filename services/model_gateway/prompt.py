@@ -3,6 +3,7 @@ message with the optional knowledge-base preamble and resource references."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from services.contracts import modelgateway_pb2 as pb
@@ -19,7 +20,9 @@ with at least one non-empty step.
 Only call the tools listed in the available_tools block below."""
 
 
+@functools.cache
 def system_message() -> str:
+    """The same text on every call (built once: the catalogue does not change)."""
     return f"{SYSTEM_RULES}\n\n<available_tools>\n{catalogue_json()}\n</available_tools>"
 
 

@@ -29,6 +29,7 @@ from services.model_gateway.redaction import Redactor
 class Planner(Protocol):
     name: str  # the primary provider
     model: str
+    waits: bool  # whether plan() waits on I/O (and so needs the call's timer)
 
     async def plan(
         self,
@@ -49,6 +50,7 @@ class MockPlanner:
 
     name = MOCK_CONFIG.name
     model = MOCK_CONFIG.model
+    waits = False  # answers at once: no timer to arm per call
 
     async def plan(
         self,
@@ -107,6 +109,7 @@ class ChainPlanner:
     ) -> None:
         primary = chain.providers[0].config
         self.name, self.model = primary.name, primary.model
+        self.waits = True
         self._chain = chain
         self._rag = rag
         self._rag_timeout = rag_timeout

@@ -1,11 +1,13 @@
-"""What a plan call reports about itself: trailing metadata, one log line and metrics
-(provider and model that answered, upstream time, gateway overhead, attempts, tokens, cost)."""
+"""What a plan call reports about itself: trailing metadata, one log line (`plan_request`,
+written once the call is over, so a call costs one line) and metrics: provider and model
+that answered, upstream time, gateway overhead, attempts, tokens, cost."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.contracts import modelgateway_pb2 as pb
 from services.kit.logs import get_logger
 from services.model_gateway.chain import ChainReport
 from services.model_gateway.metrics import (
@@ -20,6 +22,7 @@ from services.model_gateway.metrics import (
 from services.model_gateway.settings import TokenPrice
 
 log = get_logger("model_gateway")
+ALWAYS_LOGGED = frozenset({"prompt_chars", "resource_count", "resource_types", "outcome"})
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,10 @@ def trailing_metadata(report: ChainReport, call: CallFigures) -> tuple[tuple[str
         ("x-pagi-overhead-ms", f"{call.overhead_ms:.2f}"),
         ("x-pagi-attempts", str(report.attempts)),
         ("x-pagi-fallbacks", str(report.fallbacks)),
-        ("x-pagi-prompt-tokens", str(report.usage.prompt_tokens)),
-        ("x-pagi-completion-tokens", str(report.usage.completion_tokens)),
     ]
+    if report.usage.prompt_tokens or report.usage.completion_tokens:
+        pairs.append(("x-pagi-prompt-tokens", str(report.usage.prompt_tokens)))
+        pairs.append(("x-pagi-completion-tokens", str(report.usage.completion_tokens)))
     return tuple((key, value) for key, value in pairs if value)
 
 
@@ -52,28 +56,35 @@ class Reporter:
     def __init__(self, prices: Mapping[str, TokenPrice]) -> None:
         self._prices = dict(prices)
 
-    def record(self, report: ChainReport, outcome: str, call: CallFigures) -> None:
+    def record(
+        self, request: pb.PlanRequest, report: ChainReport, outcome: str, call: CallFigures
+    ) -> None:
         provider = report.provider or "none"
         PLAN_CALLS.labels(provider, outcome).inc()
         PLAN_LATENCY.labels(provider).observe(call.total_ms / 1000)
-        UPSTREAM_LATENCY.labels(provider).observe(call.upstream_ms / 1000)
-        OVERHEAD.observe(call.overhead_ms / 1000)
+        if report.upstream_seconds:  # a real provider was called (not the mock alone)
+            UPSTREAM_LATENCY.labels(provider).observe(call.upstream_ms / 1000)
+            OVERHEAD.observe(call.overhead_ms / 1000)
         if report.fallbacks:
             FALLBACKS.labels(provider).inc()
         cost = self._count_tokens(report) if outcome == "success" else None
-        log.info(
-            "plan_answered" if outcome == "success" else "plan_not_answered",
-            provider=report.provider,
-            model=report.model,
-            outcome=outcome,
-            attempts=report.attempts,
-            fallbacks=report.fallbacks,
-            upstream_ms=round(call.upstream_ms, 1),
-            overhead_ms=round(call.overhead_ms, 2),
-            prompt_tokens=report.usage.prompt_tokens,
-            completion_tokens=report.usage.completion_tokens,
-            **({"cost": cost} if cost is not None else {}),
-        )
+        fields = {
+            "prompt_chars": len(request.prompt),
+            "resource_count": len(request.resources),
+            "resource_types": sorted({r.type for r in request.resources}),
+            "provider": report.provider,
+            "model": report.model,
+            "outcome": outcome,
+            "attempts": report.attempts,
+            "fallbacks": report.fallbacks,
+            "upstream_ms": round(call.upstream_ms, 1),
+            "overhead_ms": round(call.overhead_ms, 2),
+            "prompt_tokens": report.usage.prompt_tokens,
+            "completion_tokens": report.usage.completion_tokens,
+            "cost": cost,
+        }
+        # Zeros and blanks are left out: the mock's line stays short (one line per call).
+        log.info("plan_request", **{k: v for k, v in fields.items() if v or k in ALWAYS_LOGGED})
 
     def _count_tokens(self, report: ChainReport) -> float | None:
         usage = report.usage

@@ -106,7 +106,7 @@ def test_retryable_failures_move_down_the_chain_in_order(
     assert metadata["x-pagi-prompt-tokens"] == "120"
     assert float(metadata["x-pagi-upstream-ms"]) >= 0
     assert float(metadata["x-pagi-overhead-ms"]) >= 0
-    answered = log_events(gateway.process, "plan_answered")[-1]
+    answered = log_events(gateway.process, "plan_request")[-1]
     assert (answered["provider"], answered["attempts"], answered["fallbacks"]) == (
         "openrouter",
         3,

@@ -1,0 +1,252 @@
+"""Model gateway benchmarks against floors measured in the same run.
+
+1. Overhead: GetPlan through the gateway (openai provider pointed at a loopback provider
+   that answers after a fixed 50 ms) minus a direct HTTP call with the same body to the same
+   provider, p50 and p99, at concurrency 1 and 32. Direct and gateway batches are taken in
+   turn, round after round, so machine noise falls on both sides alike. The gateway runs as
+   in production (INFO logs, metrics, trailing metadata) without the RAG preamble, which
+   would add a memory lookup to the figure. Targets at concurrency 32: p50 <= 2 ms,
+   p99 <= 10 ms.
+2. CPU per GetPlan (mock provider) over the CPU per call of a bare grpc.aio echo server,
+   both driven the same way; from /proc. Target <= 1.5.
+
+    python -m bench.gateway_bench [--rounds 6] [--per-round 96] [--cpu-calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import grpc
+
+from bench.figures import COMPARISON_HEADER, Comparison, percentile
+from bench.process_cpu import cpu_seconds
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.model_gateway.openai_compat import TEMPERATURE
+from services.model_gateway.prompt import chat_messages, user_message
+from tests.support.processes import ServiceProcess, base_env, free_port, http_ready
+
+PROMPT = "Generate a 3-step plan to tidy a garage"
+MODEL = "bench-model"
+CONCURRENCIES = (1, 32)
+CPU_CONCURRENCY = 8
+TARGET_P50_MS, TARGET_P99_MS, TARGET_CPU_RATIO = 2.0, 10.0, 1.5
+Call = Callable[[], Awaitable[object]]
+
+
+def bench_server(kind: str, port: int, workdir: Path) -> ServiceProcess:
+    return ServiceProcess(
+        name=f"bench-{kind}",
+        argv=[sys.executable, "-m", "bench.bench_servers", kind, str(port)],
+        env=base_env(),
+        cwd=workdir,
+        log_path=workdir / f"{kind}.log",
+    )
+
+
+def gateway(workdir: Path, **env: str) -> tuple[ServiceProcess, int]:
+    grpc_port, http_port = free_port(), free_port()
+    settings = {
+        "MODEL_GATEWAY_GRPC_PORT": str(grpc_port),
+        "MODEL_GATEWAY_HTTP_PORT": str(http_port),
+        "RAG_GRPC_ADDR": f"127.0.0.1:{free_port()}",
+        "RAG_PREAMBLE": "false",
+        **env,
+    }
+    proc = ServiceProcess(
+        name="model_gateway",
+        argv=[sys.executable, "-m", "services.model_gateway"],
+        env=base_env(**settings),
+        cwd=workdir,
+        log_path=workdir / f"gateway-{grpc_port}.log",
+        ready=[http_ready(http_port)],
+    )
+    return proc, grpc_port
+
+
+async def wait_for_port(port: int, hung_seconds: float = 60) -> None:
+    deadline = time.monotonic() + hung_seconds
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port} after {hung_seconds}s")
+
+
+async def latencies(call: Call, count: int, concurrency: int) -> list[float]:
+    """`count` calls by `concurrency` workers; each call's latency in seconds."""
+    results: list[float] = []
+
+    async def worker(share: int) -> None:
+        for _ in range(share):
+            started = time.perf_counter()
+            await call()
+            results.append(time.perf_counter() - started)
+
+    shares = [count // concurrency + (i < count % concurrency) for i in range(concurrency)]
+    await asyncio.gather(*(worker(share) for share in shares))
+    return results
+
+
+def direct_call(http: aiohttp.ClientSession, port: int) -> Call:
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    body = {
+        "model": MODEL,
+        "messages": chat_messages(user_message(PROMPT, [], [])),
+        "temperature": TEMPERATURE,
+    }
+    headers = {"Authorization": "Bearer bench-key"}
+
+    async def call() -> object:
+        async with http.post(url, json=body, headers=headers) as response:
+            return await response.read()
+
+    return call
+
+
+def plan_call(stub: pb_grpc.ModelGatewayStub) -> Call:
+    request = pb.PlanRequest(prompt=PROMPT)
+
+    async def call() -> object:
+        return await stub.GetPlan(request, timeout=30)
+
+    return call
+
+
+async def overhead(provider_port: int, gateway_port: int, rounds: int, per_round: int) -> list[str]:
+    lines = []
+    connector = aiohttp.TCPConnector(limit=128)
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        grpc.aio.insecure_channel(f"127.0.0.1:{gateway_port}") as channel,
+    ):
+        direct, via_gateway = (
+            direct_call(http, provider_port),
+            plan_call(pb_grpc.ModelGatewayStub(channel)),
+        )
+        await latencies(direct, 64, 32)
+        await latencies(via_gateway, 64, 32)
+        for concurrency in CONCURRENCIES:
+            floor: list[float] = []
+            measured: list[float] = []
+            for _ in range(rounds):
+                floor += await latencies(direct, per_round, concurrency)
+                measured += await latencies(via_gateway, per_round, concurrency)
+            lines.append(overhead_line(concurrency, floor, measured))
+    return lines
+
+
+def overhead_line(concurrency: int, floor: list[float], measured: list[float]) -> str:
+    figures = []
+    for pct, target in ((50, TARGET_P50_MS), (99, TARGET_P99_MS)):
+        direct_ms = percentile(floor, pct) * 1000
+        gateway_ms = percentile(measured, pct) * 1000
+        extra = gateway_ms - direct_ms
+        verdict = (
+            ""
+            if concurrency != 32
+            else (f", target <= {target:g} ms ({'meets' if extra <= target else 'misses'} target)")
+        )
+        figures.append(
+            f"p{pct} {gateway_ms:.2f} ms vs direct {direct_ms:.2f} ms: "
+            f"overhead {extra:.2f} ms{verdict}"
+        )
+    return f"GetPlan overhead at concurrency {concurrency} ({len(measured)} calls): " + "; ".join(
+        figures
+    )
+
+
+async def cpu_per_call(port: int, pid: int, calls: int) -> float:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = plan_call(pb_grpc.ModelGatewayStub(channel))
+        await latencies(call, 200, CPU_CONCURRENCY)
+        before = cpu_seconds([pid])
+        await latencies(call, calls, CPU_CONCURRENCY)
+        return (cpu_seconds([pid]) - before) / calls
+
+
+async def cpu_comparison(
+    gateway_proc: ServiceProcess,
+    gateway_port: int,
+    echo: ServiceProcess,
+    echo_port: int,
+    kit_echo: ServiceProcess,
+    kit_echo_port: int,
+    calls: int,
+) -> tuple[Comparison, str]:
+    gateway_cpu = echo_cpu = kit_cpu = 0.0
+    for _ in range(2):  # in turn, so all see the same machine
+        echo_cpu += await cpu_per_call(echo_port, echo.pid, calls // 2) / 2
+        kit_cpu += await cpu_per_call(kit_echo_port, kit_echo.pid, calls // 2) / 2
+        gateway_cpu += await cpu_per_call(gateway_port, gateway_proc.pid, calls // 2) / 2
+    name = f"gateway CPU per GetPlan (mock, concurrency {CPU_CONCURRENCY})"
+    comparison = Comparison(name, gateway_cpu * 1e6, echo_cpu * 1e6, "us", TARGET_CPU_RATIO)
+    split = (
+        f"of which the kit's per-call plumbing (the echo behind the kit's gRPC server): "
+        f"{kit_cpu * 1e6:.0f} us, ratio {kit_cpu / echo_cpu:.2f} to the bare echo"
+    )
+    return comparison, split
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> list[str]:
+    started: list[ServiceProcess] = []
+
+    def start(proc: ServiceProcess) -> ServiceProcess:
+        started.append(proc)
+        return proc.start()
+
+    try:
+        provider_port, echo_port = free_port(), free_port()
+        start(bench_server("provider", provider_port, workdir))
+        await wait_for_port(provider_port)
+        openai, openai_port = gateway(
+            workdir,
+            LLM_PROVIDER="openai",
+            OPENAI_API_KEY="bench-key",
+            OPENAI_BASE_URL=f"http://127.0.0.1:{provider_port}/v1",
+            OPENAI_MODEL_NAME=MODEL,
+            REQUEST_TIMEOUT_SECONDS="30",
+        )
+        start(openai)
+        lines = await overhead(provider_port, openai_port, args.rounds, args.per_round)
+        openai.stop()
+        echo = start(bench_server("echo", echo_port, workdir))
+        kit_echo_port = free_port()
+        kit_echo = start(bench_server("kit-echo", kit_echo_port, workdir))
+        await wait_for_port(echo_port)
+        await wait_for_port(kit_echo_port)
+        mock, mock_port = gateway(workdir, LLM_PROVIDER="mock")
+        start(mock)
+        comparison, split = await cpu_comparison(
+            mock, mock_port, echo, echo_port, kit_echo, kit_echo_port, args.cpu_calls
+        )
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+    return [*lines, comparison.line(), split, "", COMPARISON_HEADER, comparison.row()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--per-round", type=int, default=96)
+    parser.add_argument("--cpu-calls", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pagi-gateway-bench-") as tmp:
+        for line in asyncio.run(run(args, Path(tmp))):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
