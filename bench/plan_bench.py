@@ -31,9 +31,9 @@ from bench.figures import COMPARISON_HEADER, Comparison, percentile
 from bench.process_cpu import cpu_seconds
 from bench.stack import running_core_stack
 from services.agent_planner.planner_input import build_planner_input
-from services.agent_planner.settings import KNOWLEDGE_BASES
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.knowledge_bases import PLANNER_KNOWLEDGE_BASES
 from tests.support.stack import CoreStack
 
 PROMPT = "Say hello"
@@ -63,7 +63,7 @@ def measure_overhead(stack: CoreStack, samples: int) -> tuple[Floor, list[float]
     """The floor's three direct calls and one /plan, taken in turn `samples` times (after
     WARM_UP rounds), so a noisy neighbour weighs on the figure and its floor alike."""
     rag_request = pb.RAGContextRequest(
-        query=PROMPT, top_k=RAG_TOP_K, knowledge_bases=list(KNOWLEDGE_BASES)
+        query=PROMPT, top_k=RAG_TOP_K, knowledge_bases=list(PLANNER_KNOWLEDGE_BASES)
     )
     planner = stack.planner
     with (

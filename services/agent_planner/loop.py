@@ -26,7 +26,6 @@ from services.agent_planner.memory_client import MemoryClient, Message
 from services.agent_planner.metrics import LOOP_DURATION, PLAN_TOTAL, tracer
 from services.agent_planner.notifications import NotificationPublisher
 from services.agent_planner.planner_input import (
-    ToolCall,
     build_followup_prompt,
     build_planner_input,
     clip,
@@ -34,10 +33,12 @@ from services.agent_planner.planner_input import (
     parse_tool_call,
 )
 from services.agent_planner.sandbox_client import SandboxClient
-from services.agent_planner.settings import KNOWLEDGE_BASES, PlannerSettings
+from services.agent_planner.settings import PlannerSettings
 from services.agent_planner.validation import Resource
 from services.contracts import modelgateway_pb2 as pb
+from services.kit.knowledge_bases import PLANNER_KNOWLEDGE_BASES
 from services.kit.logs import get_logger
+from services.kit.tool_catalogue import ToolCall
 from services.kit.trace import current_trace_id
 
 MAX_TURNS_MESSAGE = "Max turns reached; unable to complete request."
@@ -61,7 +62,7 @@ class LoopLimits:
         return cls(
             max_turns=settings.AGENT_MAX_TURNS,
             top_k=settings.AGENT_RAG_TOP_K,
-            knowledge_bases=KNOWLEDGE_BASES,
+            knowledge_bases=PLANNER_KNOWLEDGE_BASES,
             history_messages=settings.AGENT_HISTORY_MAX_MESSAGES,
             history_message_chars=settings.AGENT_HISTORY_MESSAGE_MAX_CHARS,
             rag_query_chars=settings.AGENT_RAG_QUERY_MAX_CHARS,

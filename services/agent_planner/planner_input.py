@@ -4,50 +4,31 @@ the check that tells a tool call from a final answer."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from services.kit.json_limits import loads_bounded
-from services.kit.tool_catalogue import tool_call_parts
-
-
-class RagMatchLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def knowledge_base(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
+from services.kit.planner_text import (
+    RagMatchLike,
+    append_tool_result,
+    encode_input,
+    rag_entries,
+)
+from services.kit.tool_catalogue import ToolCall, tool_call_parts
 
 
 def build_planner_input(
     history: Iterable[Mapping[str, Any]], matches: Iterable[RagMatchLike], prompt: str
 ) -> str:
-    return (
-        f"<session_history>\n{_history_lines(history)}</session_history>\n\n"
-        f"<rag_context>\n{_rag_blocks(matches)}</rag_context>\n\n"
-        f"<user_prompt>\n{prompt}\n</user_prompt>\n"
-    )
+    # The planner's input ends with a newline, as the original planner's did.
+    return encode_input(_history_lines(history), prompt, rag_entries(matches)) + "\n"
 
 
-def _history_lines(history: Iterable[Mapping[str, Any]]) -> str:
-    lines = []
+def _history_lines(history: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     for message in history:
         role, content = _as_text(message.get("role")), _as_text(message.get("content"))
         if role or content:
-            lines.append(f"{role}: {content}\n")
-    return "".join(lines)
-
-
-def _rag_blocks(matches: Iterable[RagMatchLike]) -> str:
-    return "".join(f"**{m.knowledge_base}**\nID: {m.id}\nText: {m.text}\n---\n" for m in matches)
+            yield f"{role}: {content}"
 
 
 def clip(text: str, max_chars: int) -> str:
@@ -73,7 +54,7 @@ def _as_text(value: Any) -> str:
 
 def build_followup_prompt(prompt: str, plan: str, tool_output: str) -> str:
     """The prompt for the next turn: the previous one plus the plan and what the tool said."""
-    return f"{prompt}\n\n<plan>\n{plan}\n</plan>\n\n<tool_result>\n{tool_output}\n</tool_result>\n"
+    return append_tool_result(prompt, tool_output, plan)
 
 
 def parse_tool_call(plan: str) -> ToolCall | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from services.agent_planner.errors import call_dependency
-from services.agent_planner.planner_input import ToolCall
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.tool_catalogue import ToolCall
 
 EXECUTION_ENVIRONMENT = "generic-docker"
 CPU_LIMIT_MHZ = 1000

@@ -9,8 +9,6 @@ from pydantic import Field, field_validator
 from services.kit.redis_settings import RedisChannelSettings
 from services.kit.settings import DatabaseSettings
 
-KNOWLEDGE_BASES = ("Mind-KB", "Domain-KB", "Body-KB", "Soul-KB")
-
 
 class PlannerSettings(RedisChannelSettings, DatabaseSettings):
     AGENT_PLANNER_PORT: int = Field(default=8585, ge=0, le=65535)

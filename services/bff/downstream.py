@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from services.bff.outbound import DownstreamFailure, request_json
 from services.bff.settings import BffSettings
 from services.kit.logs import get_logger
+from services.kit.outbound import DownstreamFailure, request_json
 
 log = get_logger("bff.downstream")
 

@@ -9,10 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.bff.downstream import dashboard_calls, gather_dashboard
-from services.bff.request_ids import REQUEST_ID_HEADER, bind_request_id
 from services.bff.settings import BffSettings
 from services.kit.http_app import create_app
 from services.kit.json_limits import loads_bounded
+from services.kit.request_ids import REQUEST_ID_HEADER, bind_request_id
 
 SERVICE = "bff"
 VERSION = "0.1.0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, check_base_url
 
 
 class BffSettings(ServiceSettings):
@@ -18,11 +18,3 @@ class BffSettings(ServiceSettings):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return check_base_url(value)
-
-
-def check_base_url(value: str) -> str:
-    """An http(s) base URL without a trailing slash, so paths can be appended."""
-    url = value.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
-        raise ValueError("must be an http:// or https:// base URL")
-    return url

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.bff.outbound import DownstreamFailure
 from services.demo_agent.gateway_client import GatewayClient, GatewayError, GatewayPlan
 from services.demo_agent.gateway_input import (
     build_gateway_input,
@@ -18,9 +17,11 @@ from services.demo_agent.gateway_input import (
 from services.demo_agent.memory_client import MemoryClient
 from services.demo_agent.messages import Message
 from services.demo_agent.sandbox_client import SandboxClient
-from services.demo_agent.tool_calls import InvalidToolCall, ToolCall, parse_tool_call
+from services.demo_agent.tool_calls import InvalidToolCall, parse_tool_call
 from services.kit.json_limits import loads_bounded
 from services.kit.logs import get_logger
+from services.kit.outbound import DownstreamFailure
+from services.kit.tool_catalogue import ToolCall
 
 MAX_TURNS = 3
 log = get_logger("demo_agent.loop")

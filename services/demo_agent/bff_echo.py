@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from services.bff.outbound import DownstreamFailure, request_json
+from services.kit.outbound import DownstreamFailure, request_json
 
 
 class BffEcho:

@@ -10,23 +10,19 @@ import json
 from typing import Any
 
 from services.demo_agent.messages import Message
+from services.kit.planner_text import append_tool_result, encode_input
 
 MAX_HISTORY_CONTENT_CHARS = 2000
 
 
 def build_gateway_input(history: list[Message], prompt: str) -> str:
-    lines = [f"{m.role}: {_escape_text(_shorten(m.content))}" for m in history]
-    return (
-        "<session_history>\n"
-        + "".join(f"{line}\n" for line in lines)
-        + "</session_history>\n\n"
-        + f"<user_prompt>\n{prompt}\n</user_prompt>"
-    )
+    lines = (f"{m.role}: {_escape_text(_shorten(m.content))}" for m in history)
+    return encode_input(lines, prompt)
 
 
 def with_tool_result(prompt: str, tool_output: str) -> str:
     """The next turn's prompt: the previous one plus the tool's output in `<tool_result>`."""
-    return f"{prompt}\n\n<tool_result>\n{tool_output}\n</tool_result>\n"
+    return append_tool_result(prompt, tool_output)
 
 
 def tool_output_text(payload: Any) -> str:

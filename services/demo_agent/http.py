@@ -9,10 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.bff.request_ids import REQUEST_ID_HEADER, bind_request_id
 from services.demo_agent.agent import MAX_TURNS, AgentRun, DemoAgent, llm_response, parsed_plan
 from services.demo_agent.bff_echo import BffEcho
 from services.kit.http_app import create_app
+from services.kit.request_ids import REQUEST_ID_HEADER, bind_request_id
 
 SERVICE = "demo_agent"
 VERSION = "0.1.0"

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from services.bff.outbound import DownstreamFailure, request_json
 from services.demo_agent.messages import Message
+from services.kit.outbound import DownstreamFailure, request_json
 
 HISTORY_LIMIT = 20  # the newest messages are enough context for a demo turn
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from services.bff.outbound import request_json
-from services.demo_agent.tool_calls import ToolCall
+from services.kit.outbound import request_json
+from services.kit.tool_catalogue import ToolCall
 
 
 class SandboxClient:

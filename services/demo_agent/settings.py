@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from services.bff.settings import check_base_url
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, check_base_url
 
 
 class DemoAgentSettings(ServiceSettings):

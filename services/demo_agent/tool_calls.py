@@ -4,16 +4,10 @@ arguments may be JSON text). Anything else is a final answer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from services.kit.json_limits import loads_bounded
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
+from services.kit.tool_catalogue import ToolCall
 
 
 class InvalidToolCall(Exception):

@@ -76,6 +76,14 @@ class DatabaseSettings(ServiceSettings):
         )
 
 
+def check_base_url(value: str) -> str:
+    """An http(s) base URL without a trailing slash, so paths can be appended."""
+    url = value.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+        raise ValueError("must be an http:// or https:// base URL")
+    return url
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 

@@ -8,6 +8,14 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool a plan asks for, with its arguments."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ToolSpec:
     name: str
     description: str

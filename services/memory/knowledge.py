@@ -21,7 +21,6 @@ from chromadb.errors import ChromaError, NotFoundError
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.settings import MemorySettings
 
-DEFAULT_QUERY_KBS = ("Body-KB",)
 # Chroma's own rules (3-63 safe characters) minus the dot, which separates the namespace.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,60}[A-Za-z0-9]$")
 Metadata = dict[str, Any]

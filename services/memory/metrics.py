@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from services.kit.knowledge_bases import STANDARD_KNOWLEDGE_BASES
 from services.kit.metrics import LATENCY_BUCKETS
 
 RAG_LATENCY = Histogram(
@@ -29,9 +30,6 @@ INGESTED_CHUNKS = Counter(
 )
 # Collection names are chosen by callers; labels are limited to the standard knowledge bases
 # so the metric's series stay a fixed set however many namespaces and KBs exist.
-STANDARD_KNOWLEDGE_BASES = frozenset({"Soul-KB", "Domain-KB", "Body-KB", "Mind-KB"})
-
-
 def metric_label(collection: str) -> str:
     knowledge_base = collection.rpartition(".")[2]
     return knowledge_base if knowledge_base in STANDARD_KNOWLEDGE_BASES else "other"

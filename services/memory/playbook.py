@@ -7,10 +7,10 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 
+from services.kit.knowledge_bases import MIND_KB
 from services.memory.embeddings import Embedder
 from services.memory.knowledge import ChunkRecord, KnowledgeStore, collection_name
 
-MIND_KB = "Mind-KB"
 ROLE_LABELS = {
     "user": "User prompt",
     "assistant": "Planner/Assistant",

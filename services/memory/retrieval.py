@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from services.kit.knowledge_bases import DEFAULT_QUERY_KNOWLEDGE_BASES
 from services.memory.embeddings import Embedder
 from services.memory.errors import InvalidRequest
 from services.memory.knowledge import (
-    DEFAULT_QUERY_KBS,
     KnowledgeStore,
     RagMatch,
     check_namespace,
@@ -57,4 +57,4 @@ def validate(request: RagQuery) -> tuple[str, str, list[str]]:
     kbs = list(dict.fromkeys(kb.strip() for kb in request.knowledge_bases if kb.strip()))
     if len(kbs) > MAX_KNOWLEDGE_BASES:
         raise InvalidRequest(f"knowledge_bases: at most {MAX_KNOWLEDGE_BASES} per request")
-    return query, namespace, kbs or list(DEFAULT_QUERY_KBS)
+    return query, namespace, kbs or list(DEFAULT_QUERY_KNOWLEDGE_BASES)

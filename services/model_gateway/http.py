@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.http_app import create_app
+from services.kit.knowledge_bases import PREAMBLE_KNOWLEDGE_BASES
 from services.model_gateway.providers import Planner
-from services.model_gateway.rag import PREAMBLE_KNOWLEDGE_BASES, MemoryRag
+from services.model_gateway.rag import MemoryRag
 
 VECTOR_TEST_PATH = "/api/v1/vector-test"
 DEFAULT_K = 2

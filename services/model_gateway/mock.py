@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from services.model_gateway.framing import focus_text, last_tool_result, objective
+from services.kit.planner_text import focus_text, last_tool_result, objective
 
 MODEL_NAME = "mock"
 THREE_STEPS = (
@@ -46,5 +46,5 @@ def final_steps(goal: str, tool_output: str) -> list[str]:
 
 
 def _reply(prompt: str, **body: object) -> str:
-    """The plan JSON; `prompt` is the user's prompt (see framing.user_prompt)."""
+    """The plan JSON; `prompt` is the user's prompt (see planner_text.user_prompt)."""
     return json.dumps({"model_type": MODEL_NAME, "prompt": prompt, **body})

@@ -3,7 +3,7 @@
 Order: (1) the reply is a JSON object; (2) the JSON object inside a ``` fence; a candidate
 counts only when it is a valid tool call or plan; (3) otherwise the raw text becomes the
 single step of a plan. The output is always a JSON object with `model_type` and `prompt`;
-`prompt` is the user's prompt, not the whole framed planner input (see framing.user_prompt).
+`prompt` is the user's prompt, not the whole framed planner input (see planner_text.user_prompt).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from services.kit.json_limits import loads_bounded
+from services.kit.planner_text import user_prompt
 from services.kit.tool_catalogue import tool_call_parts
-from services.model_gateway.framing import user_prompt
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
 

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Sequence
 
 from services.contracts import modelgateway_pb2 as pb
+from services.kit.planner_text import rag_entries
 from services.kit.tool_catalogue import catalogue_json
 
 RAG_PREAMBLE = "The following information is retrieved from the knowledge base:"
@@ -37,8 +38,7 @@ def user_message(
 
 
 def rag_preamble(matches: Sequence[pb.RAGMatch]) -> str:
-    entries = "".join(f"**{m.knowledge_base}**\nID: {m.id}\nText: {m.text}\n---\n" for m in matches)
-    return f"{RAG_PREAMBLE}\n<context>\n{entries}</context>"
+    return f"{RAG_PREAMBLE}\n<context>\n{rag_entries(matches)}</context>"
 
 
 def resource_references(resources: Sequence[pb.Resource]) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from services.contracts import modelgateway_pb2 as pb
+from services.kit.planner_text import focus_text, objective
 from services.model_gateway.chain import (
     ChainReport,
     DeltaSink,
@@ -17,7 +18,6 @@ from services.model_gateway.chain import (
 )
 from services.model_gateway.chain_config import MOCK_CONFIG, ProviderConfig
 from services.model_gateway.completion import Completion, reply_text
-from services.model_gateway.framing import focus_text, objective
 from services.model_gateway.mock import mock_plan
 from services.model_gateway.normalise import normalise_reply
 from services.model_gateway.openai_compat import ChatCompletionsClient

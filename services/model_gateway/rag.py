@@ -7,11 +7,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.knowledge_bases import PREAMBLE_KNOWLEDGE_BASES
 from services.kit.logs import get_logger
 from services.model_gateway.metrics import RAG_LOOKUPS
 
 log = get_logger("rag")
-PREAMBLE_KNOWLEDGE_BASES = ("Domain-KB", "Body-KB", "Soul-KB")
 PREAMBLE_TOP_K = 3
 MAX_QUERY_CHARS = 4000
 HEALTH_TIMEOUT_SECONDS = 2.0

@@ -11,14 +11,14 @@ from services.sandbox.code_runner import CodeRunner, code_outcome
 from services.sandbox.cpu_limit import nominal_core_mhz
 from services.sandbox.errors import InvalidToolArgs
 from services.sandbox.limits import ExecutionLimits, resolve_limits
-from services.sandbox.outcome import ToolCall, ToolOutcome
+from services.sandbox.outcome import ExecutionRequest, ToolOutcome
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.slots import SlotPool
 from services.sandbox.weather import weather_report
 from services.sandbox.web_search import SearchProvider, clip_query, mark_clipped_query, parse_query
 
 log = get_logger("sandbox.dispatch")
-Executor = Callable[[ToolCall, ExecutionLimits], Awaitable[ToolOutcome]]
+Executor = Callable[[ExecutionRequest, ExecutionLimits], Awaitable[ToolOutcome]]
 # Requests may name an environment; the sandbox has one, and says so when asked for another.
 ACCEPTED_ENVIRONMENTS = frozenset({"", "default", "sandbox", "generic-docker"})
 
@@ -44,7 +44,7 @@ class ToolDispatcher:
         if set(self.executors) != set(TOOLS_BY_NAME):
             raise RuntimeError("sandbox executors and the tool catalogue disagree")
 
-    async def execute(self, call: ToolCall) -> ToolOutcome:
+    async def execute(self, call: ExecutionRequest) -> ToolOutcome:
         """Raises InvalidToolRequest (bad limits) and SandboxBusy (no free slot)."""
         limits = resolve_limits(
             call.timeout_seconds,
@@ -62,16 +62,16 @@ class ToolDispatcher:
             payload = {"error": str(exc), "tool_name": call.tool_name}
             return ToolOutcome.from_json("invalid_args", payload, str(exc))
 
-    async def _web_search(self, call: ToolCall, limits: ExecutionLimits) -> ToolOutcome:
+    async def _web_search(self, call: ExecutionRequest, limits: ExecutionLimits) -> ToolOutcome:
         query, clipped = clip_query(parse_query(call.args))
         timeout = min(float(limits.timeout_seconds), self.settings.SEARXNG_TIMEOUT_SECONDS)
         outcome = await self.search.search(query, timeout)
         return mark_clipped_query(outcome) if clipped else outcome
 
-    async def _weather(self, call: ToolCall, limits: ExecutionLimits) -> ToolOutcome:
+    async def _weather(self, call: ExecutionRequest, limits: ExecutionLimits) -> ToolOutcome:
         return weather_report(call.args)
 
-    async def _execute_code(self, call: ToolCall, limits: ExecutionLimits) -> ToolOutcome:
+    async def _execute_code(self, call: ExecutionRequest, limits: ExecutionLimits) -> ToolOutcome:
         async with self.slots.acquire(limits.timeout_seconds) as slot:
             identity = self.code_runner.jail.identity(slot)
             result = await self.code_runner.execute(call.args, limits, identity)
@@ -82,7 +82,7 @@ class ToolDispatcher:
         return code_outcome(result)
 
     def describe_environment(
-        self, call: ToolCall, limits: ExecutionLimits, cpu_mechanism: str = ""
+        self, call: ExecutionRequest, limits: ExecutionLimits, cpu_mechanism: str = ""
     ) -> dict[str, Any]:
         mode = self.code_runner.jail.mode
         requested = call.execution_environment.strip()
@@ -98,6 +98,6 @@ class ToolDispatcher:
         return {"requested": requested, "used": mode, "notes": notes}
 
 
-def unknown_tool(call: ToolCall) -> ToolOutcome:
+def unknown_tool(call: ExecutionRequest) -> ToolOutcome:
     payload = {"message": "Unknown tool", "tool_name": call.tool_name, "echo": call.args}
     return ToolOutcome.from_json("unknown_tool", payload)

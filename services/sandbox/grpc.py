@@ -11,7 +11,7 @@ from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.json_limits import loads_bounded
 from services.sandbox.dispatch import ToolDispatcher
 from services.sandbox.errors import InvalidToolRequest, SandboxBusy
-from services.sandbox.outcome import ToolCall
+from services.sandbox.outcome import ExecutionRequest
 
 SERVICE_NAME = "modelgateway.ToolService"
 
@@ -31,8 +31,8 @@ def parse_args_json(text: str) -> dict[str, Any]:
     return value
 
 
-def tool_call(request: pb.ToolRequest) -> ToolCall:
-    return ToolCall(
+def execution_request(request: pb.ToolRequest) -> ExecutionRequest:
+    return ExecutionRequest(
         tool_name=request.tool_name,
         args=parse_args_json(request.args_json),
         execution_environment=request.execution_environment,
@@ -50,7 +50,7 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         self, request: pb.ToolRequest, context: grpc.aio.ServicerContext
     ) -> pb.ToolResponse:
         try:
-            outcome = await self.dispatcher.execute(tool_call(request))
+            outcome = await self.dispatcher.execute(execution_request(request))
         except InvalidToolRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except SandboxBusy as exc:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from services.kit.json_limits import loads_bounded
 from services.sandbox.dispatch import ToolDispatcher
 from services.sandbox.errors import InvalidToolRequest, SandboxBusy
-from services.sandbox.outcome import ToolCall, ToolOutcome
+from services.sandbox.outcome import ExecutionRequest, ToolOutcome
 
 
 class ExecuteToolBody(BaseModel):
@@ -41,7 +41,7 @@ def envelope(tool_name: str, outcome: ToolOutcome) -> dict[str, Any]:
 
 def add_tool_routes(app: FastAPI, dispatcher: ToolDispatcher) -> None:
     async def execute_tool(body: ExecuteToolBody) -> JSONResponse:
-        call = ToolCall(**body.model_dump())
+        call = ExecutionRequest(**body.model_dump())
         try:
             outcome = await dispatcher.execute(call)
         except InvalidToolRequest as exc:

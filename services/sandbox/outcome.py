@@ -30,7 +30,7 @@ def json_text(payload: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class ToolCall:
+class ExecutionRequest:
     """One request, whichever door (gRPC or HTTP) it came through."""
 
     tool_name: str

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from services.agent_planner.planner_input import (
-    ToolCall,
     build_followup_prompt,
     build_planner_input,
     clip,
@@ -15,6 +14,7 @@ from services.agent_planner.planner_input import (
     parse_tool_call,
 )
 from services.contracts import modelgateway_pb2 as pb
+from services.kit.tool_catalogue import ToolCall
 
 
 def test_planner_input_has_the_exact_shape() -> None:

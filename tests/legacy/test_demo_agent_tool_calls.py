@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.demo_agent.tool_calls import InvalidToolCall, ToolCall, parse_tool_call
+from services.demo_agent.tool_calls import InvalidToolCall, parse_tool_call
+from services.kit.tool_catalogue import ToolCall
 from tests.legacy.legacy_stack import HttpService, LegacyStack, demo_agent_process, logged
 from tests.support.legacy_fakes import ScriptedGateway
 from tests.support.processes import free_port

@@ -1,6 +1,6 @@
 """Request ids of the legacy stack: X-Request-Id header, else the body's request_id, else new.
 
-The demo agent follows the same rule, so both services import it from here.
+The BFF and the demo agent follow the same rule.
 """
 
 from __future__ import annotations

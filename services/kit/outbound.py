@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from services.bff.request_ids import REQUEST_ID_HEADER
 from services.kit.json_limits import loads_bounded
+from services.kit.request_ids import REQUEST_ID_HEADER
 from services.kit.trace import trace_headers
 
 MAX_RESPONSE_BYTES = 1024 * 1024
