@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +14,13 @@ from tests.support.certs import make_certs
 from tests.support.postgres import PostgresCluster
 from tests.support.processes import LIVE, ServiceProcess, redis_process
 
+pytest_plugins = ["tests.support.spawning"]
+
 SERVICE_VARIABLE = re.compile(
     r"^(AGENT_|MODEL_GATEWAY_|MEMORY_|RUST_SANDBOX_|SANDBOX_|TLS_|OTEL_|LLM_|OPENROUTER_|OLLAMA_"
     r"|OPENAI_|REDIS_|PAGI_|CHROMA_|EMBEDDING_|SESSION_|RAG_|GO_BFF_|PY_AGENT_|REQUEST_TIMEOUT"
     r"|WEB_SEARCH_|SEARXNG_|KNOWLEDGE_|LOG_LEVEL)"
 )
-
-Spawner = Callable[[ServiceProcess], ServiceProcess]
 
 
 @pytest.fixture(autouse=True)
@@ -30,30 +30,6 @@ def clean_service_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         if SERVICE_VARIABLE.match(name):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-
-
-def _spawner() -> Iterator[Spawner]:
-    started: list[ServiceProcess] = []
-
-    def start(proc: ServiceProcess) -> ServiceProcess:
-        started.append(proc)
-        return proc.start()
-
-    yield start
-    for proc in reversed(started):
-        proc.stop()
-
-
-@pytest.fixture
-def spawn() -> Iterator[Spawner]:
-    """Start service processes for one test; all are stopped afterwards."""
-    yield from _spawner()
-
-
-@pytest.fixture(scope="session")
-def session_spawn() -> Iterator[Spawner]:
-    """Like spawn, for stacks shared by a whole test session."""
-    yield from _spawner()
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Spawner
+from tests.support.core_services import core_stack, planner_process, unused_address
 from tests.support.processes import ServiceProcess, free_port
-from tests.support.stack import core_stack, planner_process, unused_address
+from tests.support.spawning import Spawner
 
 __all__ = ["core_stack"]
 API_KEY = "s3cret-key"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.agent_planner.conftest import LonePlanner, start_lone_planner
-from tests.conftest import Spawner
-from tests.support.stack import log_events
+from tests.support.logs import log_events
+from tests.support.spawning import Spawner
 
 VALID = {"prompt": "hello", "session_id": "s-api"}
 

@@ -9,8 +9,8 @@ import sqlite3
 from pathlib import Path
 
 from tests.agent_planner.conftest import LonePlanner, start_lone_planner
-from tests.conftest import Spawner
-from tests.support.stack import log_events
+from tests.support.logs import log_events
+from tests.support.spawning import Spawner
 from tests.support.timestamps import assert_utc_between, utc_now
 
 AUDIT_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

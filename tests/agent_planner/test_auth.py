@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.agent_planner.conftest import API_KEY, LonePlanner, start_lone_planner
-from tests.conftest import Spawner
-from tests.support.stack import log_events
+from tests.support.logs import log_events
+from tests.support.spawning import Spawner
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "Invalid or missing API key"}
 BODY = '{"prompt": "hello", "session_id": "s-auth"}'

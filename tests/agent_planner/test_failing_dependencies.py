@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Spawner
+from tests.support.core_services import CoreStack, PlannerClient, sandbox_process
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.logs import log_events
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import free_port, frozen
-from tests.support.stack import CoreStack, PlannerClient, log_events, sandbox_process
+from tests.support.spawning import Spawner
 
 TOOL_PLAN = json.dumps({"tool": {"name": "web_search", "args": {"query": "tide tables"}}})
 FINAL_STEPS = ["Read the tide table", "Walk out at low tide"]

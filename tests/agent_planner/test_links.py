@@ -7,12 +7,12 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.conftest import Spawner
 from tests.support.certs import client_credentials, client_tls_env, server_tls_env
+from tests.support.core_services import CoreStack, gateway_process
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.processes import free_port
-from tests.support.stack import CoreStack, gateway_process
+from tests.support.spawning import Spawner
 
 HELLO = "Generate a 3-step plan to bake bread"
 LOOP_CHILDREN = {

@@ -14,16 +14,10 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.support.core_services import CoreStack, NotificationListener, PlannerClient, has_status
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.logs import log_events, wait_for_log
 from tests.support.processes import ServiceProcess
-from tests.support.stack import (
-    CoreStack,
-    NotificationListener,
-    PlannerClient,
-    has_status,
-    log_events,
-    wait_for_log,
-)
 from tests.support.timestamps import assert_utc_between, utc_now
 
 HELLO = "Generate a 3-step plan to tidy my desk"

@@ -10,9 +10,9 @@ from pathlib import Path
 import redis
 
 from tests.agent_planner.conftest import start_lone_planner
-from tests.conftest import Spawner
+from tests.support.logs import log_events
 from tests.support.processes import free_port, redis_process
-from tests.support.stack import log_events
+from tests.support.spawning import Spawner
 
 BODY = json.dumps({"prompt": "notify me", "session_id": "s-notify"})
 

@@ -6,21 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import Spawner
-from tests.support.fake_openai import FakeOpenAI
-from tests.support.polling import wait_until
-from tests.support.processes import free_port, redis_process
-from tests.support.stack import (
+from tests.support.core_services import (
     CoreStack,
     NotificationListener,
     PlannerClient,
     gateway_process,
     has_status,
-    log_events,
     notifier_process,
     unused_address,
-    wait_for_log,
 )
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.logs import log_events, wait_for_log
+from tests.support.polling import wait_until
+from tests.support.processes import free_port, redis_process
+from tests.support.spawning import Spawner
 
 MAX_TURNS_MESSAGE = "Max turns reached; unable to complete request."
 ALWAYS_A_TOOL = json.dumps({"tool": {"name": "web_search", "args": {"query": "once more"}}})

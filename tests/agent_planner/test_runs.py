@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.sse import TERMINAL, SseEvent, parse_stream, read_events
-from tests.support.stack import CoreStack, PlannerClient
 
 HELLO = "Generate a 3-step plan to tidy my shelf"
 SEARCH = "Search the web for the latest Rust release"

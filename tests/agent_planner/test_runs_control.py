@@ -15,23 +15,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Spawner, _spawner
+from tests.support.core_services import CoreStack, PlannerClient, planner_process
+from tests.support.core_services import gateway_process as start_gateway
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.logs import log_events
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.spawning import Spawner
 from tests.support.sse import SseComment, SseEvent, events_only, parse_stream, read_events
-from tests.support.stack import CoreStack, PlannerClient, log_events, planner_process
-from tests.support.stack import gateway_process as start_gateway
 
 FINAL = '{"steps": ["done"]}'
 
 
 def tool_call(name: str, **args: Any) -> str:
     return json.dumps({"tool": {"name": name, "args": args}})
-
-
-@pytest.fixture(scope="module")
-def module_spawn() -> Iterator[Spawner]:
-    yield from _spawner()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ and their events (and nothing else) when the planner starts."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,18 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Spawner, _spawner
+from tests.support.core_services import CoreStack, PlannerClient, planner_process, unused_address
 from tests.support.processes import free_port
+from tests.support.spawning import Spawner
 from tests.support.sse import read_events
-from tests.support.stack import CoreStack, PlannerClient, planner_process, unused_address
 
 SEARCH = "Search the web for the latest Go release"
 HELLO = "Generate a 3-step plan to sort my books"
-
-
-@pytest.fixture(scope="module")
-def module_spawn() -> Iterator[Spawner]:
-    yield from _spawner()
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.processes import ServiceProcess
-from tests.support.stack import CoreStack, PlannerClient
 
 ONE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 NOT_UTC = "XYZ+7"  # UTC-07:00 as a POSIX rule: no tz database needed

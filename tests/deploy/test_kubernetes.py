@@ -63,7 +63,11 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
 def test_every_manifest_is_valid_against_the_schemas() -> None:
     docs = documents()
     assert {doc["kind"] for doc in docs} >= {
-        "Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "HorizontalPodAutoscaler"
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
     }
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)

@@ -11,7 +11,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.e2e.stack import (
+from tests.e2e.runner_harness import (
     RunnerRun,
     assert_all_gone,
     post_json,

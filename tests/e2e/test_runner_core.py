@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.stack import (
+from tests.e2e.runner_harness import (
     RunnerRun,
     assert_all_gone,
     container_healthcheck,

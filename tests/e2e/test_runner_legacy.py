@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests.e2e.stack import (
+from tests.e2e.runner_harness import (
     RunnerRun,
     assert_all_gone,
     get_json,

@@ -7,7 +7,7 @@ import json
 import signal
 from pathlib import Path
 
-from tests.e2e.stack import (
+from tests.e2e.runner_harness import (
     RunnerRun,
     assert_all_gone,
     container_healthcheck,

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import httpx
 
 from tests.kit.conftest import StartKit
-
-
-def log_events(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+from tests.support.logs import log_records
 
 
 def test_trace_id_flows_from_http_through_grpc_into_logs(start_kit_server: StartKit) -> None:
@@ -23,7 +19,7 @@ def test_trace_id_flows_from_http_through_grpc_into_logs(start_kit_server: Start
     assert response.json()["callee_trace_id"] == trace_id
     server.process.stop()
     events = {
-        e["event"]: e for e in log_events(server.process.log()) if e.get("trace_id") == trace_id
+        e["event"]: e for e in log_records(server.process.log()) if e.get("trace_id") == trace_id
     }
     assert {"http_request", "grpc_request", "echo_plan"} <= set(events)
     assert events["http_request"]["path"] == "/relay"
@@ -51,6 +47,6 @@ def test_log_lines_are_json_with_required_fields(start_kit_server: StartKit) -> 
     server.process.stop()
     lines = [line for line in server.process.log().splitlines() if line.strip()]
     assert lines and all(line.startswith("{") for line in lines)
-    for event in log_events(server.process.log()):
+    for event in log_records(server.process.log()):
         assert {"timestamp", "level", "service", "event"} <= set(event)
         assert event["service"] == "kit_server"

@@ -11,11 +11,11 @@ import chromadb
 import httpx
 from chromadb.config import Settings
 
-from tests.conftest import Spawner
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl, grpcurl_json
 from tests.support.memory import MemoryProcess, chroma_server_process, memory_process
 from tests.support.processes import grpc_ready
+from tests.support.spawning import Spawner
 
 RAG = "modelgateway.ModelGateway/GetRAGContext"
 HEALTH = "grpc.health.v1.Health/Check"

@@ -15,11 +15,11 @@ import httpx
 
 from services.memory.ingestion import plan_collection
 from services.memory.sources import SourceDocument, discover_library
-from tests.conftest import Spawner
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl_json
 from tests.support.memory import MemoryProcess, memory_env, memory_process
 from tests.support.processes import ROOT
+from tests.support.spawning import Spawner
 
 LONG_GUIDE = "\n\n".join(
     f"Section {i}: the rover checks its battery, wheels and camera before moving {i} metres."

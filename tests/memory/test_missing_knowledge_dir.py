@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import Spawner
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl_json
+from tests.support.logs import log_events
 from tests.support.memory import MemoryProcess, memory_process
-from tests.support.stack import log_events
+from tests.support.spawning import Spawner
 
 RAG = "modelgateway.ModelGateway/GetRAGContext"
 QUERY = {"query": "switch on the light", "top_k": 1, "knowledge_bases": ["Body-KB"]}

@@ -21,12 +21,12 @@ from scripts.devstack.console import status_line
 from scripts.devstack.plan import python_service, read_ports
 from scripts.devstack.service import Service
 from services.memory.startup_ingestion import IngestionTracker
-from tests.conftest import Spawner
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl_json
 from tests.support.holding_proxy import HoldingProxy
 from tests.support.memory import MemoryProcess, chroma_server_process, memory_process
 from tests.support.processes import ROOT, http_ready
+from tests.support.spawning import Spawner
 
 HEALTH = "grpc.health.v1.Health/Check"
 RAG = "modelgateway.ModelGateway/GetRAGContext"

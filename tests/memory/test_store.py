@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Spawner
 from tests.support.memory import MemoryProcess, memory_process
+from tests.support.spawning import Spawner
 
 
 def store(url: str, session_id: str, history: list[dict[str, Any]]) -> httpx.Response:

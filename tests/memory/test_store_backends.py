@@ -15,9 +15,9 @@ import pytest
 
 from services.kit.database import Database, engine_url
 from services.memory.store import SessionStore, StoredMessage
-from tests.conftest import Spawner
 from tests.support.memory import memory_process
 from tests.support.postgres import PostgresCluster
+from tests.support.spawning import Spawner
 
 STAMP = "2026-01-01T00:00:00.000000Z"
 
@@ -44,7 +44,9 @@ async def test_appends_keep_order_limits_and_extra_fields(store: SessionStore) -
     assert await store.append("s", [message("three")]) == 1
     history = await store.history("s")
     assert [(m.role, m.content) for m in history] == [
-        ("user", "one"), ("assistant", "two"), ("user", "three")
+        ("user", "one"),
+        ("assistant", "two"),
+        ("user", "three"),
     ]
     assert history[1].extra == {"tool": "x"}
     assert history[0].stored_at == STAMP

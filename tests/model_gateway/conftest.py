@@ -79,19 +79,6 @@ def error_metadata(error: grpc.RpcError) -> dict[str, str]:
     return dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
 
 
-def log_events(process: ServiceProcess, event: str) -> list[dict[str, Any]]:
-    """The JSON log lines of process whose event is `event`, oldest first."""
-    found = []
-    for line in process.log().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == event:
-            found.append(record)
-    return found
-
-
 def closed_port() -> int:
     """A port nothing listens on (memory "down")."""
     return free_port()

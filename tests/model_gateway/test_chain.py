@@ -16,14 +16,9 @@ import pytest
 from services.kit.errors import ConfigError
 from services.model_gateway.chain_config import provider_chain
 from services.model_gateway.settings import GatewaySettings
-from tests.model_gateway.conftest import (
-    Gateway,
-    closed_port,
-    error_metadata,
-    gateway_process,
-    log_events,
-)
+from tests.model_gateway.conftest import Gateway, closed_port, error_metadata, gateway_process
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.logs import log_events
 
 PRIMARY_PLAN = '{"steps": ["from the primary"]}'
 FALLBACK_PLAN = '{"steps": ["from the fallback"]}'

@@ -12,9 +12,10 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.model_gateway.conftest import Gateway, gateway_process, log_events
+from tests.model_gateway.conftest import Gateway, gateway_process
 from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
 from tests.support.grpcurl import grpcurl, grpcurl_json
+from tests.support.logs import log_events
 
 
 def test_reflection_lists_and_describes_the_services(mock_gateway: Gateway) -> None:

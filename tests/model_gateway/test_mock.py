@@ -8,7 +8,8 @@ import grpc
 
 from services.contracts import modelgateway_pb2 as pb
 from services.model_gateway.mock import THREE_STEPS
-from tests.model_gateway.conftest import Gateway, log_events
+from tests.model_gateway.conftest import Gateway
+from tests.support.logs import log_events
 
 THREE_STEP_TEXTS = [
     "Restate the objective in one sentence and identify constraints.",

@@ -14,9 +14,10 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.tool_catalogue import CATALOGUE, catalogue_json
-from tests.model_gateway.conftest import Gateway, closed_port, gateway_process, log_events
+from tests.model_gateway.conftest import Gateway, closed_port, gateway_process
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.grpcurl import grpcurl
+from tests.support.logs import log_events
 
 MODEL = "test-org/test-model"
 PLAN = '{"steps": ["Look it up", "Answer"]}'

@@ -15,10 +15,11 @@ import pytest
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.model_gateway.prompt import RAG_PREAMBLE
-from tests.model_gateway.conftest import Gateway, gateway_process, log_events
+from tests.model_gateway.conftest import Gateway, gateway_process
 from tests.support.certs import client_credentials, client_tls_env, server_tls_env
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.grpcurl import grpcurl, grpcurl_json
+from tests.support.logs import log_events
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import grpc_ready, http_ready
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.support.stack import core_stack
+from tests.support.core_services import core_stack
 
 __all__ = ["core_stack"]

@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import redis
 
-from tests.conftest import Spawner
+from tests.support.core_services import CoreStack, notifier_process
+from tests.support.logs import log_events, wait_for_log
 from tests.support.processes import ServiceProcess
+from tests.support.spawning import Spawner
 from tests.support.sse import read_events
-from tests.support.stack import CoreStack, log_events, notifier_process, wait_for_log
 
 HELLO = "Generate a 3-step plan to water the plants"
 STREAM = "pagi:notifications"

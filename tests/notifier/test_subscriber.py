@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import Spawner
+from tests.support.core_services import notifier_process
+from tests.support.logs import log_events, wait_for_log
 from tests.support.processes import ServiceProcess, free_port, redis_process
-from tests.support.stack import log_events, notifier_process, wait_for_log
+from tests.support.spawning import Spawner
 
 
 def publish(port: int, channel: str, payload: str) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Spawner
-from tests.reliability.stack_health import assert_stack_healthy
-from tests.support.stack import CoreStack, start_core_stack
+from tests.reliability.service_health import assert_stack_healthy
+from tests.support.core_services import CoreStack, start_core_stack
+from tests.support.spawning import Spawner
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.core_services import PlannerClient
 from tests.support.polling import wait_until
-from tests.support.stack import PlannerClient
 
 HELLO = "Say hello"
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Spawner
 from tests.reliability.load import PlanOutcome, new_call, send_plan
-from tests.reliability.stack_health import assert_stack_healthy
+from tests.reliability.service_health import assert_stack_healthy
+from tests.support.core_services import CoreStack, PlannerClient
+from tests.support.logs import log_events
 from tests.support.polling import wait_until
 from tests.support.processes import frozen
-from tests.support.stack import CoreStack, PlannerClient, log_events
+from tests.support.spawning import Spawner
 
 pytestmark = pytest.mark.reliability
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.reliability.stack_health import assert_stack_healthy, grpc_ports
-from tests.support.stack import CoreStack
+from tests.reliability.service_health import assert_stack_healthy, grpc_ports
+from tests.support.core_services import CoreStack
 
 pytestmark = pytest.mark.reliability
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.stack_health import assert_stack_healthy
-from tests.support.stack import CoreStack
+from tests.reliability.service_health import assert_stack_healthy
+from tests.support.core_services import CoreStack
 
 pytestmark = pytest.mark.reliability
 

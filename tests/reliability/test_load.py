@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.reliability.load import PlanOutcome, audit_events, interleaved_calls, run_batch
-from tests.support.stack import CoreStack
+from tests.support.core_services import CoreStack
 
 pytestmark = pytest.mark.reliability
 

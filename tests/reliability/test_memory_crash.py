@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Spawner
 from tests.reliability.load import (
     BackgroundLoad,
     PlanOutcome,
@@ -18,8 +17,10 @@ from tests.reliability.load import (
     new_call,
     send_plan,
 )
-from tests.reliability.stack_health import assert_stack_healthy
-from tests.support.stack import CoreStack, PlannerClient, log_events
+from tests.reliability.service_health import assert_stack_healthy
+from tests.support.core_services import CoreStack, PlannerClient
+from tests.support.logs import log_events
+from tests.support.spawning import Spawner
 
 pytestmark = pytest.mark.reliability
 

@@ -9,14 +9,9 @@ import httpx
 import pytest
 
 from tests.reliability.load import BackgroundLoad, PlanOutcome, new_call, send_plan
-from tests.reliability.stack_health import assert_stack_healthy
-from tests.support.stack import (
-    CoreStack,
-    NotificationListener,
-    has_status,
-    log_events,
-    wait_for_log,
-)
+from tests.reliability.service_health import assert_stack_healthy
+from tests.support.core_services import CoreStack, NotificationListener, has_status
+from tests.support.logs import log_events, wait_for_log
 
 pytestmark = pytest.mark.reliability
 

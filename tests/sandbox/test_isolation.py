@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Spawner
 from tests.sandbox.conftest import (
     SERVICE_SECRET,
     Sandbox,
@@ -20,6 +19,7 @@ from tests.sandbox.conftest import (
     start_until_exit,
     wait_until_gone,
 )
+from tests.support.spawning import Spawner
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 from services.kit.errors import ConfigError
 from services.kit.settings import load_settings
 from services.sandbox.settings import SandboxSettings
-from tests.conftest import Spawner
 from tests.sandbox.conftest import start_until_exit
 from tests.support.processes import base_env, free_port, grpc_ready, http_ready, python_service
+from tests.support.spawning import Spawner
 
 
 def test_defaults() -> None:

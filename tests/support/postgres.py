@@ -49,8 +49,17 @@ class PostgresCluster:
         cluster = cls(root / "data", free_port())
         _run(
             _as_postgres(
-                [pg_tool("initdb"), "-D", str(cluster.data_dir), "-U", "pagi",
-                 "--auth=trust", "-E", "UTF8", "--no-sync"]
+                [
+                    pg_tool("initdb"),
+                    "-D",
+                    str(cluster.data_dir),
+                    "-U",
+                    "pagi",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
             )
         )
         return cluster
@@ -61,13 +70,23 @@ class PostgresCluster:
 
     def start(self) -> PostgresCluster:
         options = (
-            f"-p {self.port} -k {self.data_dir.parent}"
-            " -c listen_addresses=127.0.0.1 -c fsync=off"
+            f"-p {self.port} -k {self.data_dir.parent} -c listen_addresses=127.0.0.1 -c fsync=off"
         )
         _run(
             _as_postgres(
-                [pg_tool("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
-                 "-o", options, "-w", "-t", "60", "start"]
+                [
+                    pg_tool("pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_path),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
             )
         )
         return self

@@ -13,10 +13,10 @@ import pytest
 
 from services.demo_agent.tool_calls import InvalidToolCall, parse_tool_call
 from services.kit.tool_catalogue import ToolCall
-from tests.legacy.legacy_stack import HttpService, LegacyStack, demo_agent_process, logged
 from tests.support.legacy_fakes import ScriptedGateway
+from tests.support.legacy_services import HttpService, LegacyStack, demo_agent_process
+from tests.support.logs import log_events, logged
 from tests.support.processes import free_port
-from tests.support.stack import log_events
 
 OPENAI_STYLE = {"tool_call": {"name": "web_search", "arguments": '{"query": "python"}'}}
 FINAL = {"steps": ["Summarise the search results."]}

@@ -12,7 +12,8 @@ import httpx
 from services.demo_agent.gateway_input import build_gateway_input
 from services.demo_agent.http import DEFAULT_PROMPT
 from services.demo_agent.messages import Message
-from tests.legacy.legacy_stack import LegacyStack, logged
+from tests.support.legacy_services import LegacyStack
+from tests.support.logs import logged
 
 THREE_STEPS = [
     "Restate the objective in one sentence and identify constraints.",

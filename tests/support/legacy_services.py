@@ -3,16 +3,18 @@ the gateway (mock provider), wired together on loopback."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Spawner
+import pytest
+
+from tests.support.core_services import gateway_process, sandbox_process
+from tests.support.logs import logged
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import ServiceProcess, base_env, free_port, http_ready, python_service
-from tests.support.stack import gateway_process, log_events, sandbox_process
+from tests.support.spawning import Spawner
 
 # Generous, so a busy machine does not fail the stack tests; timeouts are tested with fakes.
 STACK_TIMEOUT_SECONDS = "10"
@@ -29,23 +31,6 @@ class HttpService:
 
     def logged(self, event: str, count: int = 1, **fields: Any) -> list[dict[str, Any]]:
         return logged(self.process, event, count, **fields)
-
-
-def logged(
-    proc: ServiceProcess, event: str, count: int = 1, timeout: float = 5, **fields: Any
-) -> list[dict[str, Any]]:
-    """proc's `event` log lines whose fields equal `fields`, once `count` are there or the
-    timeout passes (a service writes its request line just after sending the reply)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [
-            record
-            for record in log_events(proc, event)
-            if all(record.get(name) == value for name, value in fields.items())
-        ]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 def closed_url() -> str:
@@ -120,3 +105,10 @@ def start_legacy_stack(workdir: Path, spawn: Spawner) -> LegacyStack:
     with ThreadPoolExecutor(len(processes)) as pool:
         list(pool.map(spawn, processes))
     return LegacyStack(workdir, bff, agent, sandbox, memory, gateway, gateway_port)
+
+
+@pytest.fixture(scope="session")
+def legacy_stack(session_spawn: Spawner, tmp_path_factory: pytest.TempPathFactory) -> LegacyStack:
+    """BFF, demo agent, sandbox, memory and the mock gateway, all real, shared by the session.
+    Test packages use it by importing it into their conftest."""
+    return start_legacy_stack(tmp_path_factory.mktemp("legacy"), session_spawn)

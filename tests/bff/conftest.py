@@ -1,5 +1,5 @@
-"""Fixtures of the legacy tests: three recording fakes in the BFF's downstream roles with one
-BFF pointed at them (each test starts from clean fakes), and the whole real legacy stack."""
+"""BFF fixtures: three recording fakes in the BFF's downstream roles with one BFF pointed
+at them (each test starts from clean fakes), and the whole real legacy stack."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import Spawner
-from tests.legacy.legacy_stack import HttpService, LegacyStack, bff_process, start_legacy_stack
 from tests.support.legacy_fakes import CannedAnswer, FakeHttpServer
+from tests.support.legacy_services import HttpService, bff_process, legacy_stack
 from tests.support.processes import free_port
 
 BFF_TIMEOUT_SECONDS = 1.5
@@ -72,7 +71,4 @@ def bff(
     service.process.stop()
 
 
-@pytest.fixture(scope="session")
-def legacy_stack(session_spawn: Spawner, tmp_path_factory: pytest.TempPathFactory) -> LegacyStack:
-    """BFF, demo agent, sandbox, memory and the mock gateway, all real, shared by the session."""
-    return start_legacy_stack(tmp_path_factory.mktemp("legacy"), session_spawn)
+__all__ = ["legacy_stack"]

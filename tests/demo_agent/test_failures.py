@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Spawner
-from tests.legacy.legacy_stack import HttpService, LegacyStack, closed_url, demo_agent_process
+from tests.support.core_services import gateway_process
+from tests.support.legacy_services import HttpService, LegacyStack, closed_url, demo_agent_process
 from tests.support.processes import free_port, frozen
-from tests.support.stack import gateway_process
+from tests.support.spawning import Spawner
 
 
 @pytest.fixture(scope="module")

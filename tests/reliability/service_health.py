@@ -6,8 +6,8 @@ import time
 
 import httpx
 
+from tests.support.core_services import CoreStack
 from tests.support.processes import grpc_ready, http_ready
-from tests.support.stack import CoreStack
 
 
 def grpc_ports(stack: CoreStack) -> dict[str, int]:

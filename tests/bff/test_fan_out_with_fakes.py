@@ -9,15 +9,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.legacy.conftest import (
+from tests.bff.conftest import (
     AGENT_PAYLOAD,
     BFF_TIMEOUT_SECONDS,
     MEMORY_PAYLOAD,
     SANDBOX_PAYLOAD,
     Downstreams,
 )
-from tests.legacy.legacy_stack import HttpService, bff_process
 from tests.support.legacy_fakes import CannedAnswer
+from tests.support.legacy_services import HttpService, bff_process
 from tests.support.polling import HUNG_SECONDS
 from tests.support.processes import free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.legacy.legacy_stack import LegacyStack
+from tests.support.legacy_services import LegacyStack
 
 DASHBOARD = "/api/v1/agi/dashboard-data"
 

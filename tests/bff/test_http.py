@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 
 from services.bff.settings import BffSettings
-from tests.legacy.conftest import Downstreams
-from tests.legacy.legacy_stack import HttpService
+from tests.bff.conftest import Downstreams
+from tests.support.legacy_services import HttpService
 from tests.support.processes import base_env
 
 

@@ -3,7 +3,7 @@ memory comes from tests.support.memory) on free ports, and a `CoreStack` that st
 all in one directory.
 
 Other test packages reuse the session-scoped `core_stack` fixture by importing it into
-their conftest: `from tests.support.stack import core_stack  # noqa: F401`.
+their conftest: `from tests.support.core_services import core_stack  # noqa: F401`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import Spawner
+from tests.support.logs import log_contains
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import (
     ServiceProcess,
@@ -31,38 +31,9 @@ from tests.support.processes import (
     python_service,
     redis_process,
 )
+from tests.support.spawning import Spawner
 
-LogCheck = Callable[[], bool]
 STACK_API_KEY = "stack-test-key"
-
-
-def log_contains(proc: ServiceProcess, text: str) -> LogCheck:
-    return lambda: text in proc.log()
-
-
-def wait_for_log(proc: ServiceProcess, text: str, timeout: float = 20, after: int = 0) -> str:
-    """Wait until `text` appears in proc's log past offset `after`; return the matching line."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in proc.log()[after:].splitlines():
-            if text in line:
-                return line
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} not in the log of {proc.name} after {timeout}s:\n{proc.tail()}")
-
-
-def log_events(proc: ServiceProcess, event: str) -> list[dict[str, Any]]:
-    """The JSON log lines of proc whose event is `event`."""
-    found = []
-    for line in proc.log().splitlines():
-        if line.startswith("{"):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("event") == event:
-                found.append(record)
-    return found
 
 
 def notifier_process(

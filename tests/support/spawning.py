@@ -1,0 +1,43 @@
+"""The `spawn` and `session_spawn` fixtures: start service processes and stop them all
+when the test (or the session) ends. Loaded for every test through `pytest_plugins` in
+tests/conftest.py; import `Spawner` from here to annotate them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.support.processes import ServiceProcess
+
+Spawner = Callable[[ServiceProcess], ServiceProcess]
+
+
+def _spawner() -> Iterator[Spawner]:
+    started: list[ServiceProcess] = []
+
+    def start(proc: ServiceProcess) -> ServiceProcess:
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawner]:
+    """Start service processes for one test; all are stopped afterwards."""
+    yield from _spawner()
+
+
+@pytest.fixture(scope="module")
+def module_spawn() -> Iterator[Spawner]:
+    """Like spawn, for processes shared by the tests of one module."""
+    yield from _spawner()
+
+
+@pytest.fixture(scope="session")
+def session_spawn() -> Iterator[Spawner]:
+    """Like spawn, for stacks shared by a whole test session."""
+    yield from _spawner()
