@@ -34,7 +34,7 @@ from services.agent_planner.planner_input import build_planner_input
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.knowledge_bases import PLANNER_KNOWLEDGE_BASES
-from tests.support.stack import CoreStack
+from tests.support.core_services import CoreStack
 
 PROMPT = "Say hello"
 RAG_TOP_K = 3  # the planner's default AGENT_RAG_TOP_K

@@ -8,8 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.core_services import CoreStack, start_core_stack
 from tests.support.processes import ServiceProcess
-from tests.support.stack import CoreStack, start_core_stack
 
 KNOWLEDGE_BASES = Path(__file__).resolve().parents[1] / "knowledge_bases"
 
