@@ -3,6 +3,10 @@
 # the services. Usage: bash scripts/gen_certs.sh [OUTDIR]   (default: tls_certs)
 # The server certificate's names cover every compose service plus localhost, so one pair
 # serves every internal gRPC link. Not for production use.
+#
+# The server and client keys are left readable by every user, so the compose containers
+# (uid 1000) can read them whoever ran this script; the CA key stays owner-only. Real keys
+# must never be world-readable: make them owned by uid 1000 with mode 600 instead.
 set -euo pipefail
 
 out="${1:-tls_certs}"
@@ -11,6 +15,7 @@ server_names="DNS:model-gateway,DNS:memory-service,DNS:rust-sandbox,DNS:agent-pl
 
 command -v openssl >/dev/null || { echo "error: openssl is required" >&2; exit 1; }
 mkdir -p "$out"
+chmod 755 "$out"
 cd "$out"
 umask 077
 
@@ -38,6 +43,9 @@ issue() {  # name, subject CN, extended key usage, subjectAltName (optional)
 issue server model-gateway serverAuth "$server_names"
 issue client pagi-client clientAuth
 rm -f ca.srl
-chmod 644 ./*.crt
-chmod 600 ./*.key
+chmod 644 ./*.crt server.key client.key
+chmod 600 ca.key
 echo "wrote $(pwd)/{ca.crt,server.crt,server.key,client.crt,client.key}"
+echo "warning: development keys only: server.key and client.key are readable by every user" \
+  "so that the containers (uid 1000) can read them; real keys must be owner-only (mode 600," \
+  "owned by the user the services run as)" >&2

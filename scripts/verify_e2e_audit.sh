@@ -48,6 +48,36 @@ compose() {
   fi
 }
 
+# Compose mode: the stack must exist before its logs and audit volume can tell anything, so
+# compose's own answer is reported instead of a missing trace further down.
+check_compose_stack() {
+  local errors running missing=()
+  errors=$(mktemp)
+  if ! running=$(compose ps --services --filter status=running 2>"$errors"); then
+    fail "cannot list the compose stack: $(tail -n 2 "$errors" | head -c 500 | tr -s ' \n' ' ')"
+    rm -f "$errors"
+    echo "RESULT: FAIL"
+    exit 1
+  fi
+  rm -f "$errors"
+  if [ -z "$running" ]; then
+    fail "no such compose stack: '${COMPOSE:-docker compose} ps' lists no running service" \
+      "here ($(pwd)); start it with 'docker compose up -d', or point COMPOSE (e.g." \
+      "\"docker compose -p NAME\") or COMPOSE_PROJECT_NAME at the stack you started"
+    echo "RESULT: FAIL"
+    exit 1
+  fi
+  for needed in agent-planner notification-service audit-inspector; do
+    grep -qx "$needed" <<<"$running" || missing+=("$needed")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    fail "the compose stack is up but not running: ${missing[*]} (see '${COMPOSE:-docker compose} ps -a')"
+    echo "RESULT: FAIL"
+    exit 1
+  fi
+  pass "compose stack is running ($(wc -l <<<"$running") services)"
+}
+
 # Print the audit rows (event_type per line) recorded for trace id $1.
 audit_events() {
   local sql="SELECT event_type FROM audit_log WHERE trace_id = '$1' ORDER BY id;"
@@ -85,6 +115,7 @@ poll() {
 }
 
 echo "mode: $mode; planner: $agent_url"
+[ "$mode" = "compose" ] && check_compose_stack
 headers=$(mktemp)
 body=$(mktemp)
 trap 'rm -f "$headers" "$body"' EXIT

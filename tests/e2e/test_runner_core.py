@@ -130,6 +130,7 @@ COMPOSE_SHIM = """#!/usr/bin/env bash
 # Stands in for `docker compose` over the bare-metal stack; records each call.
 echo "$*" >> "$SHIM_CALLS"
 case "$1" in
+  ps) printf '%s\n' agent-planner notification-service audit-inspector ;;
   exec) shift 4; sqlite3 "$AUDIT_DB" "${@: -1}" ;;
   logs) cat "$NOTIFIER_LOG" ;;
   *) exit 3 ;;
@@ -154,6 +155,7 @@ def test_verify_script_compose_mode_reads_the_inspector_and_notifier_containers(
     result = run_verify(tmp_path, env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mode: compose" in result.stdout
+    assert "PASS compose stack is running (3 services)" in result.stdout
     recorded = calls.read_text()
     assert "exec -T audit-inspector sqlite3 /data/audit/pagi_audit.db SELECT" in recorded
     assert "logs --no-color notification-service" in recorded
