@@ -5,7 +5,6 @@ zone is not UTC."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 
 from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.processes import ServiceProcess
+from tests.support.timestamps import SESSION_STAMP
 
-ONE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 NOT_UTC = "XYZ+7"  # UTC-07:00 as a POSIX rule: no tz database needed
 SMALL_ANSWER_BYTES = 2048
 
@@ -83,5 +82,5 @@ def test_the_planner_stamps_history_in_utc_whatever_its_time_zone(
     stamps = [m["stored_at"] for m in history(core_stack, "s-stamped")]
     assert len(stamps) == 2
     for stamp in stamps:
-        assert ONE_FORM.match(stamp), stamp
+        assert SESSION_STAMP.match(stamp), stamp
         assert before <= datetime.fromisoformat(stamp) <= after

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import run_verify
+from tests.e2e.runner_harness import run_verify
 from tests.support.processes import ROOT, base_env, free_port
 
 # Stands in for `docker compose`: `ps --services --filter status=running` lists $RUNNING.

@@ -4,7 +4,6 @@ them, with the service running in a time zone other than UTC."""
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,8 +13,8 @@ import httpx
 import pytest
 
 from tests.support.memory import MemoryProcess, memory_process
+from tests.support.timestamps import SESSION_STAMP
 
-ONE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 # UTC+05:30 as a POSIX rule, so the check does not depend on the tz database.
 NOT_UTC = "IST-5:30"
 
@@ -39,7 +38,7 @@ def stamps(memory: MemoryProcess, session: str) -> list[str]:
 
 
 def parsed(stamp: str) -> datetime:
-    assert ONE_FORM.match(stamp), stamp
+    assert SESSION_STAMP.match(stamp), stamp
     return datetime.fromisoformat(stamp)
 
 

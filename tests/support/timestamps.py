@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 # Services write milliseconds or microseconds, truncated: allow that much before `before`.
 TRUNCATION = timedelta(milliseconds=1)
+# The one form of session-history stamps (services.kit.timestamps), written out by hand.
+SESSION_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
 def parse_utc(stamp: str) -> datetime:
