@@ -88,24 +88,38 @@ class CodeRunner:
                 exit_code=None,
                 stderr=f"unsupported language {language!r}; supported: {supported}",
             )
-        deadline = time.monotonic() + limits.timeout_seconds
         try:
-            async with (
-                self.protections.workspaces.fresh(identity) as workspace,
-                execution_group(
-                    self.protections.cgroups, limits, self._memory(language, limits)
-                ) as group,
-            ):
-                controls = RunControls(group, None, workspace.tmp if workspace.quota else None)
-                run = CodeRun(limits, identity, deadline, workspace, controls)
-                result = await (self._java if language == "java" else self._python)(code, run)
-                usage = group.usage() if group else None
-                result["status"] = limit_status(result["status"], usage, workspace.full())
+            return await self._protected(language, code, args, limits, identity)
         except OSError as exc:
             log.error("code_io_error", language=language, error=str(exc))
             return code_result("io_error", language, exit_code=None, stderr=str(exc))
+
+    async def _protected(
+        self,
+        language: str,
+        code: str,
+        args: dict[str, Any],
+        limits: ExecutionLimits,
+        identity: Identity,
+    ) -> dict[str, Any]:
+        """Run inside the execution's workspace, cgroup and egress grant; say which applied."""
+        deadline = time.monotonic() + limits.timeout_seconds
+        memory = self._memory(language, limits)
+        async with (
+            self.protections.workspaces.fresh(identity) as workspace,
+            execution_group(self.protections.cgroups, limits, memory) as group,
+            self.protections.egress_grant(args, identity) as egress,
+        ):
+            tmp = workspace.tmp if workspace.quota else None
+            controls = RunControls(group, None, tmp, egress.socket if egress else None)
+            run = CodeRun(limits, identity, deadline, workspace, controls)
+            result = await (self._java if language == "java" else self._python)(code, run)
+            usage = group.usage() if group else None
+            result["status"] = limit_status(result["status"], usage, workspace.full())
         seccomp = self.jail.mode == "bubblewrap" and self.protections.seccomp is not None
         result["protections"] = self.protections.summary(self.jail, group is not None, seccomp)
+        if egress is not None:
+            result["protections"]["network"] = egress.describe()
         return result
 
     def _memory(self, language: str, limits: ExecutionLimits) -> int:

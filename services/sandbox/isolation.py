@@ -28,6 +28,8 @@ log = get_logger("sandbox.isolation")
 LAUNCHER = Path(__file__).with_name("launcher.py")
 JAIL_WORKDIR = "/workspace"
 JAIL_LAUNCHER = "/opt/sandbox/launcher.py"
+EGRESS_SOCKET = "/run/sandbox-egress.sock"  # as launcher.py expects it
+PROXY_PORT = 3128
 KEEP_USER = -1
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime")
@@ -68,6 +70,7 @@ class RunControls:
     group: ExecutionGroup | None = None  # the execution's cgroup
     seccomp_fd: int | None = None  # an open BPF program for bwrap --seccomp
     tmp: str | None = None  # host directory to serve as /tmp; None: bwrap's own tmpfs
+    egress_socket: str | None = None  # the execution's egress proxy socket
 
     @property
     def cpu_quota(self) -> bool:
@@ -170,6 +173,8 @@ class Jail:
             else ["--perms", "1777", *self._tmpfs_size, "--tmpfs", "/tmp"]
         )
         seccomp = [] if controls.seccomp_fd is None else ["--seccomp", str(controls.seccomp_fd)]
+        if controls.egress_socket:
+            setenv += egress_args(controls.egress_socket)
         return [
             *self._namespace_args(),
             *(["--disable-userns"] if self.userns_disabled else []),
@@ -197,6 +202,16 @@ class Jail:
             "--unshare-cgroup-try",
             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
         ]  # fmt: skip
+
+
+def egress_args(socket_path: str) -> list[str]:
+    """The proxy socket at the launcher's EGRESS_SOCKET, and the variables that make HTTP
+    clients use the forwarder in front of it (no DNS inside: the proxy resolves names)."""
+    proxy = f"http://127.0.0.1:{PROXY_PORT}"
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+    env = [arg for name in names for arg in ("--setenv", name, proxy)]
+    mount_dir = ["--perms", "0755", "--dir", os.path.dirname(EGRESS_SOCKET)]
+    return [*mount_dir, "--ro-bind", socket_path, EGRESS_SOCKET, *env]
 
 
 def bwrap_has_option(option: str) -> bool:

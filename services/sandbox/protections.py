@@ -3,13 +3,17 @@ cgroup, the seccomp filter and the tmpfs disk quota; and how to say which ones a
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from services.kit.logs import get_logger
 from services.sandbox.cgroups import ExecutionCgroups
-from services.sandbox.isolation import Jail
+from services.sandbox.egress_proxy import EgressProxy
+from services.sandbox.egress_rules import EgressRule, narrowed, own_addresses
+from services.sandbox.isolation import Identity, Jail
 from services.sandbox.seccomp_filter import SeccompProgram, build_program
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.tmpfs import TmpfsQuota
@@ -18,11 +22,23 @@ from services.sandbox.workspace import Workspaces
 log = get_logger("sandbox.protections")
 
 
+@dataclass(frozen=True)
+class EgressGrant:
+    """One execution's way out: its proxy socket and the rules behind it."""
+
+    socket: str
+    rules: tuple[EgressRule, ...]
+
+    def describe(self) -> str:
+        return f"allowlist proxy: {', '.join(map(str, self.rules)) or 'nothing allowed'}"
+
+
 @dataclass
 class Protections:
     workspaces: Workspaces
     cgroups: ExecutionCgroups | None
     seccomp: SeccompProgram | None
+    egress: EgressProxy | None = None
 
     @classmethod
     def detect(cls, settings: SandboxSettings, jail: Jail) -> Protections:
@@ -32,7 +48,7 @@ class Protections:
         )
         root = settings.SANDBOX_CGROUP_ROOT.strip()
         cgroups = ExecutionCgroups.detect(Path(root)) if root else None
-        found = cls(workspaces, cgroups, _seccomp(jail))
+        found = cls(workspaces, cgroups, _seccomp(jail), _egress(settings, jail))
         log.info("sandbox_protections", **found.summary(jail))
         return found
 
@@ -59,7 +75,28 @@ class Protections:
             if filtered and self.seccomp
             else "off",
             "user_namespaces": "denied" if filtered or jail.userns_disabled else "allowed",
+            "network": self._network(jail),
         }
+
+    def _network(self, jail: Jail) -> str:
+        if jail.mode != "bubblewrap":
+            return "unrestricted (no network namespace without bubblewrap)"
+        if self.egress is None:
+            return "none"
+        return EgressGrant("", self.egress.rules).describe()
+
+    @asynccontextmanager
+    async def egress_grant(
+        self, args: dict[str, Any], owner: Identity
+    ) -> AsyncIterator[EgressGrant | None]:
+        """The execution's proxy socket, with the service's rules narrowed by the request's
+        `egress_allow`; None when programs get no network."""
+        if self.egress is None:
+            yield None
+            return
+        rules = narrowed(self.egress.rules, args)
+        async with self.egress.session(rules, owner) as socket:
+            yield EgressGrant(socket, rules)
 
 
 def _seccomp(jail: Jail) -> SeccompProgram | None:
@@ -70,3 +107,12 @@ def _seccomp(jail: Jail) -> SeccompProgram | None:
     except OSError as exc:
         log.warning("seccomp_unavailable", error=str(exc))
         return None
+
+
+def _egress(settings: SandboxSettings, jail: Jail) -> EgressProxy | None:
+    if settings.SANDBOX_EGRESS != "allowlist":
+        return None
+    if jail.mode != "bubblewrap":
+        log.warning("egress_allowlist_unenforceable", reason="needs bubblewrap's network namespace")
+        return None
+    return EgressProxy(settings.egress_rules(), own_addresses(), settings.egress_test_hosts())

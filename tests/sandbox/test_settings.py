@@ -53,6 +53,9 @@ def test_service_starts_on_the_alias_ports(tmp_path: Path, spawn: Spawner) -> No
         ("SANDBOX_ISOLATION", "docker"),
         ("SANDBOX_DISK_QUOTA", "sometimes"),
         ("SANDBOX_TMPFS_INODES", "10"),
+        ("SANDBOX_EGRESS", "open"),
+        ("SANDBOX_EGRESS_ALLOW", "pypi.org,bad host"),
+        ("SANDBOX_EGRESS_TEST_HOSTS", "fake.test=not-an-ip"),
     ],
 )
 def test_bad_values_name_the_variable(
