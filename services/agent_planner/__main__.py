@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from services.agent_planner.components import SERVICE, build_app, open_dependencies
 from services.agent_planner.http import add_routes
-from services.agent_planner.loop import AgentLoop, LoopLimits
+from services.agent_planner.limits import LoopLimits
+from services.agent_planner.loop import AgentLoop
 from services.agent_planner.runs.setup import open_runs
 from services.agent_planner.settings import PlannerSettings
 from services.kit.runtime import Cleanup, run, serve, start_service

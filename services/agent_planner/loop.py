@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.agent_planner.audit import AuditLog
+from services.agent_planner.context import ContextGatherer
 from services.agent_planner.errors import AgentLoopError, DependencyError
 from services.agent_planner.events import (
     CONTEXT_RETRIEVED,
@@ -22,53 +23,24 @@ from services.agent_planner.events import (
     tool_status,
 )
 from services.agent_planner.gateway_client import GatewayClient
+from services.agent_planner.limits import LoopLimits
 from services.agent_planner.memory_client import MemoryClient, Message
 from services.agent_planner.metrics import LOOP_DURATION, PLAN_TOTAL, tracer
 from services.agent_planner.notifications import NotificationPublisher
 from services.agent_planner.planner_input import (
     build_followup_prompt,
     build_planner_input,
-    clip,
-    clip_history,
     parse_tool_call,
 )
 from services.agent_planner.sandbox_client import SandboxClient
-from services.agent_planner.settings import PlannerSettings
 from services.agent_planner.validation import Resource
 from services.contracts import modelgateway_pb2 as pb
-from services.kit.knowledge_bases import PLANNER_KNOWLEDGE_BASES
 from services.kit.logs import get_logger
 from services.kit.tool_catalogue import ToolCall
 from services.kit.trace import current_trace_id
 
 MAX_TURNS_MESSAGE = "Max turns reached; unable to complete request."
 log = get_logger("agent_loop")
-
-
-@dataclass(frozen=True)
-class LoopLimits:
-    max_turns: int
-    top_k: int
-    knowledge_bases: tuple[str, ...]
-    # Bounds that keep the planner input finite as sessions and prompts grow.
-    history_messages: int = 20
-    history_message_chars: int = 2000
-    rag_query_chars: int = 2000
-    rag_match_chars: int = 4000
-    tool_output_event_chars: int = 4096  # tool output shown in a tool.finished event
-
-    @classmethod
-    def from_settings(cls, settings: PlannerSettings) -> LoopLimits:
-        return cls(
-            max_turns=settings.AGENT_MAX_TURNS,
-            top_k=settings.AGENT_RAG_TOP_K,
-            knowledge_bases=PLANNER_KNOWLEDGE_BASES,
-            history_messages=settings.AGENT_HISTORY_MAX_MESSAGES,
-            history_message_chars=settings.AGENT_HISTORY_MESSAGE_MAX_CHARS,
-            rag_query_chars=settings.AGENT_RAG_QUERY_MAX_CHARS,
-            rag_match_chars=settings.AGENT_RAG_MATCH_MAX_CHARS,
-            tool_output_event_chars=settings.AGENT_RUN_TOOL_OUTPUT_MAX_CHARS,
-        )
 
 
 @dataclass
@@ -109,6 +81,7 @@ class AgentLoop:
     def __init__(self, deps: LoopDependencies, limits: LoopLimits) -> None:
         self.deps = deps
         self.limits = limits
+        self.context = ContextGatherer(deps.memory, limits)
 
     async def run(self, prompt: str, session_id: str, resources: Sequence[Resource]) -> str:
         """The final plan JSON text or the max-turns message; AgentLoopError on failure."""
@@ -189,45 +162,18 @@ class AgentLoop:
 
     async def _gather_context(self, run: Run, turn: int) -> str:
         started = time.perf_counter()
-        history, matches = await asyncio.gather(self._session_history(run), self._rag_context(run))
+        context = await self.context.gather(run.session_id, run.prompt)
         await run.sink.emit(
             CONTEXT_RETRIEVED,
             {
                 "turn": turn,
-                "history_messages": len(history),
+                "history_messages": len(context.history),
                 "knowledge_bases": list(self.limits.knowledge_bases),
-                "matches": len(matches),
+                "matches": len(context.matches),
                 "latency_ms": elapsed_ms(started),
             },
         )
-        return build_planner_input(history, matches, run.prompt)
-
-    async def _session_history(self, run: Run) -> list[dict[str, str]]:
-        with tracer.start_as_current_span("MemoryAccess.SessionHistory"):
-            try:
-                history = await self.deps.memory.fetch_session_history(
-                    run.session_id, self.limits.history_messages
-                )
-            except DependencyError as exc:
-                log.warning("session_history_unavailable", error=str(exc))
-                return []
-            return clip_history(history, self.limits.history_message_chars)
-
-    async def _rag_context(self, run: Run) -> list[pb.RAGMatch]:
-        with tracer.start_as_current_span("MemoryAccess.RAGContext") as span:
-            try:
-                matches = await self.deps.memory.fetch_rag_context(
-                    clip(run.prompt, self.limits.rag_query_chars),
-                    self.limits.top_k,
-                    self.limits.knowledge_bases,
-                )
-            except DependencyError as exc:
-                log.warning("rag_context_unavailable", error=str(exc))
-                return []
-            span.set_attribute("match_count", len(matches))
-            for match in matches:
-                match.text = clip(match.text, self.limits.rag_match_chars)
-            return matches
+        return build_planner_input(context.history, context.matches, run.prompt)
 
     async def _use_tool(self, run: Run, plan: str, call: ToolCall) -> None:
         await self._audit(run, "TOOL_CALL", tool=call.name, args=call.args)
