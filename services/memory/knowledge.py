@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from services.memory.settings import MemorySettings
 # Chroma's own rules (3-63 safe characters) minus the dot, which separates the namespace.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,60}[A-Za-z0-9]$")
 Metadata = dict[str, Any]
+# A collection nobody has filled yet (Mind-KB before the first playbook) is looked up again
+# at most this often, not on every query; collections this process creates show at once.
+MISSING_RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class KnowledgeStore:
         self._connect = connect_client
         self._client: ClientAPI | None = None
         self._collections: dict[str, Collection] = {}
+        self._missing_until: dict[str, float] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -113,6 +118,8 @@ class KnowledgeStore:
         cached = self._collections.get(name)
         if cached is not None:
             return cached
+        if not create and time.monotonic() < self._missing_until.get(name, 0.0):
+            return None
         client = self.client_now()
         with chroma_errors():
             try:
@@ -123,7 +130,9 @@ class KnowledgeStore:
                 else:
                     found = client.get_collection(name, embedding_function=None)
             except NotFoundError:
+                self._missing_until[name] = time.monotonic() + MISSING_RECHECK_SECONDS
                 return None
+        self._missing_until.pop(name, None)
         self._collections[name] = found
         return found
 
@@ -159,17 +168,17 @@ class KnowledgeStore:
                 return []
         return list(_matches(found, knowledge_base))
 
+    def search_all_now(
+        self, embedding: list[float], targets: list[tuple[str, str]], top_k: int
+    ) -> list[RagMatch]:
+        return [m for kb, name in targets for m in self.search_now(embedding, kb, name, top_k)]
+
     async def search(
         self, embedding: list[float], targets: list[tuple[str, str]], top_k: int
     ) -> list[RagMatch]:
-        """Search every (knowledge_base, collection) target concurrently with one vector."""
-        per_kb = await asyncio.gather(
-            *(
-                asyncio.to_thread(self.search_now, embedding, kb, name, top_k)
-                for kb, name in targets
-            )
-        )
-        return [match for matches in per_kb for match in matches]
+        """Search every (knowledge_base, collection) target with one vector, in one worker
+        thread: a query takes well under a millisecond, less than a thread hop per KB costs."""
+        return await asyncio.to_thread(self.search_all_now, embedding, targets, top_k)
 
     async def heartbeat(self) -> None:
         await asyncio.to_thread(self.heartbeat_now)
