@@ -113,7 +113,10 @@ def seed_playbooks(url: str) -> None:
 def bench_rag(samples: int) -> None:
     with tempfile.TemporaryDirectory(prefix="memory-bench-") as tmp:
         proc = memory_process(
-            Path(tmp), KNOWLEDGE_BASES_DIR=str(ROOT / "knowledge_bases"), LOG_LEVEL="WARNING"
+            Path(tmp),
+            KNOWLEDGE_BASES_DIR=str(ROOT / "knowledge_bases"),
+            LOG_LEVEL="WARNING",
+            EMBEDDING_QUERY_CACHE_SIZE="0",  # the bench's few queries would all be cached
         )
         proc.start(timeout=300)
         try:

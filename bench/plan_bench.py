@@ -7,7 +7,8 @@
    seconds per request divided by the CPU seconds of one query embedding.
 
 Every /plan uses a new session id, so each request does the same work (a reused session
-would carry a growing history into every prompt).
+would carry a growing history into every prompt). The memory service runs with its query
+embedding cache off, so the repeated prompt is embedded every time.
 
     python -m bench.plan_bench [--seconds 30] [--samples 50] [--concurrency 1,8,32]
 """
@@ -40,6 +41,7 @@ PROMPT = "Say hello"
 RAG_TOP_K = 3  # the planner's default AGENT_RAG_TOP_K
 WARM_UP = 5
 REQUEST_TIMEOUT = 60.0
+CPU_TARGET = 1.5  # service CPU per /plan over the CPU of one torch query embedding
 
 
 def timed(call: Callable[[], object]) -> float:
@@ -183,7 +185,7 @@ def overhead_section(floor: Floor, latencies: list[float]) -> list[str]:
     ms = 1000
     comparisons = [
         Comparison(
-            "/plan p50 latency", percentile(latencies, 50) * ms, floor.total * ms, "ms", 1.5
+            "/plan p50 latency", percentile(latencies, 50) * ms, floor.total * ms, "ms", 1.25
         ),
         Comparison(
             "/plan p95 latency", percentile(latencies, 95) * ms, floor.total * ms, "ms", 1.5
@@ -225,7 +227,7 @@ def throughput_section(results: list[Throughput], embed_cpu: float) -> list[str]
             result.cpu_per_request * 1000,
             embed_cpu * 1000,
             "ms",
-            3.0,
+            CPU_TARGET,
         )
         p50, p99 = (percentile(result.latencies, pct) * 1000 for pct in (50, 99))
         print(
@@ -235,7 +237,7 @@ def throughput_section(results: list[Throughput], embed_cpu: float) -> list[str]
         rows.append(
             f"| {result.concurrency} | {result.per_second:.1f} | {p50:.1f} ms | {p99:.1f} ms "
             f"| {result.errors} | {comparison.value:.2f} ms | {comparison.ratio:.2f} "
-            f"| <= 3 ({comparison.verdict}) |"
+            f"| <= {CPU_TARGET} ({comparison.verdict}) |"
         )
     return [*rows, ""]
 
@@ -257,7 +259,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     """Run the /plan benchmarks; print the figures and return them as markdown lines."""
     args = parse_args(argv)
     levels = [int(level) for level in args.concurrency.split(",")]
-    with running_core_stack() as stack:
+    # Every /plan sends the same prompt: without the query cache each one still pays its
+    # embedding, as distinct prompts would.
+    with running_core_stack(EMBEDDING_QUERY_CACHE_SIZE="0") as stack:
         floor, latencies = measure_overhead(stack, args.samples)
         results = [measure_throughput(stack, level, args.seconds) for level in levels]
     lines = overhead_section(floor, latencies)

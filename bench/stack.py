@@ -15,9 +15,10 @@ KNOWLEDGE_BASES = Path(__file__).resolve().parents[1] / "knowledge_bases"
 
 
 @contextlib.contextmanager
-def running_core_stack() -> Iterator[CoreStack]:
-    """Redis, memory (knowledge bases ingested), sandbox, gateway (mock), notifier and
-    planner in a temporary directory; every process is stopped on exit."""
+def running_core_stack(**memory_env: str) -> Iterator[CoreStack]:
+    """Redis, memory (knowledge bases ingested, memory_env added to its environment),
+    sandbox, gateway (mock), notifier and planner in a temporary directory; every process is
+    stopped on exit."""
     started: list[ServiceProcess] = []
 
     def spawn(proc: ServiceProcess) -> ServiceProcess:
@@ -26,7 +27,9 @@ def running_core_stack() -> Iterator[CoreStack]:
 
     with tempfile.TemporaryDirectory(prefix="pagi-bench-") as tmp:
         try:
-            yield start_core_stack(spawn, Path(tmp), KNOWLEDGE_BASES_DIR=str(KNOWLEDGE_BASES))
+            yield start_core_stack(
+                spawn, Path(tmp), **({"KNOWLEDGE_BASES_DIR": str(KNOWLEDGE_BASES)} | memory_env)
+            )
         finally:
             for proc in reversed(started):
                 proc.stop()
