@@ -231,6 +231,7 @@ def test_idle_stream_gets_comment_heartbeats(
             seen.append(item)
             if isinstance(item, SseComment):
                 break
+        assert planner.metric("agent_run_stream_readers") == 1  # this reader, attached
         gate.set()
         seen.extend(items)
     assert SseComment("ping") in seen
@@ -249,6 +250,8 @@ def test_full_queue_answers_429_and_queued_runs_cancel(
     assert queued.status_code == 202
     refused = start_run(planner, session="s-ctl-queue")
     assert refused.status_code == 429
+    assert planner.metric("agent_run_queue_depth") == 1
+    assert planner.metric("agent_runs_in_flight") == 1
     assert refused.headers["Retry-After"] == "1"
     assert "retry later" in refused.json()["error"]
     queued_id = queued.json()["run_id"]
@@ -257,8 +260,10 @@ def test_full_queue_answers_429_and_queued_runs_cancel(
     assert [e.event for e in events] == ["run.queued", "run.cancelled"]
     again = start_run(planner, session="s-ctl-queue")
     assert again.status_code == 202  # room again
+    cancelled_before = planner.metric("agent_runs_total", status="cancelled")
     for run_id in (again.json()["run_id"], running):  # leave no run to take later replies
         assert cancel(planner, run_id).json()["status"] == "cancelled"
+    assert planner.metric("agent_runs_total", status="cancelled") == cancelled_before + 2
 
 
 def test_kill_9_mid_run_then_restart_ends_the_run(

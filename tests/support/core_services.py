@@ -19,6 +19,7 @@ import grpc
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.logs import log_contains
 from tests.support.memory import MemoryProcess, memory_process
@@ -166,6 +167,14 @@ class PlannerClient:
 
     def metrics(self) -> str:
         return httpx.get(f"{self.url}/metrics", timeout=10).text
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of one Prometheus sample (AssertionError when there is none)."""
+        for family in text_string_to_metric_families(self.metrics()):
+            for found in family.samples:
+                if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                    return float(found.value)
+        raise AssertionError(f"no sample {name} {labels}")
 
 
 @dataclass
