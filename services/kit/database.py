@@ -135,9 +135,7 @@ class Database:
                 return await connection.run_sync(work, *args)
 
 
-def _call_sync(
-    engine: sa.Engine, work: Callable[..., T], args: tuple[Any, ...], write: bool
-) -> T:
+def _call_sync(engine: sa.Engine, work: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
     with engine.connect() as connection:
         if not write:
             return work(connection, *args)
@@ -204,9 +202,7 @@ def _migrate(
     _lock(connection, service, postgres)
     MIGRATIONS.create(connection, checkfirst=True)
     done = set(
-        connection.scalars(
-            sa.select(MIGRATIONS.c.version).where(MIGRATIONS.c.service == service)
-        )
+        connection.scalars(sa.select(MIGRATIONS.c.version).where(MIGRATIONS.c.service == service))
     )
     applied = []
     for migration in sorted(migrations, key=lambda m: m.version):

@@ -7,6 +7,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
+
 from tests.support.certs import client_credentials, client_tls_env, server_tls_env
 from tests.support.core_services import CoreStack, gateway_process
 from tests.support.fake_openai import FakeOpenAI, Reply
@@ -96,3 +98,33 @@ def test_exported_span_tree(core_stack: CoreStack, spawn: Spawner, tmp_path: Pat
     assert sum(s.name == "PlanGeneration" for s in children) == 2
     (tool_span,) = [s for s in children if s.name == "ToolCallExecution"]
     assert tool_span.attributes["tool.name"] == "web_search"
+
+
+def test_a_run_has_its_own_span_linked_to_the_request_that_started_it(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    receiver = OtlpReceiver().start()
+    try:
+        planner = core_stack.start_planner(
+            spawn,
+            tmp_path,
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_SERVICE_NAME="planner-runs-spans",
+        )
+        reply = httpx.post(
+            f"{planner.url}/runs",
+            json={"prompt": HELLO, "session_id": "s-run-spans"},
+            headers=planner.headers(),
+        )
+        assert reply.status_code == 202
+        expected = {"StartRun", "AgentRun", "AgentLoopExecution"}
+        spans = receiver.wait_for(lambda got: {s.name for s in got} >= expected)
+    finally:
+        receiver.stop()
+    ours = [s for s in spans if s.service == "planner-runs-spans"]
+    (request,) = [s for s in ours if s.name == "StartRun"]
+    (run,) = [s for s in ours if s.name == "AgentRun"]
+    (loop,) = [s for s in ours if s.name == "AgentLoopExecution"]
+    assert request.attributes["run_id"] == run.attributes["run_id"] == reply.json()["run_id"]
+    assert run.links == ((request.trace_id, request.span_id),)
+    assert loop.parent_span_id == run.span_id

@@ -25,6 +25,7 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict[str, Any] = field(default_factory=dict)
+    links: tuple[tuple[str, str], ...] = ()  # (trace id, span id) of each linked span
 
 
 def _attribute_value(value: Any) -> Any:
@@ -47,6 +48,7 @@ def _flatten(request: trace_service_pb2.ExportTraceServiceRequest) -> list[Recei
                         span_id=span.span_id.hex(),
                         parent_span_id=span.parent_span_id.hex(),
                         attributes={a.key: _attribute_value(a.value) for a in span.attributes},
+                        links=tuple((k.trace_id.hex(), k.span_id.hex()) for k in span.links),
                     )
                 )
     return spans

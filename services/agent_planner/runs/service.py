@@ -8,9 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from opentelemetry import trace
-
 from services.agent_planner.audit import utc_timestamp
+from services.agent_planner.metrics import tracer
 from services.agent_planner.runs.executor import QueuedRun, RunExecutor
 from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.pool import RunPool
@@ -61,8 +60,9 @@ class RunService:
         self.streamer = streamer
 
     async def start(self, request: PlanRequest) -> RunRecord:
-        """Store a new queued run and hand it to the pool; QueueFullError when full."""
-        with self.pool.admission():
+        """Store a new queued run and hand it to the pool; QueueFullError when full. The
+        run's own span (in the worker) links to the StartRun span of this request."""
+        with self.pool.admission(), tracer.start_as_current_span("StartRun") as span:
             run = NewRun(
                 run_id=f"run_{uuid.uuid4().hex}",
                 session_id=request.session_id,
@@ -70,10 +70,11 @@ class RunService:
                 prompt=request.prompt,
                 resources=[r.as_json() for r in request.resources],
             )
+            span.set_attribute("run_id", run.run_id)
             created_at = utc_timestamp()
             event = await self.store.create_run(run, created_at)
             self.hub.announce(run.run_id, event.seq)
-            link = trace.get_current_span().get_span_context()
+            link = span.get_span_context()
             self.pool.submit(QueuedRun(run, time.time(), link if link.is_valid else None))
         log.info("run_queued", run_id=run.run_id, session_id=run.session_id)
         return RunRecord(

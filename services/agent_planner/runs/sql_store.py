@@ -60,9 +60,21 @@ RUN_EVENTS = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
 )
 RECORD_COLUMNS = (
-    RUNS.c.run_id, RUNS.c.session_id, RUNS.c.trace_id, RUNS.c.status, RUNS.c.prompt,
-    RUNS.c.resources, RUNS.c.created_at, RUNS.c.started_at, RUNS.c.finished_at, RUNS.c.turns,
-    RUNS.c.result, RUNS.c.error, RUNS.c.reason, RUNS.c.owner, RUNS.c.heartbeat_at,
+    RUNS.c.run_id,
+    RUNS.c.session_id,
+    RUNS.c.trace_id,
+    RUNS.c.status,
+    RUNS.c.prompt,
+    RUNS.c.resources,
+    RUNS.c.created_at,
+    RUNS.c.started_at,
+    RUNS.c.finished_at,
+    RUNS.c.turns,
+    RUNS.c.result,
+    RUNS.c.error,
+    RUNS.c.reason,
+    RUNS.c.owner,
+    RUNS.c.heartbeat_at,
 )
 OPEN_STATUSES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 IS_OPEN = RUNS.c.status.in_(OPEN_STATUSES)
