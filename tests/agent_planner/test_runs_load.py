@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.sse import SseEvent, events_only, parse_stream
-from tests.support.stack import CoreStack, PlannerClient
 
 RUNS = 50
 HELLO = "Generate a 3-step plan to plan a picnic"
