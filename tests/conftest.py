@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.certs import make_certs
 from tests.support.postgres import PostgresCluster
-from tests.support.processes import LIVE, ServiceProcess, redis_process
+from tests.support.processes import LIVE, RedisProcess, redis_process
 
 pytest_plugins = ["tests.support.spawning"]
 
@@ -39,21 +39,23 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
     """A throwaway redis-server for the session; `.port` holds its port."""
     proc = redis_process(tmp_path_factory.mktemp("redis")).start(timeout=20)
     yield proc
     proc.stop()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """On failure, attach the tail of every live service's log to the report."""
-    outcome = yield
-    report = outcome.get_result()
+    report = yield
     if report.failed:
         for proc in LIVE:
             report.sections.append((f"log of {proc.name} ({proc.log_path.name})", proc.tail(80)))
+    return report
 
 
 @pytest.fixture(scope="session")

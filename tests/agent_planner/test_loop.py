@@ -17,7 +17,7 @@ from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.support.core_services import CoreStack, NotificationListener, PlannerClient, has_status
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.logs import log_events, wait_for_log
-from tests.support.processes import ServiceProcess
+from tests.support.spawning import Spawner
 from tests.support.timestamps import assert_utc_between, utc_now
 
 HELLO = "Generate a 3-step plan to tidy my desk"
@@ -51,25 +51,15 @@ class ObservedPlanner:
 
 @pytest.fixture(scope="module")
 def observed(
-    core_stack: CoreStack, tmp_path_factory: pytest.TempPathFactory
+    core_stack: CoreStack, module_spawn: Spawner, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ObservedPlanner]:
     workdir = tmp_path_factory.mktemp("observed")
-    started: list[ServiceProcess] = []
-
-    def spawn(proc: ServiceProcess) -> ServiceProcess:
-        started.append(proc)
-        return proc.start()
-
     with FakeOpenAI() as fake:
-        try:
-            gateway = core_stack.start_openai_gateway(spawn, workdir / "gateway", fake.base_url)
-            planner = core_stack.start_planner(
-                spawn, workdir / "planner", MODEL_GATEWAY_ADDR=gateway
-            )
-            yield ObservedPlanner(planner, fake)
-        finally:
-            for proc in reversed(started):
-                proc.stop()
+        gateway = core_stack.start_openai_gateway(module_spawn, workdir / "gateway", fake.base_url)
+        planner = core_stack.start_planner(
+            module_spawn, workdir / "planner", MODEL_GATEWAY_ADDR=gateway
+        )
+        yield ObservedPlanner(planner, fake)
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,10 @@ def test_clip_marks_what_it_cut() -> None:
 
 
 def test_clip_history_bounds_each_message() -> None:
-    history = [{"role": "user", "content": "y" * 3000}, {"role": "tool", "content": {"a": 1}}]
+    history: list[dict[str, object]] = [
+        {"role": "user", "content": "y" * 3000},
+        {"role": "tool", "content": {"a": 1}},
+    ]
     assert clip_history(history, 2000) == [
         {"role": "user", "content": "y" * 2000 + " ...[truncated 1000 chars]"},
         {"role": "tool", "content": '{"a": 1}'},

@@ -5,7 +5,6 @@ zone is not UTC."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.core_services import CoreStack, PlannerClient
-from tests.support.processes import ServiceProcess
+from tests.support.spawning import Spawner
 from tests.support.timestamps import SESSION_STAMP
 
 NOT_UTC = "XYZ+7"  # UTC-07:00 as a POSIX rule: no tz database needed
@@ -22,19 +21,9 @@ SMALL_ANSWER_BYTES = 2048
 
 @pytest.fixture(scope="module")
 def planner_off_utc(
-    core_stack: CoreStack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PlannerClient]:
-    started: list[ServiceProcess] = []
-
-    def spawn(proc: ServiceProcess) -> ServiceProcess:
-        started.append(proc)
-        return proc.start()
-
-    try:
-        yield core_stack.start_planner(spawn, tmp_path_factory.mktemp("planner-tz"), TZ=NOT_UTC)
-    finally:
-        for proc in started:
-            proc.stop()
+    core_stack: CoreStack, module_spawn: Spawner, tmp_path_factory: pytest.TempPathFactory
+) -> PlannerClient:
+    return core_stack.start_planner(module_spawn, tmp_path_factory.mktemp("planner-tz"), TZ=NOT_UTC)
 
 
 def history(stack: CoreStack, session_id: str) -> list[dict[str, Any]]:

@@ -95,7 +95,7 @@ def plan_reply(agent: HttpService, prompt: str) -> httpx.Response:
 
 
 def plan(agent: HttpService, prompt: str) -> dict[str, Any]:
-    return plan_reply(agent, prompt).json()  # type: ignore[no-any-return]
+    return plan_reply(agent, prompt).json()
 
 
 def test_an_openai_style_tool_call_runs_in_the_sandbox(

@@ -55,7 +55,7 @@ StartKit = Callable[..., KitServer]
 @pytest.fixture
 def start_kit_server(spawn: Callable[[ServiceProcess], ServiceProcess], tmp_path: Path) -> StartKit:
     def start(**env: str) -> KitServer:
-        server = kit_server_process(tmp_path, **env)
+        server = kit_server_process(tmp_path, True, **env)
         spawn(server.process)
         return server
 

@@ -139,6 +139,6 @@ def test_generated_modules_are_fresh(tmp_path: Path) -> None:
 def test_generated_code_imports_as_a_package() -> None:
     from services.contracts import modelgateway_pb2, modelgateway_pb2_grpc
 
-    assert modelgateway_pb2_grpc.modelgateway__pb2 is modelgateway_pb2
+    assert modelgateway_pb2_grpc.modelgateway__pb2 is modelgateway_pb2  # type: ignore[attr-defined]
     request = modelgateway_pb2.RAGContextRequest(query="q", namespace="pet_dog")
     assert modelgateway_pb2.RAGContextRequest.FromString(request.SerializeToString()) == request

@@ -90,7 +90,11 @@ async def test_services_keep_separate_migration_histories(new_url: Factory) -> N
     db = Database(new_url())
     try:
         assert await db.migrate("one", V1) == [1]
-        other = [Migration(1, "other", lambda c: c.execute(sa.text("CREATE TABLE other (x INT)")))]
+
+        def create_other(connection: sa.Connection) -> None:
+            connection.execute(sa.text("CREATE TABLE other (x INT)"))
+
+        other = [Migration(1, "other", create_other)]
         assert await db.migrate("two", other) == [1]
     finally:
         await db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 
@@ -19,7 +20,7 @@ def test_body_over_limit_is_413(start_kit_server: StartKit) -> None:
 def test_chunked_body_over_limit_is_413(start_kit_server: StartKit) -> None:
     server = start_kit_server()
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         yield b'{"a": "'
         for _ in range(50):
             yield b"x" * 100

@@ -27,7 +27,7 @@ def wait_for_health(memory: MemoryProcess, status: int, timeout: float = 30) -> 
         reply = httpx.get(f"{memory.url}/health", timeout=10)
         if reply.status_code == status or time.monotonic() > deadline:
             assert reply.status_code == status, reply.text
-            return reply.json()  # type: ignore[no-any-return]
+            return reply.json()
         time.sleep(0.3)
 
 

@@ -50,7 +50,7 @@ def run_ingest(workdir: Path, library: Path) -> tuple[dict[str, Any], str]:
 def rag_sources(memory: MemoryProcess, query: str, kb: str) -> list[dict[str, Any]]:
     body = {"query": query, "top_k": 50, "knowledge_bases": [kb]}
     reply = grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", body)
-    return reply.get("matches", [])  # type: ignore[no-any-return]
+    return reply.get("matches", [])
 
 
 def test_command_and_restart_embed_only_what_changed(tmp_path: Path, spawn: Spawner) -> None:
@@ -100,7 +100,7 @@ def test_http_ingest_counts_added_unchanged_updated(memory: MemoryProcess) -> No
         body = {"knowledge_base": "Domain-KB", "documents": [{"id": doc_id, "text": text}]}
         reply = httpx.post(f"{memory.url}/memory/ingest", json=body, timeout=60)
         assert reply.status_code == 200, reply.text
-        return reply.json()  # type: ignore[no-any-return]
+        return reply.json()
 
     assert ingest("Parcels ship on Tuesdays.")["added"] == 1
     assert ingest("Parcels ship on Tuesdays.")["unchanged"] == 1

@@ -27,7 +27,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(knowledge.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr("services.memory.knowledge.time.monotonic", fake.monotonic)
     return fake
 
 

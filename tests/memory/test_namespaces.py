@@ -13,7 +13,7 @@ from tests.support.memory import MemoryProcess
 
 def rag(memory: MemoryProcess, **body: Any) -> list[dict[str, Any]]:
     reply = grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", body)
-    return reply.get("matches", [])  # type: ignore[no-any-return]
+    return reply.get("matches", [])
 
 
 def sources(matches: list[dict[str, Any]]) -> set[str]:

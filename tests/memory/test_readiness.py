@@ -6,6 +6,7 @@ through, a top_k 1 query over three KBs finds every one of them."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import time
@@ -94,7 +95,7 @@ def answering_memory(
 def test_ready_only_once_startup_ingestion_finished(tmp_path: Path, spawn: Spawner) -> None:
     chroma = spawn(chroma_server_process(tmp_path))
     library = write_library(tmp_path / "kb", LIBRARY)
-    upstream = f"http://127.0.0.1:{chroma.port}"  # type: ignore[attr-defined]
+    upstream = f"http://127.0.0.1:{chroma.port}"
     with HoldingProxy(upstream, hold=lambda path: path.endswith("/upsert")) as proxy:
         strict = spawn(answering_memory(tmp_path / "strict", proxy, library))
         early = spawn(
@@ -105,7 +106,7 @@ def test_ready_only_once_startup_ingestion_finished(tmp_path: Path, spawn: Spawn
         assert isinstance(strict, MemoryProcess) and isinstance(early, MemoryProcess)
         proxy.wait_for_held()
         for memory in (strict, early):
-            ingestion = poll(lambda m=memory: planned(m), f"{memory.name} planning")
+            ingestion = poll(functools.partial(planned, memory), f"{memory.name} planning")
             assert ingestion["state"] == "running"
             assert ingestion["progress"] == {"embedded": 0, "total": 3}
 

@@ -23,7 +23,7 @@ def store(url: str, session_id: str, history: list[dict[str, Any]]) -> httpx.Res
 def latest(url: str, **params: Any) -> dict[str, Any]:
     response = httpx.get(f"{url}/memory/latest", params=params, timeout=30)
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def contents(reply: dict[str, Any]) -> list[str]:

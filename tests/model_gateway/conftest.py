@@ -76,7 +76,7 @@ class Gateway:
 
 
 def error_metadata(error: grpc.RpcError) -> dict[str, str]:
-    return dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+    return dict(error.trailing_metadata() or ())
 
 
 def closed_port() -> int:

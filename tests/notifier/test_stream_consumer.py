@@ -16,7 +16,7 @@ import redis
 
 from tests.support.core_services import CoreStack, notifier_process
 from tests.support.logs import log_events, wait_for_log
-from tests.support.processes import ServiceProcess
+from tests.support.processes import RedisProcess, ServiceProcess
 from tests.support.spawning import Spawner
 from tests.support.sse import read_events
 
@@ -98,9 +98,9 @@ def pending(port: int, stream: str, group: str) -> int:
 
 
 def test_entries_left_by_a_dead_consumer_are_reclaimed_once(
-    redis_server: ServiceProcess, spawn: Spawner, tmp_path: Path
+    redis_server: RedisProcess, spawn: Spawner, tmp_path: Path
 ) -> None:
-    port = redis_server.port  # type: ignore[attr-defined]
+    port = redis_server.port
     stream, group = f"reclaim-{uuid.uuid4().hex[:6]}", "notifier"
     payloads = [json.dumps({"trace_id": f"orphan-{n}"}) for n in range(3)]
     ids = read_without_ack(port, stream, group, payloads)

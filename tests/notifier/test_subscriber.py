@@ -11,7 +11,7 @@ import redis
 
 from tests.support.core_services import notifier_process
 from tests.support.logs import log_events, wait_for_log
-from tests.support.processes import ServiceProcess, free_port, redis_process
+from tests.support.processes import RedisProcess, free_port, redis_process
 from tests.support.spawning import Spawner
 
 
@@ -33,9 +33,9 @@ MODES = pytest.mark.parametrize("mode", ["pubsub", "stream"])
 
 
 def test_logs_each_payload_raw_with_its_trace_id(
-    spawn: Spawner, redis_server: ServiceProcess, tmp_path: Path
+    spawn: Spawner, redis_server: RedisProcess, tmp_path: Path
 ) -> None:
-    port = redis_server.port  # type: ignore[attr-defined]
+    port = redis_server.port
     notifier = spawn(notifier_process(tmp_path, port, channel="chan-a", NOTIFIER_MODE="pubsub"))
     payload = json.dumps({"trace_id": "trace-123", "session_id": "s1", "status": "STARTED"})
     assert publish(port, "chan-a", payload) == 1
@@ -89,9 +89,9 @@ def test_resubscribes_after_redis_restarts_on_the_same_port(
 
 
 def test_exits_cleanly_on_sigterm_and_sigint(
-    spawn: Spawner, redis_server: ServiceProcess, tmp_path: Path
+    spawn: Spawner, redis_server: RedisProcess, tmp_path: Path
 ) -> None:
-    port = redis_server.port  # type: ignore[attr-defined]
+    port = redis_server.port
     on_term = spawn(notifier_process(tmp_path / "term", port))
     assert on_term.stop() == 0
     on_int = spawn(notifier_process(tmp_path / "int", port))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import httpx
@@ -40,7 +41,8 @@ needs_cgroups = pytest.mark.skipif(
 
 
 def cpu_seconds_used(sandbox: Sandbox, wall: float, **limits: int) -> float:
-    result = sandbox.run_code(SPIN.format(wall=wall), timeout_seconds=10, **limits)
+    settings: dict[str, Any] = {"timeout_seconds": 10, **limits}
+    result = sandbox.run_code(SPIN.format(wall=wall), **settings)
     assert result["status"] == "ok", result
     return float(result["stdout"].strip())
 

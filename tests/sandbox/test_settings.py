@@ -17,7 +17,7 @@ from tests.support.spawning import Spawner
 
 
 def test_defaults() -> None:
-    settings = SandboxSettings()
+    settings = load_settings(SandboxSettings)
     assert settings.RUST_SANDBOX_PORT == 8001
     assert settings.RUST_SANDBOX_GRPC_PORT == 50053
     assert settings.SANDBOX_MAX_TIMEOUT_SECONDS == 60
@@ -29,7 +29,7 @@ def test_aliases_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANDBOX_PORT", "9101")
     monkeypatch.setenv("SANDBOX_GRPC_PORT", "9102")
     monkeypatch.setenv("WEB_SEARCH_PROVIDER", "SearXNG")
-    settings = SandboxSettings()
+    settings = load_settings(SandboxSettings)
     assert (settings.RUST_SANDBOX_PORT, settings.RUST_SANDBOX_GRPC_PORT) == (9101, 9102)
     assert settings.WEB_SEARCH_PROVIDER == "searxng"
 

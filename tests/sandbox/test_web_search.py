@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -15,12 +16,13 @@ from services.sandbox.web_search import (
 )
 from tests.sandbox.conftest import Sandbox, running_sandbox
 from tests.support.fake_searxng import FakeSearxng
+from tests.support.json_values import json_object
 from tests.support.processes import free_port
 
 
-def search(service: Sandbox, query: str) -> tuple[str, dict[str, object], str]:
+def search(service: Sandbox, query: str) -> tuple[str, dict[str, Any], str]:
     reply = service.tool("web_search", {"query": query})
-    return reply.status, json.loads(reply.stdout), reply.stderr
+    return reply.status, json_object(reply.stdout), reply.stderr
 
 
 def test_mock_search_is_deterministic_and_labelled(sandbox: Sandbox) -> None:
@@ -128,7 +130,7 @@ def test_searxng_unreachable_is_a_network_error(
 HUGE_QUERY = "é" + "q" * 1_000_000  # the first character needs two bytes in UTF-8
 
 
-def assert_clipped(body: dict[str, object]) -> None:
+def assert_clipped(body: dict[str, Any]) -> None:
     assert body["query"] == HUGE_QUERY[:MAX_QUERY_CHARS]
     assert body["query_truncated"] is True
     assert body["query_limit_chars"] == MAX_QUERY_CHARS
@@ -154,7 +156,7 @@ def test_a_huge_query_and_long_results_are_clipped_with_searxng(
     assert status == "ok"
     assert fake.queries[-1] == HUGE_QUERY[:MAX_QUERY_CHARS]  # only the clipped query is sent
     assert_clipped(body)
-    assert any(len(hit["title"]) == MAX_TITLE_CHARS for hit in body["results"])  # type: ignore[attr-defined]
+    assert any(len(hit["title"]) == MAX_TITLE_CHARS for hit in body["results"])
 
 
 def test_a_short_query_is_not_marked(sandbox: Sandbox) -> None:

@@ -31,4 +31,4 @@ def grpcurl_json(address: str, method: str, body: dict[str, Any], *flags: str) -
         raise AssertionError(
             f"grpcurl failed ({result.returncode}): {result.stderr}{result.stdout}"
         )
-    return json.loads(result.stdout or "{}")  # type: ignore[no-any-return]
+    return json.loads(result.stdout or "{}")

@@ -137,7 +137,7 @@ class ScriptedGateway(pb_grpc.ModelGatewayServicer):
         self.delay_seconds = 0.0
         self.prompts: list[str] = []
         self._server = grpc.server(ThreadPoolExecutor(4))
-        pb_grpc.add_ModelGatewayServicer_to_server(self, self._server)  # type: ignore[no-untyped-call]
+        pb_grpc.add_ModelGatewayServicer_to_server(self, self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
 
     def start(self) -> ScriptedGateway:

@@ -34,7 +34,7 @@ class MemoryProcess(ServiceProcess):
         return f"localhost:{self.grpc_port}"
 
     def health(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/health", timeout=10).json()  # type: ignore[no-any-return]
+        return httpx.get(f"{self.url}/health", timeout=10).json()
 
     def wait_for_ingestion(self, timeout: float = 120) -> dict[str, Any]:
         """Block until start-up ingestion has finished; returns its /health snapshot."""

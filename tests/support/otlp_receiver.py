@@ -80,9 +80,7 @@ class OtlpReceiver:
 
     def start(self) -> OtlpReceiver:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            _TraceService(self), server
-        )
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self), server)
         self.port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         self._server = server

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import grpc
 import httpx
@@ -82,7 +83,7 @@ class ServiceProcess:
     ready: list[Readiness] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 120) -> ServiceProcess:
+    def start(self, timeout: float = 120) -> Self:
         self.proc = launch_in_group(self.argv, self.env, self.log_path, self.cwd, append=True)
         LIVE.append(self)
         self.wait_ready(timeout)
@@ -166,7 +167,12 @@ def python_service(
     )
 
 
-def redis_process(workdir: Path, port: int | None = None) -> ServiceProcess:
+@dataclass
+class RedisProcess(ServiceProcess):
+    port: int = 0
+
+
+def redis_process(workdir: Path, port: int | None = None) -> RedisProcess:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -184,13 +190,12 @@ def redis_process(workdir: Path, port: int | None = None) -> ServiceProcess:
         "--dir",
         str(workdir),
     ]
-    proc = ServiceProcess(
+    return RedisProcess(
         "redis",
         argv,
         dict(os.environ),
         workdir,
         workdir / f"redis-{port}.log",
         [lambda: redis_answers("127.0.0.1", port)],
+        port=port,
     )
-    proc.port = port  # type: ignore[attr-defined]
-    return proc

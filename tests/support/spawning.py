@@ -4,21 +4,29 @@ tests/conftest.py; import `Spawner` from here to annotate them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Protocol, TypeVar
 
 import pytest
 
 from tests.support.processes import ServiceProcess
 
-Spawner = Callable[[ServiceProcess], ServiceProcess]
+P = TypeVar("P", bound=ServiceProcess)
+
+
+class Spawner(Protocol):
+    """Starts a process (waiting until it is ready) and returns it, its own type kept."""
+
+    def __call__(self, proc: P) -> P: ...
 
 
 def _spawner() -> Iterator[Spawner]:
     started: list[ServiceProcess] = []
 
-    def start(proc: ServiceProcess) -> ServiceProcess:
+    def start(proc: P) -> P:
         started.append(proc)
-        return proc.start()
+        proc.start()
+        return proc
 
     yield start
     for proc in reversed(started):
