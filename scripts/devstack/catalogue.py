@@ -6,8 +6,7 @@ Profile. `after` orders the start and, with `calls`, the stop (callers stop firs
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic_settings import BaseSettings
@@ -23,10 +22,15 @@ from services.sandbox.settings import SandboxSettings
 
 @dataclass(frozen=True)
 class Listener:
-    """A port a service opens: the Settings field it comes from and what speaks on it."""
+    """A port a service opens: the Settings field it comes from, what speaks on it, and the
+    variables its clients read to reach it (host:port for gRPC, a base URL for HTTP)."""
 
     field: str
     protocol: Literal["http", "grpc"]
+    clients: tuple[str, ...] = ()
+
+    def address(self, port: int) -> str:
+        return f"localhost:{port}" if self.protocol == "grpc" else f"http://localhost:{port}"
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,6 @@ class ServiceSpec:
     after: tuple[str, ...] = ()  # ready before this one starts
     calls: tuple[str, ...] = ()  # also called at run time, but not needed to start
     needs: tuple[str, ...] = ()  # infrastructure without which it is not started
-    # Client variables that point at this service, as templates over its port variables.
-    addresses: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,26 +60,23 @@ SPECS = (
         "memory",
         "memory-service",
         MemorySettings,
-        (Listener("MEMORY_PORT", "http"), Listener("MEMORY_GRPC_PORT", "grpc")),
+        (
+            Listener("MEMORY_PORT", "http", ("MEMORY_URL",)),
+            Listener("MEMORY_GRPC_PORT", "grpc", ("MEMORY_GRPC_ADDR", "RAG_GRPC_ADDR")),
+        ),
         probe="MEMORY_PORT",
         probe_path="/ready",  # ready once start-up ingestion has finished
-        addresses={
-            "MEMORY_GRPC_ADDR": "localhost:{MEMORY_GRPC_PORT}",
-            "RAG_GRPC_ADDR": "localhost:{MEMORY_GRPC_PORT}",
-            "MEMORY_URL": "http://localhost:{MEMORY_PORT}",
-        },
     ),
     ServiceSpec(
         "sandbox",
         "sandbox",
         "rust-sandbox",
         SandboxSettings,
-        (Listener("RUST_SANDBOX_PORT", "http"), Listener("RUST_SANDBOX_GRPC_PORT", "grpc")),
+        (
+            Listener("RUST_SANDBOX_PORT", "http", ("RUST_SANDBOX_URL",)),
+            Listener("RUST_SANDBOX_GRPC_PORT", "grpc", ("RUST_SANDBOX_GRPC_ADDR",)),
+        ),
         probe="RUST_SANDBOX_PORT",
-        addresses={
-            "RUST_SANDBOX_GRPC_ADDR": "localhost:{RUST_SANDBOX_GRPC_PORT}",
-            "RUST_SANDBOX_URL": "http://localhost:{RUST_SANDBOX_PORT}",
-        },
     ),
     ServiceSpec(
         "gateway",
@@ -85,15 +84,11 @@ SPECS = (
         "model-gateway",
         GatewaySettings,
         (
-            Listener("MODEL_GATEWAY_GRPC_PORT", "grpc"),
+            Listener("MODEL_GATEWAY_GRPC_PORT", "grpc", ("MODEL_GATEWAY_ADDR",)),
             Listener("MODEL_GATEWAY_HTTP_PORT", "http"),
         ),
         probe="MODEL_GATEWAY_GRPC_PORT",
         calls=("memory",),
-        addresses={
-            "MODEL_GATEWAY_ADDR": "localhost:{MODEL_GATEWAY_GRPC_PORT}",
-            "MODEL_GATEWAY_GRPC_HOST": "localhost",
-        },
     ),
     ServiceSpec(
         "planner",
@@ -118,21 +113,19 @@ SPECS = (
         "demo_agent",
         "demo-agent",
         DemoAgentSettings,
-        (Listener("PY_AGENT_PORT", "http"),),
+        (Listener("PY_AGENT_PORT", "http", ("PY_AGENT_URL",)),),
         probe="PY_AGENT_PORT",
         after=("memory", "gateway"),
         calls=("sandbox",),
-        addresses={"PY_AGENT_URL": "http://localhost:{PY_AGENT_PORT}"},
     ),
     ServiceSpec(
         "bff",
         "bff",
         "bff",
         BffSettings,
-        (Listener("GO_BFF_PORT", "http"),),
+        (Listener("GO_BFF_PORT", "http", ("GO_BFF_URL",)),),
         probe="GO_BFF_PORT",
         calls=("demo_agent", "sandbox", "memory"),
-        addresses={"GO_BFF_URL": "http://localhost:{GO_BFF_PORT}"},
     ),
 )
 CATALOGUE: dict[str, ServiceSpec] = {spec.name: spec for spec in SPECS}

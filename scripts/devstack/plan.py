@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from scripts.devstack.catalogue import CATALOGUE, PROFILES, ServiceSpec
+from scripts.devstack.catalogue import CATALOGUE, PROFILES, Listener, ServiceSpec
 from scripts.devstack.console import Console
 from scripts.devstack.environment import setting_names, setting_port, stack_environment
 from scripts.devstack.errors import RunnerError
@@ -17,9 +17,7 @@ from scripts.devstack.service import Service
 def read_ports(env: dict[str, str]) -> dict[str, int]:
     """Every catalogued service's ports, by the main variable name of each."""
     return {
-        setting_names(spec.settings, listener.field)[0]: setting_port(
-            env, spec.settings, listener.field
-        )
+        port_variable(spec, listener): setting_port(env, spec.settings, listener.field)
         for spec in CATALOGUE.values()
         for listener in spec.listeners
     }
@@ -28,15 +26,22 @@ def read_ports(env: dict[str, str]) -> dict[str, int]:
 def link_addresses(env: dict[str, str], ports: dict[str, int]) -> None:
     """Point every client at the ports chosen for its server, unless set explicitly."""
     for spec in CATALOGUE.values():
-        for name, template in spec.addresses.items():
-            if not env.get(name, "").strip():
-                env[name] = template.format(**ports)
+        for listener in spec.listeners:
+            address = listener.address(ports[port_variable(spec, listener)])
+            for name in listener.clients:
+                if not env.get(name, "").strip():
+                    env[name] = address
+
+
+def port_variable(spec: ServiceSpec, listener: Listener) -> str:
+    """The main name of the variable a listener's port is read from."""
+    return setting_names(spec.settings, listener.field)[0]
 
 
 def ready_check(spec: ServiceSpec, env: dict[str, str], ports: dict[str, int]) -> Check | None:
     for listener in spec.listeners:
         if listener.field == spec.probe:
-            port = ports[setting_names(spec.settings, listener.field)[0]]
+            port = ports[port_variable(spec, listener)]
             if listener.protocol == "http":
                 return http_health(port, spec.probe_path)
             return grpc_health(port, env)
@@ -48,8 +53,7 @@ def python_service(spec: ServiceSpec, env: dict[str, str], ports: dict[str, int]
     # Span names per service as in the compose stack, unless the user chose one.
     own_env.setdefault("OTEL_SERVICE_NAME", spec.trace_name)
     own_ports = {
-        name: ports[name]
-        for name in (setting_names(spec.settings, item.field)[0] for item in spec.listeners)
+        name: ports[name] for name in (port_variable(spec, item) for item in spec.listeners)
     }
     check = ready_check(spec, env, ports)
     return Service(

@@ -54,6 +54,8 @@ def test_clients_point_at_the_chosen_ports_unless_set() -> None:
     assert env["RAG_GRPC_ADDR"] == "localhost:6100"
     assert env["MEMORY_URL"] == "http://memory.internal:8003"
     assert env["MODEL_GATEWAY_ADDR"] == "localhost:50051"
+    assert env["RUST_SANDBOX_URL"] == "http://localhost:8001"
+    assert env["GO_BFF_URL"] == "http://localhost:8002"
 
 
 def test_core_stops_its_callers_before_what_they_call() -> None:
