@@ -1,9 +1,9 @@
-"""Run every benchmark (plan, memory, sandbox, gateway), print the figures, and append them
+"""Run every benchmark (plan, memory, sandbox, gateway, runs), print the figures, and append them
 with a description of the machine to bench/RESULTS.md. Figures are reported, never asserted.
 
     python -m bench.run_all                 # full run (`make bench`)
     python -m bench.run_all --quick         # short runs, for checking the benches work
-    python -m bench.run_all --only plan     # one or more of: plan, memory, sandbox, gateway
+    python -m bench.run_all --only plan     # one or more of: plan, memory, sandbox, gateway, runs
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ SCRIPT_BENCHES = {
     "memory": "memory_bench",
     "sandbox": "sandbox_bench",
     "gateway": "gateway_bench",
+    "runs": "runs_bench",
 }
 QUICK_ARGS = {
     "plan": ["--seconds", "5", "--samples", "20"],
     "memory": ["--samples", "20", "--documents", "40"],
     "sandbox": ["--samples", "10"],
     "gateway": ["--rounds", "2", "--per-round", "32", "--cpu-calls", "600"],
+    "runs": ["--samples", "5", "--phase-seconds", "2", "--phases", "1"],
 }
 SCRIPT_TIMEOUT_SECONDS = 1800
 
@@ -71,7 +73,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (not for RESULTS)")
     parser.add_argument(
-        "--only", default="plan,memory,sandbox,gateway", help="comma-separated benches to run"
+        "--only", default="plan,memory,sandbox,gateway,runs", help="comma-separated benches to run"
     )
     parser.add_argument("--no-record", action="store_true", help="print only; do not append")
     return parser.parse_args()

@@ -1,0 +1,201 @@
+"""Runs benchmarks on one core stack (mock model), each figure beside a floor from the same
+run:
+
+1. Time to first event: POST /plan with Accept: text/event-stream, from the request to its
+   first loop step (context.retrieved), beside the latency of a plain /plan taken in turn.
+2. CPU per streamed run (a streamed /plan read to its terminal event) vs CPU per plain
+   /plan, summed over every service process from /proc, the two modes alternating in short
+   phases at the same concurrency. Target: ratio <= 1.1.
+3. Events per second one planner process delivers to 100 concurrent readers replaying
+   finished tool runs (9 events each), beside the floor: GET /runs/{id} reads per second by
+   the same 100 clients (one stored-record read per request).
+
+    python -m bench.runs_bench [--samples 30] [--phase-seconds 5] [--phases 4] [--readers 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the services run
+
+import httpx
+
+from bench.figures import COMPARISON_HEADER, Comparison, percentile
+from bench.process_cpu import cpu_seconds
+from bench.stack import running_core_stack
+from tests.support.core_services import CoreStack
+
+HELLO = "Say hello"
+SEARCH = "Search the web for the latest Python release"
+TIMEOUT = 120.0
+CPU_TARGET = 1.1
+STREAM = {"Accept": "text/event-stream"}
+
+
+def body(prompt: str = HELLO) -> dict[str, object]:
+    return {"prompt": prompt, "session_id": f"bench-runs-{uuid.uuid4().hex}"}
+
+
+async def plain_plan(http: httpx.AsyncClient) -> None:
+    (await http.post("/plan", json=body())).raise_for_status()
+
+
+async def streamed_plan(http: httpx.AsyncClient, first: str = "") -> float:
+    """Read a streamed /plan to its end; seconds until the `first` event (0 if not asked)."""
+    started, seen = time.perf_counter(), 0.0
+    async with http.stream("POST", "/plan", json=body(), headers=STREAM) as reply:
+        reply.raise_for_status()
+        async for line in reply.aiter_lines():
+            if first and not seen and line == f"event: {first}":
+                seen = time.perf_counter() - started
+    return seen
+
+
+async def first_event_figures(http: httpx.AsyncClient, samples: int) -> tuple[float, float]:
+    """p50 time to the first loop step of a streamed /plan, p50 plain /plan latency."""
+    firsts, plains = [], []
+    for _ in range(samples + 3):
+        firsts.append(await streamed_plan(http, "context.retrieved"))
+        started = time.perf_counter()
+        await plain_plan(http)
+        plains.append(time.perf_counter() - started)
+    return percentile(firsts[3:], 50), percentile(plains[3:], 50)
+
+
+async def cpu_per_call(
+    pids: list[int], call: Callable[[], Awaitable[object]], seconds: float, concurrency: int
+) -> tuple[float, int]:
+    """Service CPU seconds and calls completed by `concurrency` clients for `seconds`."""
+    done = 0
+
+    async def client(deadline: float) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await call()
+            done += 1
+
+    before = cpu_seconds(pids)
+    deadline = time.perf_counter() + seconds
+    await asyncio.gather(*(client(deadline) for _ in range(concurrency)))
+    return cpu_seconds(pids) - before, done
+
+
+async def cpu_figures(
+    stack: CoreStack, http: httpx.AsyncClient, phases: int, seconds: float
+) -> tuple[float, float]:
+    """CPU per streamed run and per plain /plan, in alternating phases at concurrency 4."""
+    pids = [proc.pid for proc in stack.processes.values()]
+    totals = {"plain": [0.0, 0], "streamed": [0.0, 0]}
+    calls = {"plain": lambda: plain_plan(http), "streamed": lambda: streamed_plan(http)}
+    for _ in range(phases):
+        for mode, call in calls.items():
+            used, count = await cpu_per_call(pids, call, seconds, 4)
+            totals[mode][0] += used
+            totals[mode][1] += count
+    per = {mode: used / max(1, int(count)) for mode, (used, count) in totals.items()}
+    return per["streamed"], per["plain"]
+
+
+async def finished_runs(http: httpx.AsyncClient, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        reply = await http.post("/runs", json=body(SEARCH))
+        reply.raise_for_status()
+        ids.append(reply.json()["run_id"])
+    for run_id in ids:
+        async with http.stream("GET", f"/runs/{run_id}/events") as reply:
+            async for _ in reply.aiter_lines():
+                pass
+    return ids
+
+
+async def read_all(http: httpx.AsyncClient, run_ids: list[str]) -> int:
+    events = 0
+    for run_id in run_ids:
+        async with http.stream("GET", f"/runs/{run_id}/events") as reply:
+            async for line in reply.aiter_lines():
+                events += line.startswith("id: ")
+    return events
+
+
+async def get_all(http: httpx.AsyncClient, run_ids: list[str]) -> int:
+    for run_id in run_ids:
+        (await http.get(f"/runs/{run_id}")).raise_for_status()
+    return len(run_ids)
+
+
+async def delivery_figures(
+    stack: CoreStack, http: httpx.AsyncClient, readers: int
+) -> tuple[float, float, float]:
+    """Events/s to `readers` replaying streams, planner CPU per event, record reads/s."""
+    run_ids = await finished_runs(http, 20)
+    planner_pid = [stack.planner.process.pid]
+    started, cpu_before = time.perf_counter(), cpu_seconds(planner_pid)
+    events = sum(await asyncio.gather(*(read_all(http, run_ids) for _ in range(readers))))
+    elapsed, cpu_used = time.perf_counter() - started, cpu_seconds(planner_pid) - cpu_before
+    started = time.perf_counter()
+    reads = sum(await asyncio.gather(*(get_all(http, run_ids) for _ in range(readers))))
+    return events / elapsed, cpu_used / max(1, events), reads / (time.perf_counter() - started)
+
+
+async def measure(stack: CoreStack, args: argparse.Namespace) -> list[str]:
+    planner = stack.planner
+    limits = httpx.Limits(max_connections=args.readers + 10)
+    async with httpx.AsyncClient(
+        base_url=planner.url, headers=planner.headers(), timeout=TIMEOUT, limits=limits
+    ) as http:
+        first, plain = await first_event_figures(http, args.samples)
+        streamed_cpu, plain_cpu = await cpu_figures(stack, http, args.phases, args.phase_seconds)
+        per_second, cpu_per_event, reads = await delivery_figures(stack, http, args.readers)
+    return report(first, plain, streamed_cpu, plain_cpu, per_second, cpu_per_event, reads, args)
+
+
+def report(
+    first: float,
+    plain: float,
+    streamed_cpu: float,
+    plain_cpu: float,
+    per_second: float,
+    cpu_per_event: float,
+    reads: float,
+    args: argparse.Namespace,
+) -> list[str]:
+    cpu = Comparison(
+        "service CPU per streamed run", streamed_cpu * 1000, plain_cpu * 1000, "ms", CPU_TARGET
+    )
+    lines = [
+        f"time to first event (context.retrieved) of a streamed /plan, p50: {first * 1000:.1f} ms;"
+        f" plain /plan p50: {plain * 1000:.1f} ms; ratio {first / plain:.2f} ({args.samples} each)",
+        cpu.line() + " (floor: CPU per plain /plan)",
+        f"events delivered to {args.readers} readers replaying stored runs: {per_second:.0f}/s,"
+        f" planner CPU {cpu_per_event * 1e6:.0f} us per event; floor GET /runs/{{id}} by the"
+        f" same readers: {reads:.0f}/s; ratio {per_second / reads:.2f}",
+    ]
+    for line in lines:
+        print(line)
+    return ["### runs (runs_bench)", "", *lines, "", COMPARISON_HEADER, cpu.row(), ""]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=30, help="first-event samples (30)")
+    parser.add_argument("--phase-seconds", type=float, default=5.0, help="per CPU phase (5)")
+    parser.add_argument("--phases", type=int, default=4, help="phases per mode (4)")
+    parser.add_argument("--readers", type=int, default=100, help="concurrent readers (100)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    args = parse_args(argv)
+    with running_core_stack(EMBEDDING_QUERY_CACHE_SIZE="0") as stack:
+        return asyncio.run(measure(stack, args))
+
+
+if __name__ == "__main__":
+    main()
