@@ -20,7 +20,7 @@ async def main() -> None:
     runs = await open_runs(settings, loop, deps, cleanups)
     app = build_app(settings, deps)
     add_routes(app, loop, deps.audit, deps.audit.ping, runs)
-    await serve(http=(app, settings.AGENT_PLANNER_PORT), cleanups=cleanups)
+    await serve(http=(app, settings.AGENT_PLANNER_PORT), cleanups=cleanups, host=settings.BIND_HOST)
 
 
 if __name__ == "__main__":

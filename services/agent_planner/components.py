@@ -29,6 +29,7 @@ from services.agent_planner.settings import PlannerSettings
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_client import open_channel
 from services.kit.http_app import create_app
+from services.kit.internal_auth import internal_headers
 from services.kit.logs import get_logger
 from services.kit.runtime import Cleanup
 
@@ -76,7 +77,9 @@ def channel_to(
     address: str, settings: PlannerSettings, cleanups: list[Cleanup]
 ) -> grpc.aio.Channel:
     tls = settings.client_tls()
-    channel = open_channel(address, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS)
+    channel = open_channel(
+        address, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS, settings.internal_key()
+    )
     cleanups.append(channel.close)
     return channel
 
@@ -84,7 +87,8 @@ def channel_to(
 def memory_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> MemoryClient:
     """History and playbooks over one pooled HTTP session, RAG context over gRPC."""
     http = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS)
+        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS),
+        headers=internal_headers(settings.internal_key()),
     )
     cleanups.append(http.close)
     return MemoryClient(

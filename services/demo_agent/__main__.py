@@ -13,6 +13,7 @@ from services.demo_agent.memory_client import MemoryClient
 from services.demo_agent.sandbox_client import SandboxClient
 from services.demo_agent.settings import DemoAgentSettings
 from services.kit.grpc_client import open_channel
+from services.kit.internal_auth import internal_headers
 from services.kit.logs import get_logger
 from services.kit.runtime import run, serve, start_service
 
@@ -22,9 +23,10 @@ log = get_logger("demo_agent")
 async def main() -> None:
     settings = start_service(DemoAgentSettings, SERVICE)
     timeout = settings.REQUEST_TIMEOUT_SECONDS
-    client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+    key = settings.internal_key()
+    client = httpx.AsyncClient(timeout=timeout, trust_env=False, headers=internal_headers(key))
     channel = open_channel(
-        settings.gateway_address, settings.client_tls(), settings.TLS_SERVER_NAME
+        settings.gateway_address, settings.client_tls(), settings.TLS_SERVER_NAME, internal_key=key
     )
     agent = DemoAgent(
         MemoryClient(client, settings.MEMORY_URL, timeout),
@@ -49,6 +51,7 @@ async def main() -> None:
     await serve(
         http=(build_app(agent, echo), settings.PY_AGENT_PORT),
         cleanups=[client.aclose, close_channel],
+        host=settings.BIND_HOST,
     )
 
 

@@ -13,8 +13,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.kit.errors import StartupError
+from services.kit.internal_auth import InternalKeyInterceptor, warn_if_exposed
 from services.kit.logs import get_logger
 from services.kit.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from services.kit.settings import ServiceSettings
 from services.kit.tls import TlsFiles, server_credentials
 from services.kit.trace import TRACE_ID_METADATA, bind_trace_id, clean_trace_id, new_trace_id
 from services.kit.tracing import extract_context, get_tracer
@@ -133,21 +135,41 @@ def decoding(
 class GrpcEndpoint:
     """One gRPC server: add servicers, then start on a port; health and reflection included."""
 
-    def __init__(self, port: int, tls: TlsFiles | None, probe: Probe | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        tls: TlsFiles | None,
+        probe: Probe | None = None,
+        host: str = "127.0.0.1",
+        internal_key: str | None = None,
+    ) -> None:
         self.port = port
         self.tls = tls
+        self.host = host
+        # With mTLS the client certificate is the credential; the key is for plaintext links.
+        self.internal_key = None if tls else internal_key
         self._probe = probe
         self._servicers: list[tuple[Registrar, Any, str]] = []
         self.server: grpc.aio.Server | None = None
         self.health: ProbingHealthServicer | None = None
+
+    @classmethod
+    def for_service(
+        cls, settings: ServiceSettings, port: int, probe: Probe | None = None
+    ) -> GrpcEndpoint:
+        """The endpoint as the service's settings say: mTLS files, BIND_HOST, INTERNAL_API_KEY."""
+        return cls(port, settings.server_tls(), probe, settings.BIND_HOST, settings.internal_key())
 
     def add(self, registrar: Registrar, servicer: Any, full_name: str) -> None:
         """Register servicer with its generated add_XServicer_to_server and full service name."""
         self._servicers.append((registrar, servicer, full_name))
 
     async def start(self) -> int:
+        interceptors: list[grpc.aio.ServerInterceptor] = [ObservabilityInterceptor()]
+        if self.internal_key:
+            interceptors.append(InternalKeyInterceptor(self.internal_key))
         server = grpc.aio.server(
-            interceptors=[ObservabilityInterceptor()],
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -162,16 +184,18 @@ class GrpcEndpoint:
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        address = f"[::]:{self.port}"
+        host = self.host.strip()
+        address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         try:
             if self.tls:
                 bound = server.add_secure_port(address, server_credentials(self.tls))
             else:
                 bound = server.add_insecure_port(address)
         except RuntimeError as exc:
-            raise StartupError(f"cannot listen for gRPC on port {self.port}: {exc}") from None
+            raise StartupError(f"cannot listen for gRPC on {address}: {exc}") from None
         if not bound:
-            raise StartupError(f"cannot listen for gRPC on port {self.port}")
+            raise StartupError(f"cannot listen for gRPC on {address}")
+        warn_if_exposed(host, self.internal_key, grpc_mtls=bool(self.tls))
         if not self.tls:
             log.warning(
                 "grpc_plaintext",
@@ -181,7 +205,14 @@ class GrpcEndpoint:
         await server.start()
         await self.health.refresh()
         self.server = server
-        log.info("grpc_listening", port=bound, services=names, tls=bool(self.tls))
+        log.info(
+            "grpc_listening",
+            host=host,
+            port=bound,
+            services=names,
+            tls=bool(self.tls),
+            internal_key=bool(self.internal_key),
+        )
         return bound
 
     async def stop(self, grace: float = 5.0) -> None:

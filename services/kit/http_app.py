@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.kit.internal_auth import EXEMPT_HTTP_PATHS, UNAUTHENTICATED, authorized
 from services.kit.json_limits import JsonRefused, loads_bounded
 from services.kit.logs import get_logger
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, render_metrics
@@ -30,9 +31,10 @@ class BodyTooLarge(Exception):
 class RequestContextMiddleware:
     """Pure ASGI middleware (cheaper than BaseHTTPMiddleware) for trace id, limits, logs."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, internal_key: str | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.internal_key = internal_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +61,11 @@ class RequestContextMiddleware:
 
         declared = headers.get("content-length")
         try:
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            if not self._admitted(scope["path"], headers):
+                await _refuse(send_with_trace, 401, f"unauthorized: {UNAUTHENTICATED}")
+            elif (
+                declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes
+            ):
                 await self._too_large(send_with_trace)
             elif _has_body(declared, headers):
                 body = await self._read_limited(receive)
@@ -71,6 +77,12 @@ class RequestContextMiddleware:
                 await self._too_large(send_with_trace)
         finally:
             self._record(scope, status, time.perf_counter() - started)
+
+    def _admitted(self, path: str, headers: dict[str, str]) -> bool:
+        """Without INTERNAL_API_KEY everyone; with it, the probes and /metrics, or the key."""
+        if self.internal_key is None or path in EXEMPT_HTTP_PATHS:
+            return True
+        return authorized(headers.get("authorization"), self.internal_key)
 
     async def _checked(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         """The app, fed body, unless body is JSON over the depth or number limits."""
@@ -190,11 +202,15 @@ def create_app(
     version: str = "0.1.0",
     health: HealthCheck | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    internal_key: str | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
-    """An app with /health (running `health` when given) and /metrics already routed."""
+    """An app with /health (running `health` when given) and /metrics already routed;
+    with internal_key (INTERNAL_API_KEY) every other route requires it."""
     app = FastAPI(title=service, version=version, **fastapi_kwargs)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=max_body_bytes, internal_key=internal_key
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
 
     @app.get("/health")

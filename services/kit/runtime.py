@@ -58,7 +58,7 @@ async def serve(
     http: tuple[FastAPI, int] | None = None,
     grpc_endpoint: GrpcEndpoint | None = None,
     cleanups: list[Cleanup] | None = None,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
 ) -> None:
     """Serve until a stop signal; then stop taking calls, finish in-flight ones, clean up."""
     stop = asyncio.Event()

@@ -35,6 +35,13 @@ class ServiceSettings(BaseSettings):
     TLS_CLIENT_KEY_PATH: str = ""
     TLS_CA_CERT_PATH: str = ""
     TLS_SERVER_NAME: str = ""
+    # Loopback unless told otherwise: containers set 0.0.0.0 explicitly.
+    BIND_HOST: str = "127.0.0.1"
+    INTERNAL_API_KEY: str = ""
+
+    def internal_key(self) -> str | None:
+        """The shared key of internal calls, or None when unset or blank."""
+        return self.INTERNAL_API_KEY.strip() or None
 
     def server_tls(self) -> TlsFiles | None:
         """The gRPC server's mTLS files, or None for plaintext; partial sets raise ConfigError."""

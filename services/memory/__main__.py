@@ -22,7 +22,7 @@ from services.memory.startup_ingestion import ingest_at_startup
 
 async def serve_memory(settings: MemorySettings) -> None:
     parts = await build_components(settings)
-    endpoint = GrpcEndpoint(settings.MEMORY_GRPC_PORT, settings.server_tls(), parts.health.ready)
+    endpoint = GrpcEndpoint.for_service(settings, settings.MEMORY_GRPC_PORT, parts.health.ready)
     endpoint.add(
         pb_grpc.add_ModelGatewayServicer_to_server,
         MemoryRagServicer(parts.retriever),
@@ -40,6 +40,7 @@ async def serve_memory(settings: MemorySettings) -> None:
         http=(build_app(parts), settings.MEMORY_PORT),
         grpc_endpoint=endpoint,
         cleanups=[stop_ingestion, parts.close],
+        host=settings.BIND_HOST,
     )
 
 

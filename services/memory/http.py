@@ -30,6 +30,7 @@ def build_app(parts: MemoryComponents) -> FastAPI:
         VERSION,
         health=parts.health.http,
         max_body_bytes=parts.settings.MEMORY_MAX_BODY_BYTES,
+        internal_key=parts.settings.internal_key(),
     )
     app.add_exception_handler(InvalidRequest, _invalid_request)
     app.add_exception_handler(DependencyUnavailable, _dependency_unavailable)

@@ -22,16 +22,15 @@ async def main() -> None:
     settings = start_service(GatewaySettings, SERVICE)
     chain = provider_chain(settings)
     redact = Redactor(configured_keys(settings))
-    server_tls = settings.server_tls()
     cleanups: list[Cleanup] = []
     memory = open_memory(settings, cleanups)
     planner = build_planner(settings, chain, memory, redact, cleanups)
-    endpoint = GrpcEndpoint(settings.MODEL_GATEWAY_GRPC_PORT, server_tls, probe=planner.ready)
+    endpoint = GrpcEndpoint.for_service(settings, settings.MODEL_GATEWAY_GRPC_PORT, planner.ready)
     reporter = Reporter(settings.LLM_PRICES_PER_1K)
     timeout = settings.REQUEST_TIMEOUT_SECONDS
     servicer = GatewayServicer(planner, memory, timeout, redact, reporter)
     endpoint.add(pb_grpc.add_ModelGatewayServicer_to_server, servicer, "modelgateway.ModelGateway")
-    app = create_gateway_app(planner, memory, timeout)
+    app = create_gateway_app(planner, memory, timeout, settings.internal_key())
     log.info(
         "gateway_configured",
         provider=planner.name,
@@ -41,7 +40,10 @@ async def main() -> None:
         timeout_s=timeout,
     )
     await serve(
-        http=(app, settings.MODEL_GATEWAY_HTTP_PORT), grpc_endpoint=endpoint, cleanups=cleanups
+        http=(app, settings.MODEL_GATEWAY_HTTP_PORT),
+        grpc_endpoint=endpoint,
+        cleanups=cleanups,
+        host=settings.BIND_HOST,
     )
 
 

@@ -33,6 +33,7 @@ def open_memory(settings: GatewaySettings, cleanups: list[Cleanup]) -> MemoryRag
         settings.client_tls(),
         settings.TLS_SERVER_NAME,
         extra_options=MEMORY_RECONNECT,
+        internal_key=settings.internal_key(),
     )
     cleanups.append(channel.close)
     return MemoryRag(channel, settings.RAG_GRPC_ADDR)

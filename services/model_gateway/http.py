@@ -25,13 +25,15 @@ DEFAULT_K = 2
 MAX_K = 50
 
 
-def create_gateway_app(planner: Planner, memory: MemoryRag, timeout_seconds: float) -> FastAPI:
+def create_gateway_app(
+    planner: Planner, memory: MemoryRag, timeout_seconds: float, internal_key: str | None = None
+) -> FastAPI:
     async def health() -> tuple[bool, dict[str, Any]]:
         # Liveness of this process; `ready` mirrors the gRPC health (provider + memory).
         ready = await planner.ready()
         return True, {"provider": planner.name, "model": planner.model, "ready": ready}
 
-    app = create_app("model_gateway", health=health)
+    app = create_app("model_gateway", health=health, internal_key=internal_key)
 
     @app.get(VECTOR_TEST_PATH)
     async def vector_test(query: str | None = None, k: str | None = None) -> JSONResponse:

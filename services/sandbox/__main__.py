@@ -36,15 +36,16 @@ async def main() -> None:
         if protections.cgroups is not None:
             protections.cgroups.remove()
 
-    app = create_app("sandbox", health=health)
+    app = create_app("sandbox", health=health, internal_key=settings.internal_key())
     add_tool_routes(app, dispatcher)
-    endpoint = GrpcEndpoint(settings.RUST_SANDBOX_GRPC_PORT, settings.server_tls())
+    endpoint = GrpcEndpoint.for_service(settings, settings.RUST_SANDBOX_GRPC_PORT)
     endpoint.add(pb_grpc.add_ToolServiceServicer_to_server, ToolServicer(dispatcher), SERVICE_NAME)
     log.info("sandbox_ready", isolation=dispatcher.code_runner.jail.mode)
     await serve(
         http=(app, settings.RUST_SANDBOX_PORT),
         grpc_endpoint=endpoint,
         cleanups=[client.aclose, remove_cgroups],
+        host=settings.BIND_HOST,
     )
 
 

@@ -170,3 +170,35 @@ def test_prometheus_scrapes_every_service_metrics_endpoint() -> None:
         assert f"{service}:{port}" in targets, service
     mounted = mounts(resolved(COMPOSE)["services"]["prometheus"])
     assert mounted[str(PROMETHEUS)] == "/etc/prometheus/prometheus.yml"
+
+
+PAGI_SERVICES = ("memory-service", "rust-sandbox", "model-gateway", "agent-planner")
+INTERNAL_SERVICES = ("memory-service", "rust-sandbox", "model-gateway")
+
+
+def test_services_listen_in_the_container_and_share_the_internal_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INTERNAL_API_KEY", "compose-test-key")
+    result = compose_config(COMPOSE)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in (*PAGI_SERVICES, "notification-service"):
+        environment = services[name]["environment"]
+        assert environment["BIND_HOST"] == "0.0.0.0", name
+        assert environment["INTERNAL_API_KEY"] == "compose-test-key", name
+
+
+def test_internal_services_are_published_on_the_hosts_loopback_only() -> None:
+    services = resolved(COMPOSE)["services"]
+    for name in INTERNAL_SERVICES:
+        assert {host_ip(port) for port in services[name]["ports"]} == {"127.0.0.1"}, name
+    assert host_ip(services["agent-planner"]["ports"][0]) == ""
+
+
+def host_ip(port: str | dict[str, Any]) -> str:
+    """The host address a published port binds ('' = every interface), in either syntax."""
+    if isinstance(port, dict):
+        return str(port.get("host_ip", ""))
+    parts = port.split(":")
+    return parts[0] if len(parts) == 3 else ""

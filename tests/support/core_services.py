@@ -232,29 +232,33 @@ class CoreStack:
         return PlannerClient(proc, port, self.api_key)
 
 
-def start_core_stack(spawn: Spawner, workdir: Path, **memory_env: str) -> CoreStack:
+def start_core_stack(
+    spawn: Spawner, workdir: Path, internal_key: str = "", **memory_env: str
+) -> CoreStack:
     """Start redis, memory, sandbox, gateway (mock), notifier and planner, in that order.
 
-    With KNOWLEDGE_BASES_DIR in memory_env, the planner starts once ingestion has finished.
+    With KNOWLEDGE_BASES_DIR in memory_env, the planner starts once ingestion has finished;
+    with internal_key, every service gets it as INTERNAL_API_KEY.
     """
+    shared = {"INTERNAL_API_KEY": internal_key} if internal_key else {}
     ports = Ports()
     redis_proc = spawn(redis_process(workdir / "redis", ports.redis))
-    memory = memory_process(workdir / "memory", **memory_env)
+    memory = memory_process(workdir / "memory", **shared, **memory_env)
     stack = CoreStack(workdir, ports, memory, {"redis": redis_proc})
     stack.processes["memory"] = spawn(memory)
     if "KNOWLEDGE_BASES_DIR" in memory_env:
         memory.wait_for_ingestion()
     stack.processes["sandbox"] = spawn(
-        sandbox_process(workdir / "sandbox", ports.sandbox_http, ports.sandbox_grpc)
+        sandbox_process(workdir / "sandbox", ports.sandbox_http, ports.sandbox_grpc, **shared)
     )
     stack.processes["gateway"] = spawn(
         gateway_process(
-            workdir / "gateway", ports.gateway_grpc, ports.gateway_http, memory.grpc_port
+            workdir / "gateway", ports.gateway_grpc, ports.gateway_http, memory.grpc_port, **shared
         )
     )
     stack.processes["notifier"] = spawn(notifier_process(workdir / "notifier", ports.redis))
     stack.processes["planner"] = spawn(
-        planner_process(workdir, ports.planner, **stack.planner_env())
+        planner_process(workdir, ports.planner, **stack.planner_env(**shared))
     )
     return stack
 

@@ -37,7 +37,7 @@ class EchoGateway(pb_grpc.ModelGatewayServicer):
 async def main() -> None:
     settings = load_settings(KitServerSettings)
     configure_logging("kit_server", settings.LOG_LEVEL)
-    endpoint = GrpcEndpoint(settings.KIT_GRPC_PORT, settings.server_tls())
+    endpoint = GrpcEndpoint.for_service(settings, settings.KIT_GRPC_PORT)
     endpoint.add(
         pb_grpc.add_ModelGatewayServicer_to_server, EchoGateway(), "modelgateway.ModelGateway"
     )
@@ -45,9 +45,10 @@ async def main() -> None:
         f"localhost:{settings.KIT_GRPC_PORT}",
         settings.client_tls(),
         settings.TLS_SERVER_NAME,
+        internal_key=settings.internal_key(),
     )
     stub = pb_grpc.ModelGatewayStub(channel)
-    app = create_app("kit_server", max_body_bytes=1024)
+    app = create_app("kit_server", max_body_bytes=1024, internal_key=settings.internal_key())
 
     @app.get("/relay")
     async def relay(prompt: str = "hi") -> dict[str, str]:
@@ -65,7 +66,10 @@ async def main() -> None:
         await channel.close()
 
     await serve(
-        http=(app, settings.KIT_HTTP_PORT), grpc_endpoint=endpoint, cleanups=[close_channel]
+        http=(app, settings.KIT_HTTP_PORT),
+        grpc_endpoint=endpoint,
+        cleanups=[close_channel],
+        host=settings.BIND_HOST,
     )
 
 

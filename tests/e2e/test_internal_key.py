@@ -1,0 +1,92 @@
+"""A core stack with INTERNAL_API_KEY: a tool-using /plan still crosses every internal link
+(planner -> memory HTTP and gRPC, gateway, sandbox; gateway -> memory), while a caller
+without the key gets no further than the probes of memory, gateway and sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import httpx
+import pytest
+
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.conftest import Spawner
+from tests.support.stack import CoreStack, start_core_stack
+
+KEY = "e2e-internal-key-5d2b"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture(scope="module")
+def keyed_stack(
+    session_spawn: Spawner, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CoreStack]:
+    yield start_core_stack(session_spawn, tmp_path_factory.mktemp("keyed"), internal_key=KEY)
+
+
+def grpc_code(address: str, call: str, request: object, key: str | None) -> grpc.StatusCode:
+    metadata = [("authorization", f"Bearer {key}")] if key else []
+    with grpc.insecure_channel(address) as channel:
+        stub: object = (
+            pb_grpc.ToolServiceStub(channel)
+            if call == "ExecuteTool"
+            else pb_grpc.ModelGatewayStub(channel)
+        )
+        try:
+            getattr(stub, call)(request, metadata=metadata, timeout=60)
+        except grpc.RpcError as exc:
+            return exc.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_a_tool_using_plan_crosses_every_internal_link(keyed_stack: CoreStack) -> None:
+    session, trace = f"keyed-{uuid.uuid4()}", f"keyed-trace-{uuid.uuid4()}"
+    reply = keyed_stack.planner.plan("Search the web for otters", session, trace_id=trace)
+    assert reply.status_code == 200, reply.text
+    events = keyed_stack.planner.audit_events(trace)
+    assert "TOOL_RESULT" in events and "TOOL_ERROR" not in events, events
+    history = httpx.get(
+        f"{keyed_stack.memory.url}/memory/latest",
+        params={"session_id": session},
+        headers=AUTH,
+        timeout=10,
+    )
+    assert history.status_code == 200
+    assert history.json()["messages"], "the planner's session writes did not reach memory"
+    planner_log = keyed_stack["planner"].log()
+    assert "UNAUTHENTICATED" not in planner_log and "HTTP 401" not in planner_log
+
+
+def test_without_the_key_only_the_probes_answer(keyed_stack: CoreStack) -> None:
+    memory, ports = keyed_stack.memory, keyed_stack.ports
+    gateway_grpc = f"localhost:{ports.gateway_grpc}"
+    rag = pb.RAGContextRequest(query="otters", top_k=1, knowledge_bases=["Body-KB"])
+    calls = [
+        (memory.grpc_address, "GetRAGContext", rag),
+        (gateway_grpc, "GetRAGContext", rag),
+        (gateway_grpc, "GetPlan", pb.PlanRequest(prompt="hi")),
+        (f"localhost:{ports.sandbox_grpc}", "ExecuteTool", pb.ToolRequest(tool_name="web_search")),
+    ]
+    for address, call, request in calls:
+        assert grpc_code(address, call, request, None) == grpc.StatusCode.UNAUTHENTICATED
+        assert grpc_code(address, call, request, "wrong") == grpc.StatusCode.UNAUTHENTICATED
+        assert grpc_code(address, call, request, KEY) == grpc.StatusCode.OK, (address, call)
+    sandbox_url = f"http://127.0.0.1:{ports.sandbox_http}"
+    gateway_url = f"http://127.0.0.1:{ports.gateway_http}"
+    routes = [
+        ("GET", f"{memory.url}/memory/latest?session_id=x", None),
+        ("POST", f"{memory.url}/memory/store", {"session_id": "x", "history": []}),
+        ("GET", f"{memory.url}/openapi.json", None),
+        ("POST", f"{sandbox_url}/execute-tool", {"tool_name": "web_search", "args": {}}),
+        ("GET", f"{gateway_url}/api/v1/vector-test?query=otters", None),
+    ]
+    with httpx.Client(timeout=60) as client:
+        for method, url, body in routes:
+            assert client.request(method, url, json=body).status_code == 401, url
+            assert client.request(method, url, json=body, headers=AUTH).status_code == 200, url
+        for url in (memory.url, sandbox_url, gateway_url):
+            assert client.get(f"{url}/health").status_code == 200
+            assert client.get(f"{url}/metrics").status_code == 200
