@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from services.agent_planner.settings import PlannerSettings
 from services.kit.errors import ConfigError
 from services.kit.settings import load_settings
-from tests.support.processes import base_env, free_port
+from tests.support.processes import assert_refused_at_start_up, base_env, free_port, python_service
 
 
 def test_defaults_match_the_spec() -> None:
@@ -62,14 +60,6 @@ def test_dot_env_is_read_and_the_environment_wins(
 
 def test_the_process_refuses_to_start_with_a_bad_setting(tmp_path: Path) -> None:
     env = base_env(AGENT_PLANNER_PORT=str(free_port()), AGENT_MAX_TURNS="zero")
-    result = subprocess.run(
-        [sys.executable, "-m", "services.agent_planner"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    assert_refused_at_start_up(
+        python_service("agent_planner", env, tmp_path, ready=[]), "AGENT_MAX_TURNS"
     )
-    assert result.returncode == 2
-    assert "AGENT_MAX_TURNS" in result.stderr

@@ -3,8 +3,6 @@ the settings it refuses."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import httpx
 from services.bff.settings import BffSettings
 from tests.bff.conftest import Downstreams
 from tests.support.legacy_services import HttpService
-from tests.support.processes import base_env
+from tests.support.processes import assert_refused_at_start_up, base_env, python_service
 
 
 def test_health_names_the_service(bff: HttpService) -> None:
@@ -85,14 +83,5 @@ def test_defaults_follow_the_spec() -> None:
 
 def test_bad_settings_stop_the_process_naming_the_variable(tmp_path: Path) -> None:
     for name, value in (("REQUEST_TIMEOUT_SECONDS", "0"), ("MEMORY_URL", "localhost:8003")):
-        result = subprocess.run(
-            [sys.executable, "-m", "services.bff"],
-            env=base_env(**{name: value}),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert result.returncode == 2, result.stderr
-        assert name in result.stderr
+        bff = python_service("bff", base_env(**{name: value}), tmp_path, ready=[])
+        assert_refused_at_start_up(bff, name)

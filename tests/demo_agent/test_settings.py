@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from services.demo_agent.settings import DemoAgentSettings
-from tests.support.processes import base_env
+from tests.support.processes import assert_refused_at_start_up, base_env, python_service
 
 
 def test_defaults_follow_the_spec() -> None:
@@ -39,14 +37,5 @@ def test_a_trailing_slash_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_settings_stop_the_process_naming_the_variable(
     tmp_path: Path, name: str, value: str
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.demo_agent"],
-        env=base_env(**{name: value}),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 2, result.stderr
-    assert name in result.stderr
+    agent = python_service("demo_agent", base_env(**{name: value}), tmp_path, ready=[])
+    assert_refused_at_start_up(agent, name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from services.kit.errors import ConfigError
 from services.kit.settings import ServiceSettings, load_settings
 from tests.kit.conftest import kit_server_process
+from tests.support.processes import assert_refused_at_start_up
 
 
 class ExampleSettings(ServiceSettings):
@@ -61,26 +61,11 @@ def test_tls_file_that_does_not_exist_is_named(monkeypatch: pytest.MonkeyPatch) 
         load_settings(ExampleSettings).client_tls()
 
 
-def run_until_exit(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    server = kit_server_process(workdir, ready=False, **env)
-    return subprocess.run(
-        server.process.argv,
-        env=server.process.env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_service_refuses_to_start_with_a_bad_value(tmp_path: Path) -> None:
-    result = run_until_exit(tmp_path, KIT_HTTP_PORT="not-a-port")
-    assert result.returncode == 2
-    assert "KIT_HTTP_PORT" in result.stderr and "'not-a-port'" in result.stderr
+    server = kit_server_process(tmp_path, False, KIT_HTTP_PORT="not-a-port")
+    assert_refused_at_start_up(server.process, "KIT_HTTP_PORT", "'not-a-port'")
 
 
 def test_service_refuses_partial_tls(tmp_path: Path) -> None:
-    result = run_until_exit(tmp_path, TLS_SERVER_CERT_PATH="/x/server.crt")
-    assert result.returncode == 2
-    assert "TLS_SERVER_KEY_PATH" in result.stderr and "TLS_CA_CERT_PATH" in result.stderr
+    server = kit_server_process(tmp_path, False, TLS_SERVER_CERT_PATH="/x/server.crt")
+    assert_refused_at_start_up(server.process, "TLS_SERVER_KEY_PATH", "TLS_CA_CERT_PATH")

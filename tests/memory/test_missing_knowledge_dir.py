@@ -9,7 +9,8 @@ from pathlib import Path
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl_json
 from tests.support.logs import log_events
-from tests.support.memory import MemoryProcess, memory_process
+from tests.support.memory import MemoryProcess, memory_env, memory_process
+from tests.support.processes import assert_refused_at_start_up, python_service
 from tests.support.spawning import Spawner
 
 RAG = "modelgateway.ModelGateway/GetRAGContext"
@@ -40,3 +41,11 @@ def test_a_missing_directory_is_reported_and_ingested_knowledge_is_kept(
     assert [e["path"] for e in log_events(second, "knowledge_bases_dir_missing")] == [str(library)]
     assert lamp_sources(second) == ["kb/Body-KB/lamp.txt"]
     assert second.health()["status"] == "ok"
+
+
+def test_the_ingest_command_refuses_a_missing_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-library"
+    command = python_service(
+        "memory", memory_env(tmp_path), tmp_path, ready=[], args=["ingest", str(missing)]
+    )
+    assert_refused_at_start_up(command, f"knowledge-base directory not found: {missing}")

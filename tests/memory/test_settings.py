@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from services.memory.settings import MemorySettings
 from tests.support.memory import memory_env
+from tests.support.processes import assert_refused_at_start_up, python_service
 
 
 @pytest.mark.parametrize(
@@ -22,17 +21,8 @@ from tests.support.memory import memory_env
     ],
 )
 def test_bad_setting_exits_2_naming_it(tmp_path: Path, variable: str, value: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.memory"],
-        env=memory_env(tmp_path, **{variable: value}),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 2, result.stdout[-2000:]
-    assert variable in result.stderr
+    env = memory_env(tmp_path, **{variable: value})
+    assert_refused_at_start_up(python_service("memory", env, tmp_path, ready=[]), variable)
 
 
 def test_defaults_follow_the_spec() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from services.kit.errors import ConfigError
 from services.model_gateway.chain_config import provider_config
 from services.model_gateway.settings import GatewaySettings
-from tests.support.processes import base_env, free_port
+from tests.support.processes import base_env, exit_at_start_up, free_port, python_service
 
 SUPPORTED = "mock, openrouter, ollama, openai"
 
@@ -21,15 +20,7 @@ def start_gateway(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]
         "MODEL_GATEWAY_GRPC_PORT": str(free_port()),
         "MODEL_GATEWAY_HTTP_PORT": str(free_port()),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "services.model_gateway"],
-        env=base_env(**ports, **env),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return exit_at_start_up(python_service("model_gateway", base_env(**ports, **env), workdir, []))
 
 
 def test_unknown_provider_exits_naming_the_variable_and_values(tmp_path: Path) -> None:

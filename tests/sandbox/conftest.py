@@ -19,7 +19,14 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.support.processes import ServiceProcess, base_env, free_port, http_ready
+from tests.support.processes import (
+    ServiceProcess,
+    base_env,
+    exit_at_start_up,
+    free_port,
+    http_ready,
+    python_service,
+)
 
 MODULE = "sandbox"
 UID_BASE = 61000
@@ -114,15 +121,7 @@ def running_sandbox(workdir: Path, **env: str) -> Iterator[Sandbox]:
 
 def start_until_exit(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the service with a configuration expected to stop it at start-up."""
-    return subprocess.run(
-        [sys.executable, "-m", f"services.{MODULE}"],
-        env=base_env(**env),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return exit_at_start_up(python_service(MODULE, base_env(**env), workdir, ready=[]))
 
 
 @pytest.fixture(scope="session")

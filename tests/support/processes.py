@@ -149,6 +149,31 @@ def frozen(proc: ServiceProcess) -> Iterator[None]:
         signal_group(proc.pid, signal.SIGCONT)
 
 
+def exit_at_start_up(
+    proc: ServiceProcess, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run proc's command to its end, for a configuration that must stop it at start-up."""
+    return subprocess.run(
+        proc.argv,
+        env=proc.env,
+        cwd=proc.cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_refused_at_start_up(proc: ServiceProcess, *named: str) -> str:
+    """proc stops at start-up with exit code 2 (a configuration error) and its stderr names
+    each of `named`; returns that stderr."""
+    result = exit_at_start_up(proc)
+    assert result.returncode == 2, f"exit code {result.returncode}:\n{result.stderr[-3000:]}"
+    for text in named:
+        assert text in result.stderr, f"{text!r} not named in:\n{result.stderr[-3000:]}"
+    return result.stderr
+
+
 def python_service(
     module: str,
     env: dict[str, str],
