@@ -154,3 +154,18 @@ def test_planner_has_a_disruption_budget_and_an_autoscaler() -> None:
     assert budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "agent-planner"
     assert scaler["spec"]["scaleTargetRef"]["name"] == "agent-planner"
     assert scaler["spec"]["minReplicas"] >= 2
+
+
+@pytest.mark.parametrize("deployment", of_kind("Deployment"), ids=lambda d: d["metadata"]["name"])
+def test_listening_pods_bind_every_interface_and_get_the_internal_key(
+    deployment: dict[str, Any],
+) -> None:
+    spec = container(deployment)
+    if not spec.get("ports"):
+        return  # the notifier listens on nothing
+    env = {entry["name"]: entry for entry in spec["env"]}
+    (config,) = of_kind("ConfigMap")
+    bind = env["BIND_HOST"]["valueFrom"]["configMapKeyRef"]["key"]
+    assert config["data"][bind] == "0.0.0.0"
+    secret = env["INTERNAL_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert (secret["name"], secret["key"]) == ("pagi-secrets", "INTERNAL_API_KEY")
