@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 
 from services.kit.runtime import run, serve, start_service
+from services.notifier.connection import Backoff
 from services.notifier.settings import NotifierSettings
 from services.notifier.stream_consumer import StreamConsumer, StreamGroup
-from services.notifier.subscriber import Backoff, NotificationSubscriber
+from services.notifier.subscriber import NotificationSubscriber
 
 
 def build_consumer(settings: NotifierSettings) -> StreamConsumer | NotificationSubscriber:

@@ -7,16 +7,16 @@ the log shows each notification once."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from services.kit.logs import get_logger
-from services.notifier.subscriber import Backoff, log_notification
+from services.notifier.connection import Backoff, keep_consuming
+from services.notifier.subscriber import log_notification
 
 log = get_logger("notifier")
 BLOCK_MS = 1000
@@ -44,37 +44,20 @@ class StreamConsumer:
 
     async def run_forever(self) -> None:
         """Consume; on any Redis failure wait (with backoff) and start over."""
-        while True:
-            try:
-                await self._consume()
-            except (RedisError, OSError) as exc:
-                delay = self.backoff.next_delay()
-                log.warning(
-                    "redis_unavailable",
-                    redis=self.redis_url,
-                    error=str(exc) or type(exc).__name__,
-                    retry_in_seconds=delay,
-                )
-                await asyncio.sleep(delay)
+        await keep_consuming(self.redis_url, self.backoff, self._consume)
 
-    async def _consume(self) -> None:
-        client = redis.Redis.from_url(
-            self.redis_url, socket_connect_timeout=3, socket_timeout=None, health_check_interval=5
+    async def _consume(self, client: redis.Redis) -> None:
+        await self._ensure_group(client)
+        log.info(
+            "subscribed",
+            mode="stream",
+            stream=self.group.stream,
+            group=self.group.group,
+            consumer=self.group.consumer,
         )
-        try:
-            await self._ensure_group(client)
-            log.info(
-                "subscribed",
-                mode="stream",
-                stream=self.group.stream,
-                group=self.group.group,
-                consumer=self.group.consumer,
-            )
-            self.backoff.reset()
-            await self._drain_own_pending(client)
-            await self._follow(client)
-        finally:
-            await client.aclose()
+        self.backoff.reset()
+        await self._drain_own_pending(client)
+        await self._follow(client)
 
     async def _ensure_group(self, client: redis.Redis) -> None:
         try:

@@ -14,21 +14,17 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import Counter
-
 from services.kit.logs import get_logger
 from services.sandbox.egress_rules import EgressRule, IpAddress, address_refusal, allowed
 from services.sandbox.http_proxy_head import ProxyTarget, parse_head
 from services.sandbox.isolation import Identity
+from services.sandbox.metrics import EGRESS_DECISIONS
 
 log = get_logger("sandbox.egress")
 HEAD_LIMIT = 16 * 1024
 HEAD_TIMEOUT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 10
 CHUNK = 64 * 1024
-EGRESS_DECISIONS = Counter(
-    "sandbox_egress_decisions_total", "Egress proxy decisions by outcome", ["decision", "reason"]
-)
 
 
 class EgressProxy:
