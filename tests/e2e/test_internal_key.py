@@ -13,8 +13,8 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.conftest import Spawner
-from tests.support.stack import CoreStack, start_core_stack
+from tests.support.core_services import CoreStack, start_core_stack
+from tests.support.spawning import Spawner
 
 KEY = "e2e-internal-key-5d2b"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -38,7 +38,7 @@ def grpc_code(address: str, call: str, request: object, key: str | None) -> grpc
         try:
             getattr(stub, call)(request, metadata=metadata, timeout=60)
         except grpc.RpcError as exc:
-            return exc.code()  # type: ignore[no-any-return]
+            return exc.code()
     return grpc.StatusCode.OK
 
 

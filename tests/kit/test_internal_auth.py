@@ -16,7 +16,7 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.kit.conftest import KitServer, StartKit
 from tests.support.grpcurl import grpcurl
-from tests.support.stack import log_events
+from tests.support.logs import log_events
 
 KEY = "internal-test-key-7c1e"
 WARNING = "UNAUTHENTICATED_SERVICE_ON_NETWORK"
@@ -29,7 +29,7 @@ def get_plan(server: KitServer, metadata: list[tuple[str, str]]) -> grpc.StatusC
                 pb.PlanRequest(prompt="hi"), metadata=metadata, timeout=10
             )
         except grpc.RpcError as exc:
-            return exc.code()  # type: ignore[no-any-return]
+            return exc.code()
     return grpc.StatusCode.OK
 
 
