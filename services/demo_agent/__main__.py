@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import httpx
-
-from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from services.demo_agent.agent import DemoAgent
-from services.demo_agent.bff_echo import BffEcho
-from services.demo_agent.gateway_client import GatewayClient
+from services.demo_agent.components import build_components
 from services.demo_agent.http import SERVICE, build_app
-from services.demo_agent.memory_client import MemoryClient
-from services.demo_agent.sandbox_client import SandboxClient
 from services.demo_agent.settings import DemoAgentSettings
-from services.kit.grpc_client import open_channel
-from services.kit.internal_auth import internal_headers
 from services.kit.logs import get_logger
-from services.kit.runtime import run, serve, start_service
+from services.kit.runtime import Cleanup, run, serve, start_service
 
 log = get_logger("demo_agent")
 
 
 async def main() -> None:
     settings = start_service(DemoAgentSettings, SERVICE)
-    timeout = settings.REQUEST_TIMEOUT_SECONDS
-    key = settings.internal_key()
-    client = httpx.AsyncClient(timeout=timeout, trust_env=False, headers=internal_headers(key))
-    channel = open_channel(
-        settings.gateway_address, settings.client_tls(), settings.TLS_SERVER_NAME, internal_key=key
-    )
-    agent = DemoAgent(
-        MemoryClient(client, settings.MEMORY_URL, timeout),
-        GatewayClient(
-            pb_grpc.ModelGatewayStub(channel), settings.MODEL_GATEWAY_GRPC_TIMEOUT_SECONDS
-        ),
-        SandboxClient(client, settings.RUST_SANDBOX_URL, timeout),
-    )
-    echo = BffEcho(client, settings.GO_BFF_URL, timeout, SERVICE)
+    cleanups: list[Cleanup] = []
+    parts = build_components(settings, cleanups)
     log.info(
         "demo_agent_configured",
         port=settings.PY_AGENT_PORT,
@@ -44,13 +23,9 @@ async def main() -> None:
         memory=settings.MEMORY_URL,
         sandbox=settings.RUST_SANDBOX_URL,
     )
-
-    async def close_channel() -> None:
-        await channel.close()
-
     await serve(
-        http=(build_app(agent, echo), settings.PY_AGENT_PORT),
-        cleanups=[client.aclose, close_channel],
+        http=(build_app(parts.agent, parts.echo), settings.PY_AGENT_PORT),
+        cleanups=cleanups,
         host=settings.BIND_HOST,
     )
 

@@ -6,27 +6,8 @@ import asyncio
 import contextlib
 
 from services.kit.runtime import run, serve, start_service
-from services.notifier.connection import Backoff
+from services.notifier.components import build_consumer
 from services.notifier.settings import NotifierSettings
-from services.notifier.stream_consumer import StreamConsumer, StreamGroup
-from services.notifier.subscriber import NotificationSubscriber
-
-
-def build_consumer(settings: NotifierSettings) -> StreamConsumer | NotificationSubscriber:
-    backoff = Backoff(settings.NOTIFIER_RETRY_INITIAL_SECONDS, settings.NOTIFIER_RETRY_MAX_SECONDS)
-    if settings.NOTIFIER_MODE == "pubsub":
-        return NotificationSubscriber(
-            settings.redis_url(), settings.PAGI_NOTIFICATIONS_CHANNEL, backoff
-        )
-    group = StreamGroup(
-        settings.PAGI_NOTIFICATIONS_STREAM,
-        settings.NOTIFIER_GROUP,
-        settings.NOTIFIER_CONSUMER,
-        settings.NOTIFIER_CLAIM_IDLE_SECONDS,
-        settings.NOTIFIER_BATCH,
-        settings.NOTIFIER_DONE_TTL_SECONDS,
-    )
-    return StreamConsumer(settings.redis_url(), group, backoff)
 
 
 async def main() -> None:
