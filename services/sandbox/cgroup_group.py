@@ -51,12 +51,12 @@ class ExecutionGroup:
             directory.mkdir()
         memory, pids = self.dirs["memory"], self.dirs["pids"]
         if self.version == 2:
-            write_text(memory / "memory.max", str(memory_bytes))
+            (memory / "memory.max").write_text(str(memory_bytes))
             _write_if_present(memory / "memory.swap.max", "0")
         else:
-            write_text(memory / "memory.limit_in_bytes", str(memory_bytes))
+            (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
             _write_if_present(memory / "memory.memsw.limit_in_bytes", str(memory_bytes))
-        write_text(pids / "pids.max", str(max_processes))
+        (pids / "pids.max").write_text(str(max_processes))
         if cpu_share is not None and "cpu" in self.dirs:
             self._set_cpu_quota(cpu_share)
 
@@ -68,10 +68,10 @@ class ExecutionGroup:
         cpu = self.dirs["cpu"]
         quota = max(MIN_QUOTA_US, round(PERIOD_US * share))
         if self.version == 2:
-            write_text(cpu / "cpu.max", f"{quota} {PERIOD_US}")
+            (cpu / "cpu.max").write_text(f"{quota} {PERIOD_US}")
         else:
-            write_text(cpu / "cpu.cfs_period_us", str(PERIOD_US))
-            write_text(cpu / "cpu.cfs_quota_us", str(quota))
+            (cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (cpu / "cpu.cfs_quota_us").write_text(str(quota))
 
     def usage(self) -> GroupUsage:
         memory_events = "memory.events" if self.version == 2 else "memory.oom_control"
@@ -85,7 +85,7 @@ class ExecutionGroup:
         kill_file = self.dirs["pids"] / "cgroup.kill"
         if self.version == 2 and kill_file.exists():
             with contextlib.suppress(OSError):
-                write_text(kill_file, "1")
+                kill_file.write_text("1")
                 return
         for _ in range(KILL_ROUNDS):
             members = self._members()
@@ -122,13 +122,9 @@ def read_text(path: Path) -> str:
         return ""
 
 
-def write_text(path: Path, value: str) -> None:
-    path.write_text(value)
-
-
 def _write_if_present(path: Path, value: str) -> None:
     if path.exists():
-        write_text(path, value)
+        path.write_text(value)
 
 
 def _counter(path: Path, name: str) -> int:

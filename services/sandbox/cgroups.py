@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.kit.logs import get_logger
-from services.sandbox.cgroup_group import GROUP_PREFIX, ExecutionGroup, read_text, write_text
+from services.sandbox.cgroup_group import GROUP_PREFIX, ExecutionGroup, read_text
 
 log = get_logger("sandbox.cgroups")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -74,12 +74,12 @@ def _v2(root: Path) -> ExecutionCgroups | None:
         return None
     wanted = [name for name in ("memory", "pids", "cpu") if name in available]
     with contextlib.suppress(OSError):  # already enabled, or delegated to us below the root
-        write_text(root / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+        (root / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
     parent = _make_parent(root)
     if parent is None:
         return None
     try:
-        write_text(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+        (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
     except OSError as exc:
         log.info("cgroup_unavailable", hierarchy=str(root), error=str(exc))
         _remove_parent(parent)

@@ -28,7 +28,7 @@ def search_provider(settings: SandboxSettings, client: httpx.AsyncClient) -> Sea
 
 async def build_dispatcher(settings: SandboxSettings, client: httpx.AsyncClient) -> ToolDispatcher:
     jail = await build_jail(settings)
-    protections = Protections.detect(settings, jail)
+    protections = await Protections.detect(settings, jail)
     runner = CodeRunner(jail, Toolchain.detect(), protections, settings.SANDBOX_JVM_OVERHEAD_MB)
     slots = SlotPool(settings.SANDBOX_MAX_CONCURRENCY)
     return ToolDispatcher(settings, runner, search_provider(settings, client), slots)

@@ -3,6 +3,7 @@ installed yet unusable (user namespaces disabled, missing privileges)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from services.kit.errors import StartupError
@@ -10,6 +11,7 @@ from services.kit.logs import get_logger
 from services.sandbox.isolation import Jail, Program, RunControls, choose_mode, warn_isolation_off
 from services.sandbox.limits import resolve_limits
 from services.sandbox.process_runner import run_confined
+from services.sandbox.seccomp_filter import SeccompProgram
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.workspace import Workspaces
 
@@ -33,19 +35,28 @@ async def build_jail(settings: SandboxSettings) -> Jail:
     return Jail("rlimits", settings.SANDBOX_TMPFS_BYTES, settings.SANDBOX_UID_BASE)
 
 
-async def jail_problem(jail: Jail, settings: SandboxSettings) -> str | None:
-    """None when a trivial program runs confined, else what went wrong."""
+async def jail_problem(
+    jail: Jail, settings: SandboxSettings, seccomp: SeccompProgram | None = None
+) -> str | None:
+    """None when a trivial program runs confined (under the seccomp filter when given),
+    else what went wrong."""
     limits = resolve_limits(PROBE_TIMEOUT_SECONDS, 0, settings)
     identity = jail.identity(0)
     true = shutil.which("true") or "/bin/true"
+    fd = seccomp.open_for_child() if seccomp else None
     try:
         async with Workspaces(settings.SANDBOX_WORK_ROOT, None).fresh(identity) as space:
             program = Program("exec", (true,))
-            argv = jail.command(program, limits, identity, space.work, 1 << 30, RunControls())
+            controls = RunControls(seccomp_fd=fd)
+            argv = jail.command(program, limits, identity, space.work, 1 << 30, controls)
             env = jail.environment(space.work, space.tmp)
-            result = await run_confined(argv, env, space.work, PROBE_TIMEOUT_SECONDS, 4096)
+            passed = () if fd is None else (fd,)
+            result = await run_confined(argv, env, space.work, PROBE_TIMEOUT_SECONDS, 4096, passed)
     except OSError as exc:
         return str(exc)
+    finally:
+        if fd is not None:
+            os.close(fd)
     if result.exit_code == 0:
         return None
     return (result.stderr or result.stdout).strip() or f"exit code {result.exit_code}"

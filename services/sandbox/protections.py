@@ -14,6 +14,7 @@ from services.sandbox.cgroups import ExecutionCgroups
 from services.sandbox.egress_proxy import EgressProxy
 from services.sandbox.egress_rules import EgressRule, narrowed, own_addresses
 from services.sandbox.isolation import Identity, Jail
+from services.sandbox.jail_setup import jail_problem
 from services.sandbox.seccomp_filter import SeccompProgram, build_program
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.tmpfs import TmpfsQuota
@@ -41,14 +42,15 @@ class Protections:
     egress: EgressProxy | None = None
 
     @classmethod
-    def detect(cls, settings: SandboxSettings, jail: Jail) -> Protections:
+    async def detect(cls, settings: SandboxSettings, jail: Jail) -> Protections:
         quota = TmpfsQuota(settings.SANDBOX_TMPFS_BYTES, settings.SANDBOX_TMPFS_INODES)
         workspaces = Workspaces.checked(
             settings.SANDBOX_WORK_ROOT, quota if settings.SANDBOX_DISK_QUOTA == "auto" else None
         )
         root = settings.SANDBOX_CGROUP_ROOT.strip()
         cgroups = ExecutionCgroups.detect(Path(root)) if root else None
-        found = cls(workspaces, cgroups, _seccomp(jail), _egress(settings, jail))
+        seccomp = await _seccomp(settings, jail)
+        found = cls(workspaces, cgroups, seccomp, _egress(settings, jail))
         log.info("sandbox_protections", **found.summary(jail))
         return found
 
@@ -99,14 +101,20 @@ class Protections:
             yield EgressGrant(socket, rules)
 
 
-def _seccomp(jail: Jail) -> SeccompProgram | None:
+async def _seccomp(settings: SandboxSettings, jail: Jail) -> SeccompProgram | None:
+    """The filter, once a trivial program has run under it (a kernel without seccomp, or
+    a bwrap that refuses the program, would otherwise fail every execution)."""
     if jail.mode != "bubblewrap":
         return None
     try:
-        return build_program()
+        program = build_program()
     except OSError as exc:
         log.warning("seccomp_unavailable", error=str(exc))
         return None
+    if problem := await jail_problem(jail, settings, program):
+        log.warning("seccomp_unavailable", error=problem)
+        return None
+    return program
 
 
 def _egress(settings: SandboxSettings, jail: Jail) -> EgressProxy | None:

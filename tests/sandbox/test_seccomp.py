@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.sandbox.conftest import Sandbox
+from tests.sandbox.conftest import Sandbox, running_sandbox
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed"),
@@ -92,3 +93,23 @@ def test_health_and_results_say_which_protections_applied(sandbox: Sandbox) -> N
         assert protections["isolation"] == "bubblewrap"
         assert protections["seccomp"].endswith("call groups denied")
         assert protections["user_namespaces"] == "denied"
+
+
+def test_a_bwrap_that_refuses_the_filter_leaves_seccomp_off_not_every_run_broken(
+    tmp_path: Path,
+) -> None:
+    real = shutil.which("bwrap")
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --seccomp "*) echo "bwrap: seccomp not supported" >&2; exit 1;; esac\n'
+        f'exec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    with running_sandbox(tmp_path, PATH=f"{fake.parent}:/usr/local/bin:/usr/bin:/bin") as service:
+        result = service.run_code("print('runs')")
+        assert result["stdout"] == "runs\n", result
+        assert result["protections"]["seccomp"] == "off"
+        assert result["protections"]["isolation"] == "bubblewrap"
+        assert "seccomp not supported" in service.process.log()
