@@ -97,6 +97,7 @@ def memory_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> MemoryC
         pb_grpc.ModelGatewayStub(channel_to(settings.MEMORY_GRPC_ADDR, settings, cleanups)),
         breaker("memory-rag", settings),
         settings.AGENT_RAG_TIMEOUT_SECONDS,
+        settings.MEMORY_MAX_BODY_BYTES,
     )
 
 

@@ -11,12 +11,20 @@ import aiohttp
 
 from services.agent_planner.breaker import CircuitBreaker
 from services.agent_planner.errors import DependencyError, call_dependency
+from services.agent_planner.history_clip import fit_texts
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.http_app import DEFAULT_MAX_BODY_BYTES
+from services.kit.logs import get_logger
 from services.kit.timestamps import utc_stamp
 from services.kit.trace import trace_headers
 
 Message = dict[str, Any]
+log = get_logger("memory_client")
+
+
+def _message(role: str, content: str, clipped: bool) -> Message:
+    return {"role": role, "content": content, **({"clipped": True} if clipped else {})}
 
 
 class MemoryClient:
@@ -27,8 +35,10 @@ class MemoryClient:
         rag: pb_grpc.ModelGatewayStub,
         rag_breaker: CircuitBreaker,
         rag_timeout_seconds: float,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.http = http
+        self.max_body_bytes = max_body_bytes
         self.base_url = base_url.rstrip("/")
         self.rag = rag
         self.rag_breaker = rag_breaker
@@ -44,18 +54,22 @@ class MemoryClient:
         return [m for m in messages if isinstance(m, dict)]
 
     async def store_session_delta(self, session_id: str, user: str, assistant: str) -> None:
-        """Append a user/assistant pair to the session (Heart-KB)."""
+        """Append a user/assistant pair to the session (Heart-KB), clipped to fit memory's
+        body limit (each text is sent twice: as a message and as prompt / llm_response)."""
+        user_text, answer_text = fit_texts([user, assistant], self.max_body_bytes, copies=2)
+        if (user_text, answer_text) != (user, assistant):
+            log.warning("session_delta_clipped", chars=[len(user), len(assistant)])
         await self._send(
             "POST",
             "/memory/store",
             json={
                 "session_id": session_id,
                 "history": [
-                    {"role": "user", "content": user},
-                    {"role": "assistant", "content": assistant},
+                    _message("user", user_text, clipped=user_text != user),
+                    _message("assistant", answer_text, clipped=answer_text != assistant),
                 ],
-                "prompt": user,
-                "llm_response": {"text": assistant},
+                "prompt": user_text,
+                "llm_response": {"text": answer_text},
                 "stored_at": utc_stamp(),
             },
         )
@@ -63,10 +77,16 @@ class MemoryClient:
     async def store_playbook(
         self, session_id: str, prompt: str, sequence: Sequence[Message]
     ) -> str:
+        texts = [str(m.get("content", "")) for m in sequence]
+        prompt_text, *contents = fit_texts([prompt, *texts], self.max_body_bytes)
+        steps = [
+            {**message, "content": content}
+            for message, content in zip(sequence, contents, strict=True)
+        ]
         reply = await self._send(
             "POST",
             "/memory/playbook",
-            json={"session_id": session_id, "prompt": prompt, "history_sequence": list(sequence)},
+            json={"session_id": session_id, "prompt": prompt_text, "history_sequence": steps},
         )
         return str(reply.get("playbook_id", ""))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.kit.json_limits import JsonRefused, loads_bounded
+from services.kit.wire_limits import MAX_SESSION_ID_CHARS
 
 INVALID_BODY = "Invalid request body"
 MISSING_FIELDS = "Prompt and session_id are required"
@@ -44,6 +45,10 @@ def parse_plan_request(body: bytes) -> PlanRequest:
     resources = [_resource_fields(item) for item in raw_resources]
     if not prompt.strip() or not session_id.strip():
         raise InvalidRequestError(MISSING_FIELDS)
+    if len(session_id) > MAX_SESSION_ID_CHARS:
+        raise InvalidRequestError(
+            f"session_id: at most {MAX_SESSION_ID_CHARS} characters (got {len(session_id)})"
+        )
     for index, (kind, uri) in enumerate(resources):
         if not kind.strip() or not uri.strip():
             raise InvalidRequestError(f"resources[{index}] must include non-empty type and uri")

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.kit.timestamps import normalise_stamp
+from services.kit.wire_limits import MAX_SESSION_ID_CHARS
 
 MAX_MESSAGES = 1000
 MAX_DOCUMENTS = 500
@@ -22,7 +23,7 @@ class Message(BaseModel):
 class StoreRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    session_id: str = Field(min_length=1, max_length=256, strict=True)
+    session_id: str = Field(min_length=1, max_length=MAX_SESSION_ID_CHARS, strict=True)
     history: list[Message] = Field(default_factory=list, max_length=MAX_MESSAGES)
     prompt: str = Field(default="", strict=True)
     llm_response: dict[str, Any] | None = None
@@ -35,7 +36,7 @@ class StoreRequest(BaseModel):
 
 
 class PlaybookRequest(BaseModel):
-    session_id: str = Field(min_length=1, max_length=256, strict=True)
+    session_id: str = Field(min_length=1, max_length=MAX_SESSION_ID_CHARS, strict=True)
     prompt: str = Field(strict=True)
     history_sequence: list[Message] = Field(max_length=MAX_MESSAGES)
     namespace: str = Field(default="", strict=True)

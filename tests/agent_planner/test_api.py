@@ -130,3 +130,12 @@ def test_ready_reads_the_audit_table_and_fails_once_the_file_is_gone(
     assert reply.json() == {"status": "unavailable"}
     [event] = log_events(planner.process, "audit_log_unreadable")
     assert "no such table: audit_log" in event["error"]
+
+
+def test_a_session_id_memory_would_refuse_is_a_400_up_front(lone_planner: LonePlanner) -> None:
+    for path in ("/plan", "/runs"):
+        too_long = lone_planner.post(path, json.dumps({**VALID, "session_id": "s" * 257}))
+        assert too_long.status_code == 400, path
+        assert too_long.json() == {"error": "session_id: at most 256 characters (got 257)"}
+    at_limit = lone_planner.post("/plan", json.dumps({**VALID, "session_id": "s" * 256}))
+    assert at_limit.status_code == 500  # accepted; the loop then fails on the missing gateway
