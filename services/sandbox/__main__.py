@@ -31,10 +31,12 @@ async def main() -> None:
     async def health() -> tuple[bool, dict[str, Any]]:
         return True, health_report(dispatcher)
 
-    async def remove_cgroups() -> None:
+    async def release_protections() -> None:
         sweep.cancel()
         if protections.cgroups is not None:
             protections.cgroups.remove()
+        if protections.egress is not None:
+            protections.egress.close()
 
     app = create_app("sandbox", health=health, internal_key=settings.internal_key())
     add_tool_routes(app, dispatcher)
@@ -44,7 +46,7 @@ async def main() -> None:
     await serve(
         http=(app, settings.RUST_SANDBOX_PORT),
         grpc_endpoint=endpoint,
-        cleanups=[client.aclose, remove_cgroups],
+        cleanups=[client.aclose, release_protections],
         host=settings.BIND_HOST,
     )
 

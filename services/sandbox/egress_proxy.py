@@ -9,10 +9,12 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from services.kit.logs import get_logger
 from services.sandbox.egress_rules import EgressRule, IpAddress, address_refusal, allowed
@@ -25,6 +27,7 @@ HEAD_LIMIT = 16 * 1024
 HEAD_TIMEOUT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 10
 CHUNK = 64 * 1024
+SOCKET_DIR_PREFIX = "pagi-egress-"
 
 
 class EgressProxy:
@@ -39,8 +42,15 @@ class EgressProxy:
         # Test-only: names answered from this map instead of DNS (loopback fakes), exempt
         # from the address check because they stand for public hosts.
         self.test_hosts = test_hosts or {}
-        self.socket_dir = tempfile.mkdtemp(prefix="pagi-egress-")
+        # Short (a socket path has at most 107 bytes) and named by our pid, so a later
+        # start removes what a killed service left.
+        remove_stale_socket_dirs()
+        self.socket_dir = tempfile.mkdtemp(prefix=f"{SOCKET_DIR_PREFIX}{os.getpid()}-")
         self._numbers = itertools.count()
+
+    def close(self) -> None:
+        """Remove the (by now empty) socket directory."""
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     @asynccontextmanager
     async def session(self, rules: tuple[EgressRule, ...], owner: Identity) -> AsyncIterator[str]:
@@ -163,3 +173,10 @@ def record(decision: str, reason: str, target: ProxyTarget, address: str = "") -
     log.info(
         f"egress_{decision}", host=target.host, port=target.port, address=address, reason=reason
     )
+
+
+def remove_stale_socket_dirs() -> None:
+    for path in Path(tempfile.gettempdir()).glob(f"{SOCKET_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(SOCKET_DIR_PREFIX).split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)

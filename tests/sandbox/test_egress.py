@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -179,3 +181,14 @@ def test_without_egress_there_is_no_proxy(sandbox: Sandbox) -> None:
     result = sandbox.run_code("import os\nprint(os.environ.get('HTTP_PROXY'))")
     assert result["stdout"] == "None\n"
     assert result["protections"]["network"] == "none"
+
+
+def test_proxy_sockets_are_removed_at_shutdown_and_after_a_crash(tmp_path: Path) -> None:
+    stale = Path(tempfile.gettempdir()) / "pagi-egress-4194304999-left"
+    stale.mkdir(exist_ok=True)
+    with running_sandbox(tmp_path, SANDBOX_EGRESS="allowlist") as service:
+        assert service.run_code("print(1)")["status"] == "ok"
+        mine = list(Path(tempfile.gettempdir()).glob(f"pagi-egress-{service.process.pid}-*"))
+        assert len(mine) == 1
+        assert not stale.exists()
+    assert not mine[0].exists()
