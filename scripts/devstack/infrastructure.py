@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Callable
 
 from scripts.devstack.console import Console
-from scripts.devstack.environment import split_redis_addr
+from scripts.devstack.environment import setting_default, split_redis_addr
 from scripts.devstack.probes import redis_answers
 from scripts.devstack.service import LOG_DIR, Service
 from services.kit.redis_settings import RedisChannelSettings
@@ -26,7 +26,7 @@ Builder = Callable[[dict[str, str], Console], Service | None]
 
 def redis_service(env: dict[str, str], console: Console) -> Service | None:
     """None when a Redis answers at REDIS_ADDR, else a local redis-server to start."""
-    default = str(RedisChannelSettings.model_fields["REDIS_ADDR"].default)
+    default = setting_default(RedisChannelSettings, "REDIS_ADDR")
     host, port = split_redis_addr(env.get("REDIS_ADDR", "") or default)
     if redis_answers(host, port):
         console.note(f"using the Redis at {host}:{port}")
