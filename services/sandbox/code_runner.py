@@ -16,7 +16,14 @@ from services.kit.logs import get_logger
 from services.sandbox.cgroup_group import ExecutionGroup
 from services.sandbox.cgroups import ExecutionCgroups
 from services.sandbox.errors import InvalidToolArgs
-from services.sandbox.isolation import JAIL_PROCESSES, Identity, Jail, Program, RunControls
+from services.sandbox.isolation import (
+    JAIL_PROCESSES,
+    PROXY_PORT,
+    Identity,
+    Jail,
+    Program,
+    RunControls,
+)
 from services.sandbox.limits import MIB, ExecutionLimits
 from services.sandbox.outcome import ToolOutcome
 from services.sandbox.process_runner import RunResult, run_confined
@@ -36,6 +43,12 @@ JVM_FLAGS = (
     "-XX:MaxMetaspaceSize=192m",
     "-XX:-UsePerfData",
     "-Xss1m",
+)
+# The JVM ignores HTTP(S)_PROXY; with egress it gets the jail's proxy as system properties.
+JAVA_PROXY_FLAGS = tuple(
+    f"-D{scheme}.{key}={value}"
+    for scheme in ("http", "https")
+    for key, value in (("proxyHost", "127.0.0.1"), ("proxyPort", PROXY_PORT))
 )
 
 
@@ -150,7 +163,8 @@ class CodeRunner:
                 compile_stdout=compiled.stdout,
                 compile_stderr=compiled.stderr,
             )
-        java = (self.toolchain.java, *JVM_FLAGS, f"-Xmx{heap}", "-cp", ".", "Tool")
+        proxy = JAVA_PROXY_FLAGS if run.controls.egress_socket else ()
+        java = (self.toolchain.java, *JVM_FLAGS, *proxy, f"-Xmx{heap}", "-cp", ".", "Tool")
         result = await self._confined(Program("exec", java), run, address_space)
         return finished("java", result, compiled)
 

@@ -192,3 +192,18 @@ def test_proxy_sockets_are_removed_at_shutdown_and_after_a_crash(tmp_path: Path)
         assert len(mine) == 1
         assert not stale.exists()
     assert not mine[0].exists()
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="javac not installed")
+def test_java_programs_use_the_proxy_too(egress: Sandbox, upstream: Upstream) -> None:
+    url = f"http://fake.test:{upstream.port}/from-java"
+    code = (
+        "import java.net.*; import java.io.*;\n"
+        "public class Tool { public static void main(String[] a) throws Exception {\n"
+        f'  var c = (HttpURLConnection) new URL("{url}").openConnection();\n'
+        '  System.out.println(c.getResponseCode() + " " +\n'
+        "    new String(c.getInputStream().readAllBytes()));\n"
+        "} }\n"
+    )
+    result = egress.run_code(code, language="java")
+    assert result["stdout"] == "200 upstream saw /from-java\n", result
