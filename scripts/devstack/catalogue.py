@@ -52,6 +52,8 @@ class ServiceSpec:
 class Profile:
     services: tuple[str, ...]
     infrastructure: tuple[str, ...] = ()  # started (or found running) before the services
+    # Services run as several copies behind nginx on their public ports (scale profile).
+    replicas: Mapping[str, int] = field(default_factory=dict)
 
 
 SPECS = (
@@ -133,4 +135,9 @@ CATALOGUE: dict[str, ServiceSpec] = {spec.name: spec for spec in SPECS}
 PROFILES: dict[str, Profile] = {
     "core": Profile(("memory", "sandbox", "gateway", "planner", "notifier"), ("redis",)),
     "legacy": Profile(("sandbox", "memory", "gateway", "demo_agent", "bff")),
+    "scale": Profile(
+        ("memory", "sandbox", "gateway", "planner", "notifier"),
+        ("postgres", "redis", "chroma"),
+        replicas={"planner": 3, "memory": 2},
+    ),
 }

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from scripts.devstack.console import Console
 from scripts.devstack.environment import setting_default, split_redis_addr
 from scripts.devstack.probes import redis_answers
+from scripts.devstack.scale import chroma_service, postgres_service
 from scripts.devstack.service import LOG_DIR, Service
 from services.kit.redis_settings import RedisChannelSettings
 
@@ -55,4 +56,8 @@ def redis_service(env: dict[str, str], console: Console) -> Service | None:
     )
 
 
-INFRASTRUCTURE: dict[str, Builder] = {"redis": redis_service}
+INFRASTRUCTURE: dict[str, Builder] = {
+    "redis": redis_service,
+    "postgres": postgres_service,
+    "chroma": chroma_service,
+}

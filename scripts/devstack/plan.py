@@ -11,6 +11,7 @@ from scripts.devstack.environment import setting_names, setting_port, stack_envi
 from scripts.devstack.errors import RunnerError
 from scripts.devstack.infrastructure import INFRASTRUCTURE, Unavailable
 from scripts.devstack.probes import Check, HttpReadiness, grpc_health, http_health, port_in_use
+from scripts.devstack.scale import scale_out
 from scripts.devstack.service import Service
 
 
@@ -90,7 +91,7 @@ def plan_services(profile_name: str, console: Console) -> list[Service]:
         spec = CATALOGUE[name]
         if not missing.intersection(spec.needs):
             started.append(python_service(spec, env, ports))
-    return started
+    return scale_out(started, dict(profile.replicas)) if profile.replicas else started
 
 
 def check_ports_free(services: list[Service]) -> None:

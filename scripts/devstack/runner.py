@@ -138,7 +138,14 @@ class Runner:
             follower.poll()
             for service in self.services:
                 code = service.proc.poll() if service.proc else None
-                if code is not None:
+                if code is not None and service.state == "ready" and self._others_carry_on(service):
+                    service.state = "stopped"
+                    self.console.warn(
+                        f"{service.name} exited with code {code}; the other replicas of "
+                        f"{service.replica_of} carry on (last lines of {service.log_path}:\n"
+                        f"{log_tail(service.log_path)})"
+                    )
+                elif code is not None and service.state != "stopped":
                     self.console.warn(
                         f"{service.name} exited unexpectedly with code {code}; last lines of "
                         f"{service.log_path}:\n{log_tail(service.log_path)}\n"
@@ -147,6 +154,15 @@ class Runner:
                     return 1
         self.console.note("stop requested")
         return 0
+
+    def _others_carry_on(self, service: Service) -> bool:
+        return bool(service.replica_of) and any(
+            other.replica_of == service.replica_of
+            and other is not service
+            and other.proc is not None
+            and other.proc.poll() is None
+            for other in self.services
+        )
 
     def stop_all(self) -> None:
         """Stops what runs, dependents before what they depend on."""

@@ -22,6 +22,7 @@ class Service:
     after: tuple[str, ...] = ()
     calls: tuple[str, ...] = ()
     ready_marker: str = ""
+    replica_of: str = ""  # one of several copies of that service (the others carry on)
     # A few words on how far a starting service has come, for the status line.
     progress: Callable[[], str] | None = None
     proc: subprocess.Popen[bytes] | None = None
