@@ -6,7 +6,8 @@ Profile. `after` orders the start and, with `calls`, the stop (callers stop firs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic_settings import BaseSettings

@@ -12,11 +12,12 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from scripts.devstack.console import Console
 from scripts.devstack.environment import port_from
 from scripts.devstack.errors import RunnerError
-from scripts.devstack.probes import http_health, port_in_use
+from scripts.devstack.probes import HttpReadiness, http_health, port_in_use
 from scripts.devstack.service import Service
 
 SCALE_DIR = Path("data") / "scale"
@@ -101,6 +102,8 @@ def chroma_service(env: dict[str, str], console: Console) -> Service | None:
 def replicas(service: Service, count: int) -> list[Service]:
     """`count` copies of a planned service, each on its own ports (public + n * PORT_STEP)."""
     copies = []
+    probe = service.ready_check
+    path = urlsplit(probe.url).path if isinstance(probe, HttpReadiness) else "/health"
     for n in range(1, count + 1):
         ports = {name: port + n * PORT_STEP for name, port in service.ports.items()}
         env = {**service.env, **{name: str(port) for name, port in ports.items()}}
@@ -111,7 +114,8 @@ def replicas(service: Service, count: int) -> list[Service]:
                 name=f"{service.name}-{n}",
                 ports=ports,
                 env=env,
-                ready_check=http_health(next(iter(ports.values()))),
+                ready_check=(check := http_health(next(iter(ports.values())), path)),
+                progress=check.progress,
                 replica_of=service.name,
             )
         )

@@ -20,7 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.stack import RunnerRun, assert_all_gone, run_runner_once, runner_env
+from tests.e2e.runner_harness import (
+    RunnerRun,
+    assert_all_gone,
+    listening,
+    run_runner_once,
+    runner_env,
+)
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.postgres import PostgresCluster
 from tests.support.processes import free_port
@@ -29,6 +35,7 @@ from tests.support.sse import TERMINAL, read_events
 FINAL = '{"steps": ["done"]}'
 SESSIONS, TURNS, CONCURRENCY = 30, 10, 16
 PLANNERS = 3
+REPLICATED_PORTS = ("AGENT_PLANNER_PORT", "MEMORY_PORT", "MEMORY_GRPC_PORT")
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +52,7 @@ def scale_run(
     (workdir / "kb").mkdir()
     env = runner_env(
         workdir,
+        **{name: str(replicable_port()) for name in REPLICATED_PORTS},
         DATABASE_URL=postgres_cluster.create_database(),
         CHROMA_PORT=str(free_port()),
         KNOWLEDGE_BASES_DIR=str(workdir / "kb"),
@@ -63,6 +71,14 @@ def scale_run(
         yield run
     finally:
         run.force_cleanup(pids)
+
+
+def replicable_port() -> int:
+    """A free port whose replica ports (+10, +20, +30) are free too."""
+    while True:
+        port = free_port()
+        if port < 60000 and not any(listening(port + 10 * n) for n in range(1, 4)):
+            return port
 
 
 def replica_urls(run: RunnerRun) -> list[str]:
