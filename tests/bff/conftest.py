@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.legacy_fakes import CannedAnswer, FakeHttpServer
 from tests.support.legacy_services import HttpService, bff_process, legacy_stack
 from tests.support.processes import free_port
+from tests.support.recording_http import CannedAnswer, RecordingHttpServer
 
 BFF_TIMEOUT_SECONDS = 1.5
 AGENT_PAYLOAD = {"service": "fake-agent", "plan": {"steps": ["a", "b", "c"]}}
@@ -20,11 +20,11 @@ MEMORY_PAYLOAD = {"session_id": "s1", "messages": [{"role": "user", "content": "
 
 @dataclass
 class Downstreams:
-    agent: FakeHttpServer
-    sandbox: FakeHttpServer
-    memory: FakeHttpServer
+    agent: RecordingHttpServer
+    sandbox: RecordingHttpServer
+    memory: RecordingHttpServer
 
-    def all(self) -> tuple[FakeHttpServer, FakeHttpServer, FakeHttpServer]:
+    def all(self) -> tuple[RecordingHttpServer, RecordingHttpServer, RecordingHttpServer]:
         return self.agent, self.sandbox, self.memory
 
     def reset(self) -> None:
@@ -39,7 +39,7 @@ class Downstreams:
 
 @pytest.fixture(scope="session")
 def downstreams() -> Iterator[Downstreams]:
-    fakes = Downstreams(FakeHttpServer(), FakeHttpServer(), FakeHttpServer())
+    fakes = Downstreams(RecordingHttpServer(), RecordingHttpServer(), RecordingHttpServer())
     for fake in fakes.all():
         fake.start()
     yield fakes

@@ -16,10 +16,10 @@ from tests.bff.conftest import (
     SANDBOX_PAYLOAD,
     Downstreams,
 )
-from tests.support.legacy_fakes import CannedAnswer
 from tests.support.legacy_services import HttpService, bff_process
 from tests.support.polling import HUNG_SECONDS
 from tests.support.processes import free_port
+from tests.support.recording_http import CannedAnswer
 
 DASHBOARD = "/api/v1/agi/dashboard-data"
 

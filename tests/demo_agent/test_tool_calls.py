@@ -1,10 +1,10 @@
-"""Both tool-call shapes: parsing, and a full run against a scripted gateway that asks for
-tools the OpenAI way (`tool_call` with JSON-text arguments), executed by the real sandbox."""
+"""Tool calls in the demo agent: both shapes parsed (the gateway's `tool` and an OpenAI-style
+`tool_call` with JSON-text arguments), and full runs through the real gateway, whose model
+is a loopback OpenAI fake, with the tools executed by the real sandbox."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,10 +13,11 @@ import pytest
 
 from services.demo_agent.tool_calls import InvalidToolCall, parse_tool_call
 from services.kit.tool_catalogue import ToolCall
-from tests.support.legacy_fakes import ScriptedGateway
+from tests.support.core_services import gateway_process
+from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.legacy_services import HttpService, LegacyStack, demo_agent_process
-from tests.support.logs import log_events, logged
 from tests.support.processes import free_port
+from tests.support.spawning import Spawner
 
 OPENAI_STYLE = {"tool_call": {"name": "web_search", "arguments": '{"query": "python"}'}}
 FINAL = {"steps": ["Summarise the search results."]}
@@ -59,91 +60,82 @@ def test_unusable_arguments_are_refused(arguments: Any, reason: str) -> None:
         parse_tool_call(json.dumps(plan))
 
 
+SEARCH = json.dumps({"tool": {"name": "web_search", "args": {"query": "python"}}})
+
+
 @pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedGateway]:
-    gateway = ScriptedGateway(OPENAI_STYLE, FINAL).start()
-    yield gateway
-    gateway.stop()
+def model() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
 
 
 @pytest.fixture
-def gateway(scripted: ScriptedGateway) -> ScriptedGateway:
-    scripted.tool_plan, scripted.final_plan, scripted.always_tool = OPENAI_STYLE, FINAL, False
-    scripted.prompts.clear()
-    return scripted
+def fake(model: FakeOpenAI) -> FakeOpenAI:
+    model.reset()
+    model.always(json.dumps(FINAL))
+    return model
 
 
 @pytest.fixture(scope="module")
-def scripted_agent(
-    legacy_stack: LegacyStack, scripted: ScriptedGateway, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[HttpService]:
-    """A demo agent whose gateway is the scripted one; sandbox and memory are real."""
-    agent = demo_agent_process(
-        tmp_path_factory.mktemp("scripted"),
-        free_port(),
-        **legacy_stack.agent_env(MODEL_GATEWAY_GRPC_PORT=str(scripted.port)),
+def agent(
+    legacy_stack: LegacyStack,
+    model: FakeOpenAI,
+    module_spawn: Spawner,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> HttpService:
+    """A demo agent on a real gateway whose model is the fake; sandbox and memory are the
+    legacy stack's."""
+    workdir = tmp_path_factory.mktemp("agent-on-fake-model")
+    gateway_port = free_port()
+    module_spawn(
+        gateway_process(
+            workdir,
+            gateway_port,
+            free_port(),
+            legacy_stack.memory.grpc_port,
+            LLM_PROVIDER="openai",
+            OPENAI_BASE_URL=model.base_url,
+            OPENAI_API_KEY="test-key",
+        )
     )
-    agent.process.start(timeout=30)
-    yield agent
-    agent.process.stop()
-
-
-def plan_reply(agent: HttpService, prompt: str) -> httpx.Response:
-    reply = httpx.post(f"{agent.url}/api/v1/plan", json={"prompt": prompt}, timeout=30)
-    assert reply.status_code == 200
-    return reply
+    agent = demo_agent_process(
+        workdir, free_port(), **legacy_stack.agent_env(MODEL_GATEWAY_GRPC_PORT=str(gateway_port))
+    )
+    module_spawn(agent.process)
+    return agent
 
 
 def plan(agent: HttpService, prompt: str) -> dict[str, Any]:
-    return plan_reply(agent, prompt).json()
+    reply = httpx.post(f"{agent.url}/api/v1/plan", json={"prompt": prompt}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
 
 
-def test_an_openai_style_tool_call_runs_in_the_sandbox(
-    scripted_agent: HttpService, gateway: ScriptedGateway
+def test_a_tool_call_from_the_model_runs_in_the_sandbox(
+    agent: HttpService, fake: FakeOpenAI
 ) -> None:
-    body = plan(scripted_agent, "Find something about python.")
+    fake.push(Reply.text(SEARCH))
+    body = plan(agent, "Find something about python.")
     assert body["status"] == "ok"
     assert body["agent"]["turns_executed"] == 2
     output = json.loads(body["history"][2]["content"])
     assert output["tool_name"] == "web_search"
     assert output["result"]["stdout"]["query"] == "python"
-    assert body["plan"]["llm_plan"] == FINAL
-    first, second = gateway.prompts
+    assert body["plan"]["llm_plan"]["steps"] == FINAL["steps"]
+    first, second = (request.user_prompt for request in fake.requests)
     assert "<tool_result>" not in first
     tool_block = second.split("<tool_result>\n")[1].split("\n</tool_result>")[0]
     assert json.loads(tool_block) == output
 
 
-def test_a_gateway_that_never_finishes_stops_after_three_turns(
-    scripted_agent: HttpService, gateway: ScriptedGateway
+def test_a_model_that_never_finishes_stops_after_three_turns(
+    agent: HttpService, fake: FakeOpenAI
 ) -> None:
-    gateway.always_tool = True
-    body = plan(scripted_agent, "Loop forever.")
+    fake.always(SEARCH)
+    body = plan(agent, "Loop forever.")
     assert body["status"] == "max_turns"
     assert body["agent"] == {"turns_executed": 3, "max_turns": 3}
-    assert len(gateway.prompts) == 3
+    assert len(fake.requests) == 3
     assert [m["role"] for m in body["history"]].count("tool_result") == 3
-    assert gateway.prompts[2].count("<tool_result>") == 2
-
-
-def test_unusable_arguments_are_fed_back_without_calling_the_sandbox(
-    scripted_agent: HttpService, gateway: ScriptedGateway, legacy_stack: LegacyStack
-) -> None:
-    gateway.tool_plan = {"tool_call": {"name": "web_search", "arguments": "{broken"}}
-    reply = plan_reply(scripted_agent, "Try a broken call.")
-    body = reply.json()
-    assert body["status"] == "ok"
-    output = json.loads(body["history"][2]["content"])
-    assert output["status"] == "failed"
-    assert "arguments are not valid JSON" in output["error"]
-    trace_id = reply.headers["X-Trace-ID"]
-    # A marker request sent after the plan answered: once the sandbox has logged it, it has
-    # logged every earlier request too, so an absent trace id means no call was made.
-    marker = f"marker-{uuid.uuid4()}"
-    httpx.get(f"{legacy_stack.sandbox.url}/health", headers={"X-Trace-ID": marker}, timeout=30)
-    assert logged(legacy_stack.sandbox.process, "http_request", trace_id=marker, timeout=60)
-    assert not [
-        r
-        for r in log_events(legacy_stack.sandbox.process, "http_request")
-        if r.get("trace_id") == trace_id
-    ]
+    assert fake.requests[2].user_prompt.count("<tool_result>") == 2

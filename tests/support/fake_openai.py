@@ -24,9 +24,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback_http import LoopbackHttpServer
 
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
 DEFAULT_CONTENT = '{"steps": ["Reply from the fake OpenAI server."]}'
@@ -119,7 +120,7 @@ class RecordedRequest:
         return self.content_of("user")
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackHttpServer):
     """Start with `start()` or `with`; `base_url` ends in /v1 like the real API."""
 
     def __init__(self, default: Reply | None = None) -> None:
@@ -131,17 +132,11 @@ class FakeOpenAI:
         self._in_flight = 0
         self.peak_in_flight = 0  # most requests being answered at the same moment
         self.requests: list[RecordedRequest] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(_handler_for(self))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.url}/v1"
 
     def push(self, *replies: Reply) -> None:
         """Queue replies, answered in order before the default one."""
@@ -197,26 +192,9 @@ class FakeOpenAI:
         while not gate.wait(0.1) and not self._stopping.is_set():
             pass
 
-    def start(self) -> FakeOpenAI:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._stopping.set()  # held and delayed answers end now
+        super().stop()
 
 
 def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:

@@ -14,11 +14,11 @@ GET /search?q=<text>&format=json answers {"query", "number_of_results", "results
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.support.loopback_http import LoopbackHttpServer
 
 
 def searx_results(query: str) -> list[dict[str, Any]]:
@@ -34,31 +34,16 @@ def searx_results(query: str) -> list[dict[str, Any]]:
     ]
 
 
-class FakeSearxng:
+class FakeSearxng(LoopbackHttpServer):
     def __init__(self) -> None:
         self.behaviour = "ok"
         self.error_status = 500
         self.queries: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeSearxng:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.url
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -13,28 +13,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 
 import httpx
+
+from tests.support.loopback_http import LoopbackHttpServer
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
-class HoldingProxy:
+class HoldingProxy(LoopbackHttpServer):
     def __init__(self, upstream: str, hold: Callable[[str], bool]) -> None:
         self.upstream = upstream.rstrip("/")
         self.hold = hold
         self.held = threading.Event()  # a matching request has arrived
         self.released = threading.Event()
         self._client = httpx.Client(timeout=120)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(_handler_for(self))
 
     def wait_for_held(self, timeout: float = 60) -> None:
         if not self.held.wait(timeout):
@@ -51,19 +46,9 @@ class HoldingProxy:
             self.released.wait(300)
         return self._client.request(method, f"{self.upstream}{path}", headers=headers, content=body)
 
-    def __enter__(self) -> HoldingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self.release()
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
         self._client.close()
 
 

@@ -1,22 +1,17 @@
-"""Loopback stand-ins for legacy-stack neighbours when a test must control them: a recording
-HTTP server with canned answers and a delay per route, and a scripted gRPC gateway."""
+"""A recording HTTP server with a canned answer per route, each of which can be held (a
+barrier, an event) before it is sent: the BFF's neighbours in its fan-out tests."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-import grpc
-
-from services.contracts import modelgateway_pb2 as pb
-from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.support.loopback_http import LoopbackHttpServer
 
 
 @dataclass
@@ -42,33 +37,14 @@ class RecordedRequest:
         return json.loads(self.body or b"null")
 
 
-class FakeHttpServer:
+class RecordingHttpServer(LoopbackHttpServer):
     """Answers `(method, path)` routes from `answers`; every request is recorded, known or not."""
 
     def __init__(self, answers: dict[tuple[str, str], CannedAnswer] | None = None) -> None:
         self.answers = dict(answers or {})
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeHttpServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler_class())
 
     def received(self, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
         with self._lock:
@@ -120,36 +96,3 @@ class FakeHttpServer:
                 return
 
         return Handler
-
-
-class ScriptedGateway(pb_grpc.ModelGatewayServicer):
-    """A gateway that answers GetPlan from a script, for plan shapes the project's own gateway
-    never produces (such as an OpenAI-style `tool_call`). Prompts are recorded.
-
-    `reply(prompt)` gives the plan text; the default asks for `tool_plan` until the prompt
-    carries a `<tool_result>`, then answers `final_plan`.
-    """
-
-    def __init__(self, tool_plan: dict[str, Any], final_plan: dict[str, Any]) -> None:
-        self.tool_plan = tool_plan
-        self.final_plan = final_plan
-        self.always_tool = False
-        self.delay_seconds = 0.0
-        self.prompts: list[str] = []
-        self._server = grpc.server(ThreadPoolExecutor(4))
-        pb_grpc.add_ModelGatewayServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-
-    def start(self) -> ScriptedGateway:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop(grace=None)
-
-    def GetPlan(self, request: pb.PlanRequest, context: grpc.ServicerContext) -> pb.PlanResponse:
-        self.prompts.append(request.prompt)
-        time.sleep(self.delay_seconds)
-        final = "<tool_result>" in request.prompt and not self.always_tool
-        plan = self.final_plan if final else self.tool_plan
-        return pb.PlanResponse(plan=json.dumps(plan), model_name="scripted", latency_ms=1)
