@@ -177,7 +177,7 @@ class Jail:
             setenv += egress_args(controls.egress_socket)
         return [
             *self._namespace_args(),
-            *(["--disable-userns"] if self.userns_disabled else []),
+            *(["--unshare-user", "--disable-userns"] if self.userns_disabled else []),
             *seccomp,
             "--die-with-parent",
             "--new-session",

@@ -4,14 +4,18 @@ the jail, while Python (threads, subprocesses) and Java still work."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.sandbox.conftest import Sandbox, running_sandbox
+from tests.support.processes import ServiceProcess, base_env, free_port, http_ready
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed"),
@@ -113,3 +117,42 @@ def test_a_bwrap_that_refuses_the_filter_leaves_seccomp_off_not_every_run_broken
         assert result["protections"]["seccomp"] == "off"
         assert result["protections"]["isolation"] == "bubblewrap"
         assert "seccomp not supported" in service.process.log()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody"
+)
+def test_a_service_without_root_keeps_bubblewrap_and_denies_user_namespaces() -> None:
+    """Without root bwrap makes a user namespace; --disable-userns (which needs
+    --unshare-user) and the filter keep the program from making another."""
+    work = Path(tempfile.mkdtemp(prefix="sandbox-nonroot-"))
+    work.chmod(0o777)
+    grpc_port, http_port = free_port(), free_port()
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    process = ServiceProcess(
+        name="sandbox",
+        argv=[*drop, sys.executable, "-m", "services.sandbox"],
+        env=base_env(
+            RUST_SANDBOX_PORT=str(http_port),
+            RUST_SANDBOX_GRPC_PORT=str(grpc_port),
+            SANDBOX_WORK_ROOT=str(work),
+            HOME=str(work),
+        ),
+        cwd=work,
+        log_path=work / "sandbox.log",
+        ready=[http_ready(http_port)],
+    )
+    process.start(timeout=60)
+    try:
+        service = Sandbox(process, grpc_port, http_port, work)
+        result = service.run_code(
+            "import subprocess\n"
+            "run = subprocess.run(['unshare', '-U', 'true'], capture_output=True, text=True)\n"
+            "print(run.returncode, run.stderr.strip())"
+        )
+    finally:
+        process.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    assert result["execution_environment"]["used"] == "bubblewrap", result
+    assert result["stdout"] == "1 unshare: unshare failed: Operation not permitted\n", result
+    assert result["protections"]["user_namespaces"] == "denied"
