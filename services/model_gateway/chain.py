@@ -82,6 +82,17 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
+@dataclass(frozen=True)
+class ChainCall:
+    """One call through the chain: what is asked, by when (event-loop time), where its
+    report is kept and, when streaming, where its text goes."""
+
+    request: ModelRequest
+    deadline: float
+    report: ChainReport
+    sink: StreamSink | None = None
+
+
 class ProviderChain:
     def __init__(
         self,
@@ -104,6 +115,7 @@ class ProviderChain:
     ) -> Completion:
         """The first usable answer along the chain; raises UpstreamRejected, ChainExhausted
         or ChainDeadline (`deadline` is in event-loop time)."""
+        call = ChainCall(request, deadline, report, sink)
         failures: list[str] = []
         for index, provider in enumerate(self.providers):
             name = provider.config.name
@@ -113,37 +125,31 @@ class ProviderChain:
                 continue
             report.fallbacks = index
             report.provider, report.model = name, provider.config.model
-            completion = await self._attempts(provider, request, deadline, report, sink, failures)
+            completion = await self._attempts(provider, call, failures)
             if completion is not None:
                 return completion
         raise ChainExhausted("no provider gave a plan: " + "; ".join(failures))
 
     async def _attempts(
-        self,
-        provider: Provider,
-        request: ModelRequest,
-        deadline: float,
-        report: ChainReport,
-        sink: StreamSink | None,
-        failures: list[str],
+        self, provider: Provider, call: ChainCall, failures: list[str]
     ) -> Completion | None:
         """The provider's answer, or None after recording why it gave none."""
         name = provider.config.name
         loop = asyncio.get_running_loop()
         error = "not tried"
         for retry in range(self._policy.max_retries + 1):
-            if report.attempts and sink is not None:
-                sink.restart()
-            report.attempts += 1
+            if call.report.attempts and call.sink is not None:
+                call.sink.restart()
+            call.report.attempts += 1
             try:
-                return await self._attempt(provider, request, deadline, report, sink)
+                return await self._attempt(provider, call)
             except UpstreamUnavailable as exc:
                 error, retry_after = self._redact(str(exc)), exc.retry_after
             self._cooldowns.failed(name, error)
             delay = self._policy.backoff(retry + 1, retry_after)
             if self._cooldowns.remaining(name) > 0 or retry == self._policy.max_retries:
                 break
-            if loop.time() + delay >= deadline:
+            if loop.time() + delay >= call.deadline:
                 if retry_after is not None:  # the provider said when to come back
                     self._cooldowns.hold(name, retry_after, error)
                 break
@@ -155,31 +161,24 @@ class ProviderChain:
                 error=error,
             )
             await asyncio.sleep(delay)
-            report.waited_seconds += delay
+            call.report.waited_seconds += delay
         failures.append(f"{name}: {error}")
         return None
 
-    async def _attempt(
-        self,
-        provider: Provider,
-        request: ModelRequest,
-        deadline: float,
-        report: ChainReport,
-        sink: StreamSink | None,
-    ) -> Completion:
+    async def _attempt(self, provider: Provider, call: ChainCall) -> Completion:
         name = provider.config.name
         loop = asyncio.get_running_loop()
         started = loop.time()
-        remaining = deadline - started
+        remaining = call.deadline - started
         if remaining <= 0:
             raise ChainDeadline
         timeout = remaining
         if self._policy.attempt_timeout:
             timeout = min(timeout, self._policy.attempt_timeout)
-        on_delta = sink.delta if sink is not None else None
+        on_delta = call.sink.delta if call.sink is not None else None
         try:
             async with asyncio.timeout(timeout):
-                completion = await provider.answer(request, timeout, on_delta)
+                completion = await provider.answer(call.request, timeout, on_delta)
         except UpstreamRejected:
             ATTEMPTS.labels(name, "rejected").inc()
             raise
@@ -188,12 +187,12 @@ class ProviderChain:
             raise
         except TimeoutError:
             ATTEMPTS.labels(name, "timeout").inc()
-            if loop.time() >= deadline:
+            if loop.time() >= call.deadline:
                 raise ChainDeadline from None
             raise UpstreamUnavailable(f"{name} gave no answer within {timeout:g}s") from None
         finally:
-            report.upstream_seconds += loop.time() - started
+            call.report.upstream_seconds += loop.time() - started
         ATTEMPTS.labels(name, "ok").inc()
         self._cooldowns.succeeded(name)
-        report.usage = completion.usage
+        call.report.usage = completion.usage
         return completion
