@@ -69,9 +69,9 @@ async def first_event_figures(http: httpx.AsyncClient, samples: int) -> tuple[fl
 
 
 async def cpu_per_call(
-    pids: list[int], call: Callable[[], Awaitable[object]], seconds: float, concurrency: int
-) -> tuple[float, int]:
-    """Service CPU seconds and calls completed by `concurrency` clients for `seconds`."""
+    stack: CoreStack, call: Callable[[], Awaitable[object]], seconds: float, concurrency: int
+) -> tuple[dict[str, float], int]:
+    """Service CPU seconds (per service) and calls completed by `concurrency` clients."""
     done = 0
 
     async def client(deadline: float) -> None:
@@ -80,26 +80,30 @@ async def cpu_per_call(
             await call()
             done += 1
 
-    before = cpu_seconds(pids)
+    before = {name: cpu_seconds([p.pid]) for name, p in stack.processes.items()}
     deadline = time.perf_counter() + seconds
     await asyncio.gather(*(client(deadline) for _ in range(concurrency)))
-    return cpu_seconds(pids) - before, done
+    used = {name: cpu_seconds([p.pid]) - before[name] for name, p in stack.processes.items()}
+    return used, done
 
 
 async def cpu_figures(
     stack: CoreStack, http: httpx.AsyncClient, phases: int, seconds: float
-) -> tuple[float, float]:
-    """CPU per streamed run and per plain /plan, in alternating phases at concurrency 4."""
-    pids = [proc.pid for proc in stack.processes.values()]
-    totals = {"plain": [0.0, 0], "streamed": [0.0, 0]}
+) -> dict[str, dict[str, float]]:
+    """CPU per call by service, streamed run vs plain /plan, alternating at concurrency 4."""
     calls = {"plain": lambda: plain_plan(http), "streamed": lambda: streamed_plan(http)}
+    used: dict[str, dict[str, float]] = {mode: {} for mode in calls}
+    counts = dict.fromkeys(calls, 0)
     for _ in range(phases):
         for mode, call in calls.items():
-            used, count = await cpu_per_call(pids, call, seconds, 4)
-            totals[mode][0] += used
-            totals[mode][1] += count
-    per = {mode: used / max(1, int(count)) for mode, (used, count) in totals.items()}
-    return per["streamed"], per["plain"]
+            phase, count = await cpu_per_call(stack, call, seconds, 4)
+            counts[mode] += count
+            for name, value in phase.items():
+                used[mode][name] = used[mode].get(name, 0.0) + value
+    return {
+        mode: {name: value / max(1, counts[mode]) for name, value in per.items()}
+        for mode, per in used.items()
+    }
 
 
 async def finished_runs(http: httpx.AsyncClient, count: int) -> list[str]:
@@ -151,9 +155,16 @@ async def measure(stack: CoreStack, args: argparse.Namespace) -> list[str]:
         base_url=planner.url, headers=planner.headers(), timeout=TIMEOUT, limits=limits
     ) as http:
         first, plain = await first_event_figures(http, args.samples)
-        streamed_cpu, plain_cpu = await cpu_figures(stack, http, args.phases, args.phase_seconds)
+        cpu = await cpu_figures(stack, http, args.phases, args.phase_seconds)
         per_second, cpu_per_event, reads = await delivery_figures(stack, http, args.readers)
-    return report(first, plain, streamed_cpu, plain_cpu, per_second, cpu_per_event, reads, args)
+    split = "; ".join(
+        f"{name} {cpu['streamed'][name] * 1000:.2f} vs {cpu['plain'][name] * 1000:.2f} ms"
+        for name in cpu["plain"]
+    )
+    streamed_cpu, plain_cpu = sum(cpu["streamed"].values()), sum(cpu["plain"].values())
+    lines = report(first, plain, streamed_cpu, plain_cpu, per_second, cpu_per_event, reads, args)
+    print(f"CPU per call by service, streamed vs plain: {split}")
+    return [*lines, f"CPU per call by service, streamed vs plain: {split}", ""]
 
 
 def report(

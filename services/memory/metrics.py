@@ -28,6 +28,8 @@ INGESTED_CHUNKS = Counter(
     "Chunks embedded and upserted by ingestion, by knowledge base and where they came from",
     ["knowledge_base", "kind"],
 )
+
+
 # Collection names are chosen by callers; labels are limited to the standard knowledge bases
 # so the metric's series stay a fixed set however many namespaces and KBs exist.
 def metric_label(collection: str) -> str:

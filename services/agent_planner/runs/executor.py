@@ -52,7 +52,7 @@ class StoreSink:
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
         event = await self.store.append_event(self.run_id, event_type, data)
         if event is not None:
-            self.hub.announce(self.run_id, event.seq)
+            self.hub.announce(event)
 
 
 class RunExecutor:
@@ -80,7 +80,7 @@ class RunExecutor:
         if started is None:
             return None
         RUN_FIRST_EVENT.observe(max(time.time() - queued.created, 0.0))
-        self.hub.announce(run.run_id, started.seq)
+        self.hub.announce(started)
         links = [trace.Link(queued.link)] if queued.link is not None else []
         with tracer.start_as_current_span("AgentRun", links=links) as span:
             span.set_attribute("run_id", run.run_id)
@@ -112,7 +112,7 @@ class RunExecutor:
         event = await self.store.finish_run(run.run_id, ending)
         if event is None:
             return None
-        self.hub.announce(run.run_id, event.seq)
+        self.hub.announce(event)
         RUNS_FINISHED.labels(ending.status.value).inc()
         log.info(
             "run_finished",

@@ -1,27 +1,63 @@
-"""Live wake-ups for stream readers. A run's events are read from the store; the hub only
-says "run X has something new". Runs executed here wake local readers directly; every new
-event (and every cancel request) is also announced on a Redis pub/sub channel so readers and
-owners in other planner processes hear of it. Without Redis, readers poll the store."""
+"""Live delivery to stream readers. The store is the source of truth; the hub only saves
+readers work. Events of runs executed here are handed to local readers directly (no store
+read); every new event and every cancel request is also announced on a Redis pub/sub
+channel, so readers and owners in other planner processes hear of it and read the store.
+Without Redis, readers poll the store."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from services.agent_planner.runs.records import RunEvent
 from services.kit.logs import get_logger
 
 log = get_logger("run_hub")
 QUEUE_SIZE = 10_000
+FEED_SIZE = 1000  # events a slow local reader may lag behind before it re-reads the store
 RECONNECT_SECONDS = 1.0
+CANCEL = "cancel"
 CancelHandler = Callable[[str], None]
+
+
+class RunFeed:
+    """What one reader has not consumed yet: events handed over in this process, and
+    `stale` when something arrived that only the store has (another process wrote it)."""
+
+    def __init__(self) -> None:
+        self.wake = asyncio.Event()
+        self.stale = False
+        self._events: deque[RunEvent] = deque()
+
+    def push(self, event: RunEvent) -> None:
+        if len(self._events) >= FEED_SIZE:
+            self._events.clear()
+            self.stale = True
+        else:
+            self._events.append(event)
+        self.wake.set()
+
+    def poke(self) -> None:
+        self.stale = True
+        self.wake.set()
+
+    def take(self, after: int) -> list[RunEvent] | None:
+        """The handed-over events after `after`, in order; None when the store must be read
+        (a gap, or a stale mark)."""
+        self.wake.clear()
+        events = [event for event in self._events if event.seq > after]
+        self._events.clear()
+        if self.stale or (events and events[0].seq != after + 1):
+            self.stale = False
+            return None
+        return events
 
 
 class RunEventHub:
@@ -32,7 +68,7 @@ class RunEventHub:
         self.connected = False  # whether the Redis listener is subscribed right now
         self.on_cancel: CancelHandler | None = None
         self._timeout = timeout
-        self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._feeds: dict[str, set[RunFeed]] = {}
         self._outbox: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -50,46 +86,45 @@ class RunEventHub:
                 await task
 
     @contextlib.contextmanager
-    def watch(self, run_id: str) -> Iterator[asyncio.Event]:
-        """An event set whenever run_id gets something new, while the block runs."""
-        wake = asyncio.Event()
-        self._watchers.setdefault(run_id, set()).add(wake)
+    def watch(self, run_id: str) -> Iterator[RunFeed]:
+        """A feed of run_id's new events, while the block runs."""
+        feed = RunFeed()
+        self._feeds.setdefault(run_id, set()).add(feed)
         try:
-            yield wake
+            yield feed
         finally:
-            watchers = self._watchers.get(run_id)
-            if watchers is not None:
-                watchers.discard(wake)
-                if not watchers:
-                    del self._watchers[run_id]
+            feeds = self._feeds.get(run_id)
+            if feeds is not None:
+                feeds.discard(feed)
+                if not feeds:
+                    del self._feeds[run_id]
 
-    def announce(self, run_id: str, seq: int) -> None:
-        self._wake(run_id)
-        self._send({"origin": self.instance_id, "run_id": run_id, "seq": seq})
+    def announce(self, event: RunEvent) -> None:
+        for feed in self._feeds.get(event.run_id, ()):
+            feed.push(event)
+        self._send(f"{self.instance_id} {event.run_id} {event.seq}")
 
     def request_cancel(self, run_id: str) -> None:
         """Ask whichever planner executes run_id to cancel it."""
-        self._send({"origin": self.instance_id, "run_id": run_id, "cancel": True})
+        self._send(f"{self.instance_id} {run_id} {CANCEL}")
 
-    def _wake(self, run_id: str) -> None:
-        for wake in self._watchers.get(run_id, ()):
-            wake.set()
-
-    def _send(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(asyncio.QueueFull):  # readers still poll the store
-            self._outbox.put_nowait(json.dumps(message))
+    def _send(self, message: str) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # readers elsewhere still poll the store
+            self._outbox.put_nowait(message)
 
     def _receive(self, raw: bytes) -> None:
-        try:
-            message = json.loads(raw)
-            run_id = str(message["run_id"])
-        except (ValueError, KeyError, TypeError):
+        """`<origin> <run id> <seq or "cancel">`, the form announce and request_cancel send."""
+        parts = raw.decode(errors="replace").split(" ")
+        if len(parts) != 3:
             log.warning("run_hub_bad_message", message=raw[:200].decode(errors="replace"))
             return
-        if message.get("cancel") and self.on_cancel is not None:
-            self.on_cancel(run_id)
-        elif message.get("origin") != self.instance_id:
-            self._wake(run_id)
+        origin, run_id, what = parts
+        if what == CANCEL:
+            if self.on_cancel is not None:
+                self.on_cancel(run_id)
+        elif origin != self.instance_id:
+            for feed in self._feeds.get(run_id, ()):
+                feed.poke()
 
     async def _publish_forever(self) -> None:
         client = redis.Redis.from_url(
@@ -100,11 +135,20 @@ class RunEventHub:
         )
         try:
             while True:
-                message = await self._outbox.get()
+                batch = [await self._outbox.get()]
+                while not self._outbox.empty() and len(batch) < 500:
+                    batch.append(self._outbox.get_nowait())
                 with contextlib.suppress(RedisError, OSError):
-                    await client.publish(self.channel, message)
+                    await self._publish(client, batch)
         finally:
             await client.aclose()
+
+    async def _publish(self, client: redis.Redis, batch: list[str]) -> None:
+        """Everything queued so far in one round trip."""
+        pipe = client.pipeline(transaction=False)
+        for message in batch:
+            pipe.publish(self.channel, message)
+        await pipe.execute()
 
     async def _listen_forever(self) -> None:
         while True:

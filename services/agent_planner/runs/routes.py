@@ -61,7 +61,7 @@ async def stream_plan(runs: RunService, request: Request) -> Response:
         return error(400, str(exc))
     except QueueFullError:
         return queue_full()
-    stream = await runs.events(record.run_id, 0)
+    stream = runs.new_run_events(record.run_id)
     return event_stream(stream, **{"X-Run-ID": record.run_id, "Location": f"/runs/{record.run_id}"})
 
 

@@ -73,7 +73,7 @@ class RunService:
             span.set_attribute("run_id", run.run_id)
             created_at = utc_timestamp()
             event = await self.store.create_run(run, created_at)
-            self.hub.announce(run.run_id, event.seq)
+            self.hub.announce(event)
             link = span.get_span_context()
             self.pool.submit(QueuedRun(run, time.time(), link if link.is_valid else None))
         log.info("run_queued", run_id=run.run_id, session_id=run.session_id)
@@ -100,6 +100,10 @@ class RunService:
         """RunNotFound before the first byte when the run does not exist."""
         await self.get(run_id)
         return self.streamer.follow(run_id, after)
+
+    def new_run_events(self, run_id: str) -> AsyncIterator[bytes]:
+        """All events of a run this request has just started."""
+        return self.streamer.follow(run_id, 0, known_open=True)
 
     async def cancel(self, run_id: str) -> CancelAnswer:
         record = await self.get(run_id)

@@ -78,6 +78,31 @@ RECORD_COLUMNS = (
 )
 OPEN_STATUSES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 IS_OPEN = RUNS.c.status.in_(OPEN_STATUSES)
+# Hot-path statements, built once (constructing them per call cost more than running them).
+NEXT_SEQ = (
+    RUNS.update()
+    .where(RUNS.c.run_id == sa.bindparam("id"))
+    .values(last_seq=RUNS.c.last_seq + 1)
+    .returning(RUNS.c.last_seq)
+)
+NEXT_SEQ_IF_OPEN = (
+    RUNS.update()
+    .where(RUNS.c.run_id == sa.bindparam("id"), IS_OPEN)
+    .values(
+        last_seq=RUNS.c.last_seq + 1,
+        turns=sa.case(
+            (RUNS.c.turns < sa.bindparam("turn"), sa.bindparam("turn")), else_=RUNS.c.turns
+        ),
+    )
+    .returning(RUNS.c.last_seq)
+)
+INSERT_EVENT = RUN_EVENTS.insert()
+EVENTS_AFTER = (
+    sa.select(RUN_EVENTS.c.seq, RUN_EVENTS.c.type, RUN_EVENTS.c.data, RUN_EVENTS.c.created_at)
+    .where(RUN_EVENTS.c.run_id == sa.bindparam("id"), RUN_EVENTS.c.seq > sa.bindparam("after"))
+    .order_by(RUN_EVENTS.c.seq)
+    .limit(sa.bindparam("limit"))
+)
 
 
 def create_run_tables(connection: sa.Connection) -> None:
@@ -129,17 +154,14 @@ class SqlRunStore:
         self, run_id: str, event_type: str, data: dict[str, Any]
     ) -> RunEvent | None:
         turn = data.get("turn")
+        params = {"id": run_id, "turn": turn if isinstance(turn, int) else 0}
 
         def append(connection: sa.Connection) -> RunEvent | None:
-            if not _is_open(connection, run_id):
+            # One statement checks the run is open, numbers the event and records the turn.
+            seq = connection.execute(NEXT_SEQ_IF_OPEN, params).scalar()
+            if seq is None:
                 return None
-            if isinstance(turn, int):
-                connection.execute(
-                    RUNS.update()
-                    .where(RUNS.c.run_id == run_id, RUNS.c.turns < turn)
-                    .values(turns=turn)
-                )
-            return self._insert_event(connection, run_id, event_type, data)
+            return self._store_event(connection, run_id, int(seq), event_type, data)
 
         return await self.database.write(append)
 
@@ -213,18 +235,12 @@ class SqlRunStore:
         return await self.database.read(_list_runs, query)
 
     async def events_after(self, run_id: str, after: int, limit: int) -> list[RunEvent]:
-        columns = (RUN_EVENTS.c.seq, RUN_EVENTS.c.type, RUN_EVENTS.c.data, RUN_EVENTS.c.created_at)
-        query = (
-            sa.select(*columns)
-            .where(RUN_EVENTS.c.run_id == run_id, RUN_EVENTS.c.seq > after)
-            .order_by(RUN_EVENTS.c.seq)
-            .limit(limit)
-        )
+        params = {"id": run_id, "after": after, "limit": limit}
 
         def select(connection: sa.Connection) -> list[RunEvent]:
             return [
                 RunEvent(run_id, seq, kind, json.loads(data), at)
-                for seq, kind, data, at in connection.execute(query)
+                for seq, kind, data, at in connection.execute(EVENTS_AFTER, params)
             ]
 
         return await self.database.read(select)
@@ -242,23 +258,23 @@ class SqlRunStore:
     def _insert_event(
         self, connection: sa.Connection, run_id: str, event_type: str, data: dict[str, Any]
     ) -> RunEvent:
-        seq = connection.execute(
-            RUNS.update()
-            .where(RUNS.c.run_id == run_id)
-            .values(last_seq=RUNS.c.last_seq + 1)
-            .returning(RUNS.c.last_seq)
-        ).scalar_one()
+        seq = connection.execute(NEXT_SEQ, {"id": run_id}).scalar_one()
+        return self._store_event(connection, run_id, int(seq), event_type, data)
+
+    def _store_event(
+        self,
+        connection: sa.Connection,
+        run_id: str,
+        seq: int,
+        event_type: str,
+        data: dict[str, Any],
+    ) -> RunEvent:
         text, at = bounded_payload(data, self.max_event_bytes), utc_timestamp()
         connection.execute(
-            RUN_EVENTS.insert(),
+            INSERT_EVENT,
             {"run_id": run_id, "seq": seq, "type": event_type, "data": text, "created_at": at},
         )
         return RunEvent(run_id, seq, event_type, json.loads(text), at)
-
-
-def _is_open(connection: sa.Connection, run_id: str) -> bool:
-    query = sa.select(RUNS.c.position).where(RUNS.c.run_id == run_id, IS_OPEN)
-    return connection.execute(query).first() is not None
 
 
 def _list_runs(connection: sa.Connection, query: RunQuery) -> list[RunRecord]:

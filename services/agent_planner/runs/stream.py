@@ -1,6 +1,7 @@
 """A run's events as a Server-Sent Events byte stream: stored events after the reader's
 position first, then live ones as the hub wakes the reader, until the terminal event.
-Idle streams get a comment heartbeat; without Redis the store is polled instead."""
+Events of runs executed in this process come straight from the hub, without a store
+read. Idle streams get a comment heartbeat; without Redis the store is polled instead."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from collections.abc import AsyncIterator
 
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
-from services.agent_planner.runs.hub import RunEventHub
+from services.agent_planner.runs.hub import RunEventHub, RunFeed
 from services.agent_planner.runs.metrics import STREAM_READERS
 from services.agent_planner.runs.records import RunEvent
 from services.agent_planner.runs.store import RunStore
 
 BATCH = 500
+WOKEN, HEARTBEAT, POLL = "woken", "heartbeat", "poll"
 
 
 def encode_event(event: RunEvent) -> bytes:
@@ -34,23 +36,29 @@ class RunStreamer:
         self.heartbeat_seconds = heartbeat_seconds
         self.poll_seconds = poll_seconds
 
-    async def follow(self, run_id: str, after: int) -> AsyncIterator[bytes]:
-        """Every event of run_id numbered above `after`, ending with the terminal one."""
+    async def follow(
+        self, run_id: str, after: int, known_open: bool = False
+    ) -> AsyncIterator[bytes]:
+        """Every event of run_id numbered above `after`, ending with the terminal one
+        (`known_open`: the caller knows the run has not ended, e.g. it just created it)."""
         STREAM_READERS.inc()
         try:
-            with self.hub.watch(run_id) as wake:
-                async for chunk in self._follow(run_id, after, wake):
+            with self.hub.watch(run_id) as feed:
+                async for chunk in self._follow(run_id, after, feed, known_open):
                     yield chunk
         finally:
             STREAM_READERS.dec()
 
-    async def _follow(self, run_id: str, after: int, wake: asyncio.Event) -> AsyncIterator[bytes]:
-        last_sent = time.monotonic()
-        if await self._ended_before(run_id, after):
-            return
+    async def _follow(
+        self, run_id: str, after: int, feed: RunFeed, known_open: bool
+    ) -> AsyncIterator[bytes]:
+        events: list[RunEvent] | None = await self.store.events_after(run_id, after, BATCH)
+        if not events and not known_open and await self._ended(run_id):
+            return  # the reader already has the terminal event
+        last_sent, from_store = time.monotonic(), True
         while True:
-            wake.clear()
-            events = await self.store.events_after(run_id, after, BATCH)
+            if events is None:
+                events, from_store = await self.store.events_after(run_id, after, BATCH), True
             for event in events:
                 yield encode_event(event)
                 after = event.seq
@@ -58,28 +66,32 @@ class RunStreamer:
                     return
             if events:
                 last_sent = time.monotonic()
-                if len(events) == BATCH:
-                    continue
-            if not await self._wait(wake, last_sent):
+            if from_store and len(events) == BATCH:
+                events = None
+                continue
+            events, from_store = feed.take(after), False
+            if events is None or events:
+                continue
+            outcome = await self._wait(feed.wake, last_sent)
+            if outcome == HEARTBEAT:
                 yield KEEPALIVE_COMMENT
                 last_sent = time.monotonic()
+            elif outcome == POLL:
+                events = None
 
-    async def _ended_before(self, run_id: str, after: int) -> bool:
-        """Whether the reader already has the terminal event (nothing more will come)."""
+    async def _ended(self, run_id: str) -> bool:
         record = await self.store.get_run(run_id)
-        if record is None or not record.status.terminal:
-            return False
-        return not await self.store.events_after(run_id, after, 1)
+        return record is None or record.status.terminal
 
-    async def _wait(self, wake: asyncio.Event, last_sent: float) -> bool:
-        """Wait for a wake-up (or a poll tick); False when a heartbeat is due instead."""
+    async def _wait(self, wake: asyncio.Event, last_sent: float) -> str:
+        """Wait for a wake-up; HEARTBEAT when one is due first, POLL when the store should
+        be read because Redis (which would wake us for other processes' events) is away."""
         due = last_sent + self.heartbeat_seconds - time.monotonic()
         if due <= 0:
-            return False
-        # Without a Redis subscription, events written by another process wake nobody.
+            return HEARTBEAT
         step = due if self.hub.connected else min(due, self.poll_seconds)
         try:
             await asyncio.wait_for(wake.wait(), step)
         except TimeoutError:
-            return step < due
-        return True
+            return POLL if step < due else HEARTBEAT
+        return WOKEN
