@@ -13,6 +13,7 @@ from services.kit.logs import get_logger
 
 T = TypeVar("T")
 Clock = Callable[[], float]
+FailurePredicate = Callable[[BaseException], bool]
 log = get_logger("breaker")
 
 

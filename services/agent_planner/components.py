@@ -18,8 +18,8 @@ from services.agent_planner.auth import (
     api_key_guard,
     unauthorized_response,
 )
-from services.agent_planner.breaker import CircuitBreaker
-from services.agent_planner.errors import is_dependency_failure
+from services.agent_planner.breaker import BreakerState, CircuitBreaker, FailurePredicate
+from services.agent_planner.errors import is_dependency_failure, is_gateway_process_failure
 from services.agent_planner.gateway_client import GatewayClient
 from services.agent_planner.loop import LoopDependencies
 from services.agent_planner.memory_client import MemoryClient
@@ -44,12 +44,14 @@ CHANNEL_OPTIONS = (
 )
 
 
-def breaker(name: str, settings: PlannerSettings) -> CircuitBreaker:
+def breaker(
+    name: str, settings: PlannerSettings, counts: FailurePredicate = is_dependency_failure
+) -> CircuitBreaker:
     return CircuitBreaker(
         name,
         settings.AGENT_BREAKER_FAILURES,
         settings.AGENT_BREAKER_OPEN_SECONDS,
-        counts_as_failure=is_dependency_failure,
+        counts_as_failure=counts,
     )
 
 
@@ -104,7 +106,7 @@ def memory_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> MemoryC
 def gateway_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> GatewayClient:
     return GatewayClient(
         pb_grpc.ModelGatewayStub(channel_to(settings.MODEL_GATEWAY_ADDR, settings, cleanups)),
-        breaker("model-gateway", settings),
+        breaker("model-gateway", settings, is_gateway_process_failure),
         settings.AGENT_GATEWAY_TIMEOUT_SECONDS,
     )
 
@@ -143,11 +145,12 @@ def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
         log.warning("auth_disabled", hint="set PAGI_API_KEY to require an API key on /plan")
 
     async def health() -> tuple[bool, dict[str, Any]]:
+        breakers = {"model_gateway": deps.gateway.breaker, "memory_rag": deps.memory.rag_breaker}
+        tripped = any(b.state is not BreakerState.CLOSED for b in breakers.values())
         return True, {
-            "breakers": {
-                "model_gateway": deps.gateway.breaker.state.value,
-                "memory_rag": deps.memory.rag_breaker.state.value,
-            },
+            # Alive, but failing fast on a dependency: say so instead of "ok".
+            **({"status": "degraded"} if tripped else {}),
+            "breakers": {name: b.state.value for name, b in breakers.items()},
             "notifications": {True: "up", False: "down", None: "unknown"}[
                 deps.notifications.available
             ],

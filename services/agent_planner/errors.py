@@ -8,6 +8,7 @@ from typing import TypeVar
 import grpc
 
 from services.agent_planner.breaker import BreakerOpenError
+from services.kit.error_source import reported_by_provider
 
 T = TypeVar("T")
 
@@ -37,6 +38,19 @@ class DependencyError(Exception):
     """A call to memory, the gateway or the sandbox failed; the message says which and why."""
 
 
+# The gateway process answers for these only when it raised them itself: the same codes
+# marked as the provider's are the provider's health, which the gateway's cooldown handles.
+GATEWAY_PROCESS_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def is_gateway_process_failure(exc: BaseException) -> bool:
+    """What the gateway breaker counts: the process unreachable, refusing connections or
+    not answering within the planner's deadline; never an error about its provider."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code() in GATEWAY_PROCESS_CODES and not reported_by_provider(exc)
+    return isinstance(exc, TimeoutError | ConnectionError | OSError)
+
+
 def is_dependency_failure(exc: BaseException) -> bool:
     """What a circuit breaker counts: transport failures and unhealthy gRPC codes."""
     if isinstance(exc, grpc.aio.AioRpcError):
@@ -50,7 +64,7 @@ def describe_rpc_error(call: str, exc: BaseException) -> str:
     if isinstance(exc, BreakerOpenError):
         return f"{call}: {exc}"
     if isinstance(exc, TimeoutError):
-        return f"{call}: timed out"
+        return f"{call}: {str(exc) or 'timed out'}"
     return f"{call}: {exc or type(exc).__name__}"
 
 

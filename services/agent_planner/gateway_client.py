@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+
+import grpc
 
 from services.agent_planner.breaker import CircuitBreaker
 from services.agent_planner.errors import call_dependency
@@ -26,6 +29,21 @@ class GatewayClient:
         )
 
         async def call() -> pb.PlanResponse:
-            return await self.stub.GetPlan(request, timeout=self.timeout_seconds)
+            started = asyncio.get_running_loop().time()
+            try:
+                return await self.stub.GetPlan(request, timeout=self.timeout_seconds)
+            except grpc.aio.AioRpcError as exc:
+                waited = asyncio.get_running_loop().time() - started
+                if (
+                    exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+                    and waited >= self.timeout_seconds
+                ):
+                    # Our own deadline, even if the gateway's answer about its provider
+                    # raced it in: no answer in time counts against the gateway process.
+                    raise TimeoutError(
+                        f"DEADLINE_EXCEEDED: no plan within the planner's "
+                        f"{self.timeout_seconds:g}s deadline"
+                    ) from exc
+                raise
 
         return await call_dependency("GetPlan", lambda: self.breaker.call(call))

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 import grpc
 
+from services.kit.error_source import ERROR_SOURCE_METADATA, PROVIDER_SOURCE
 from services.model_gateway.errors import InvalidPlanRequest, UpstreamError, UpstreamRejected
 from services.model_gateway.redaction import Redactor
 
-ERROR_SOURCE_METADATA = "x-pagi-error-source"
-PROVIDER_SOURCE = "provider"
 PERMISSION_STATUSES = (401, 403)
 PlanError = InvalidPlanRequest | TimeoutError | UpstreamError
 
