@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.kit.errors import DatabaseUnavailable
 from services.kit.logs import get_logger
 
 log = get_logger("database")
@@ -27,10 +28,7 @@ log = get_logger("database")
 RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MIGRATIONS_TABLE = "schema_migrations"
 T = TypeVar("T")
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached or refused a statement; callers answer 503."""
+__all__ = ["Database", "DatabaseUnavailable", "Migration", "RowId", "engine_url"]
 
 
 @dataclass(frozen=True)

@@ -7,3 +7,7 @@ class ConfigError(Exception):
 
 class StartupError(Exception):
     """The service could not start (a port is taken, a dependency cannot be opened)."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or refused a statement; HTTP answers 503."""

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.kit.errors import DatabaseUnavailable
 from services.kit.internal_auth import EXEMPT_HTTP_PATHS, UNAUTHENTICATED, authorized
 from services.kit.json_limits import JsonRefused, loads_bounded
 from services.kit.logs import get_logger
@@ -197,6 +198,11 @@ def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database_unavailable", error=str(exc))
+    return JSONResponse({"error": str(exc)}, status_code=503)
+
+
 def create_app(
     service: str,
     version: str = "0.1.0",
@@ -212,6 +218,7 @@ def create_app(
         RequestContextMiddleware, max_body_bytes=max_body_bytes, internal_key=internal_key
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
 
     @app.get("/health")
     async def health_route() -> JSONResponse:
