@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.core_services import core_stack, planner_process, unused_address
+from tests.support.handles import HttpEndpoint
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.spawning import Spawner
 
@@ -19,15 +20,11 @@ API_KEY = "s3cret-key"
 
 
 @dataclass
-class LonePlanner:
+class LonePlanner(HttpEndpoint):
     process: ServiceProcess
-    port: int
+    http_port: int
     workdir: Path
     api_key: str | None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.api_key} if self.api_key else {}

@@ -42,7 +42,7 @@ def planner_on(
         spawn,
         workdir,
         MEMORY_URL=memory.url,
-        MEMORY_GRPC_ADDR=memory.grpc_address,
+        MEMORY_GRPC_ADDR=memory.address,
         AGENT_RAG_TIMEOUT_SECONDS=SHORT,
         AGENT_MEMORY_HTTP_TIMEOUT_SECONDS=SHORT,
         AGENT_TOOL_TIMEOUT_SECONDS=SHORT,

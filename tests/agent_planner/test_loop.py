@@ -208,7 +208,7 @@ def test_search_stores_tool_steps_in_the_session(
 
 
 def rag(stack: CoreStack, query: str, kbs: list[str]) -> list[pb.RAGMatch]:
-    with grpc.insecure_channel(stack.memory.grpc_address) as channel:
+    with grpc.insecure_channel(stack.memory.address) as channel:
         reply = pb_grpc.ModelGatewayStub(channel).GetRAGContext(
             pb.RAGContextRequest(query=query, top_k=1, knowledge_bases=kbs), timeout=30
         )

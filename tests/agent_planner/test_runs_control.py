@@ -37,7 +37,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def gateway_process(
+def gateway_on_fake_model(
     core_stack: CoreStack, module_spawn: Spawner, fake: FakeOpenAI, tmp_path_factory: Any
 ) -> ServiceProcess:
     """A gateway on the fake model, with a deadline longer than any held reply."""
@@ -57,8 +57,8 @@ def gateway_process(
 
 
 @pytest.fixture(scope="module")
-def gateway(gateway_process: ServiceProcess) -> str:
-    port = gateway_process.env["MODEL_GATEWAY_GRPC_PORT"]
+def gateway(gateway_on_fake_model: ServiceProcess) -> str:
+    port = gateway_on_fake_model.env["MODEL_GATEWAY_GRPC_PORT"]
     return f"localhost:{port}"
 
 
@@ -138,7 +138,7 @@ def test_reconnect_mid_run_gets_only_the_missed_events(
 
 
 def test_cancel_during_getplan_cancels_the_call(
-    gateway_process: ServiceProcess,
+    gateway_on_fake_model: ServiceProcess,
     planner: PlannerClient,
     fake: FakeOpenAI,
     gate: threading.Event,
@@ -166,7 +166,7 @@ def test_cancel_during_getplan_cancels_the_call(
     gateway_log = wait_for(
         lambda: [
             r
-            for r in log_events(gateway_process, "grpc_request")
+            for r in log_events(gateway_on_fake_model, "grpc_request")
             if r.get("trace_id") == trace_id and r.get("code") == "CANCELLED"
         ],
         "GetPlan cancelled at the gateway",

@@ -96,8 +96,8 @@ def test_retention_deletes_old_finished_runs_and_their_events(
     planner.process.stop()
     age_run(planner.audit_db, old, days=31)
     age_run(planner.audit_db, recent, days=29)
-    restarted = spawn(planner_process(workdir, planner.port, **planner_env(core_stack)))
-    client = PlannerClient(restarted, planner.port)
+    restarted = spawn(planner_process(workdir, planner.http_port, **planner_env(core_stack)))
+    client = PlannerClient(restarted, planner.http_port)
 
     def status_of(run_id: str) -> Any:
         return httpx.get(f"{client.url}/runs/{run_id}", headers=client.headers()).status_code

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.handles import ServiceEndpoints
 from tests.support.processes import (
     ServiceProcess,
     base_env,
@@ -19,18 +20,10 @@ from tests.support.processes import (
 
 
 @dataclass
-class KitServer:
+class KitServer(ServiceEndpoints):
     process: ServiceProcess
     http_port: int
     grpc_port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_address(self) -> str:
-        return f"localhost:{self.grpc_port}"
 
 
 def kit_server_process(workdir: Path, ready: bool = True, **env: str) -> KitServer:

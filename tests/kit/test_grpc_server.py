@@ -10,30 +10,28 @@ from tests.support.grpcurl import grpcurl, grpcurl_json
 
 def test_reflection_lists_services(start_kit_server: StartKit) -> None:
     server = start_kit_server()
-    listed = grpcurl("-plaintext", server.grpc_address, "list")
+    listed = grpcurl("-plaintext", server.address, "list")
     assert listed.returncode == 0, listed.stderr
     services = set(listed.stdout.split())
     assert {"modelgateway.ModelGateway", "grpc.health.v1.Health"} <= services
-    described = grpcurl("-plaintext", server.grpc_address, "describe", "modelgateway.ModelGateway")
+    described = grpcurl("-plaintext", server.address, "describe", "modelgateway.ModelGateway")
     assert described.returncode == 0, described.stderr
     assert "rpc GetPlan ( .modelgateway.PlanRequest ) returns ( .modelgateway.PlanResponse )" in (
         described.stdout
     )
-    message = grpcurl(
-        "-plaintext", server.grpc_address, "describe", "modelgateway.RAGContextRequest"
-    )
+    message = grpcurl("-plaintext", server.address, "describe", "modelgateway.RAGContextRequest")
     assert "string namespace = 4;" in message.stdout
 
 
 def test_health_check_and_call_without_proto_files(start_kit_server: StartKit) -> None:
     server = start_kit_server()
-    health = grpcurl_json(server.grpc_address, "grpc.health.v1.Health/Check", {})
+    health = grpcurl_json(server.address, "grpc.health.v1.Health/Check", {})
     assert health == {"status": "SERVING"}
     named = grpcurl_json(
-        server.grpc_address, "grpc.health.v1.Health/Check", {"service": "modelgateway.ModelGateway"}
+        server.address, "grpc.health.v1.Health/Check", {"service": "modelgateway.ModelGateway"}
     )
     assert named == {"status": "SERVING"}
-    reply = grpcurl_json(server.grpc_address, "modelgateway.ModelGateway/GetPlan", {"prompt": "hi"})
+    reply = grpcurl_json(server.address, "modelgateway.ModelGateway/GetPlan", {"prompt": "hi"})
     assert reply["plan"] == "hi"
 
 
@@ -43,7 +41,7 @@ def test_unknown_health_service_is_not_found(start_kit_server: StartKit) -> None
         "-plaintext",
         "-d",
         json.dumps({"service": "nope.Nope"}),
-        server.grpc_address,
+        server.address,
         "grpc.health.v1.Health/Check",
     )
     assert result.returncode != 0

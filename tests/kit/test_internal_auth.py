@@ -23,7 +23,7 @@ WARNING = "UNAUTHENTICATED_SERVICE_ON_NETWORK"
 
 
 def get_plan(server: KitServer, metadata: list[tuple[str, str]]) -> grpc.StatusCode:
-    with grpc.insecure_channel(server.grpc_address) as channel:
+    with grpc.insecure_channel(server.address) as channel:
         try:
             pb_grpc.ModelGatewayStub(channel).GetPlan(
                 pb.PlanRequest(prompt="hi"), metadata=metadata, timeout=10
@@ -70,11 +70,11 @@ def test_grpc_needs_the_key_except_health_and_reflection(keyed: KitServer) -> No
     assert get_plan(keyed, [("authorization", "Bearer wrong")]) == grpc.StatusCode.UNAUTHENTICATED
     assert get_plan(keyed, [("authorization", KEY)]) == grpc.StatusCode.UNAUTHENTICATED
     assert get_plan(keyed, [("authorization", f"Bearer {KEY}")]) == grpc.StatusCode.OK
-    health = grpcurl("-plaintext", keyed.grpc_address, "grpc.health.v1.Health/Check")
+    health = grpcurl("-plaintext", keyed.address, "grpc.health.v1.Health/Check")
     assert '"SERVING"' in health.stdout, health.stderr
-    listed = grpcurl("-plaintext", keyed.grpc_address, "list")
+    listed = grpcurl("-plaintext", keyed.address, "list")
     assert "modelgateway.ModelGateway" in listed.stdout, listed.stderr
-    refused = grpcurl("-plaintext", keyed.grpc_address, "modelgateway.ModelGateway/GetPlan")
+    refused = grpcurl("-plaintext", keyed.address, "modelgateway.ModelGateway/GetPlan")
     assert "Unauthenticated" in refused.stderr
     assert "INTERNAL_API_KEY" in refused.stderr
 

@@ -54,7 +54,7 @@ def test_client_with_certificate_is_accepted(start_kit_server: StartKit, certs: 
     server = start_kit_server(**tls_env(certs))
     good = client_credentials(certs)
     assert grpc_ready(server.grpc_port, good)()
-    assert call(server.grpc_address, good).plan == "tls"
+    assert call(server.address, good).plan == "tls"
 
 
 def test_kit_channel_uses_client_certificate(start_kit_server: StartKit, certs: Path) -> None:
@@ -71,10 +71,10 @@ def test_client_without_certificate_is_rejected(start_kit_server: StartKit, cert
     server = start_kit_server(**tls_env(certs))
     no_cert = ca_only_credentials(certs)
     with pytest.raises(grpc.RpcError) as caught:
-        call(server.grpc_address, no_cert)
+        call(server.address, no_cert)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     with pytest.raises(grpc.RpcError):
-        call(server.grpc_address, None)
+        call(server.address, None)
 
 
 def test_grpcurl_with_client_certificate(start_kit_server: StartKit, certs: Path) -> None:
@@ -86,10 +86,10 @@ def test_grpcurl_with_client_certificate(start_kit_server: StartKit, certs: Path
         str(certs / "client.crt"),
         "-key",
         str(certs / "client.key"),
-        server.grpc_address,
+        server.address,
         "list",
     )
     assert ok.returncode == 0, ok.stderr
     assert "modelgateway.ModelGateway" in ok.stdout
-    refused = grpcurl("-cacert", str(certs / "ca.crt"), server.grpc_address, "list")
+    refused = grpcurl("-cacert", str(certs / "ca.crt"), server.address, "list")
     assert refused.returncode != 0

@@ -35,7 +35,7 @@ def ingest(
 
 def domain_matches(memory: MemoryProcess, query: str) -> list[dict[str, Any]]:
     body = {"query": query, "top_k": 50, "knowledge_bases": ["Domain-KB"]}
-    reply = grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", body)
+    reply = grpcurl_json(memory.address, "modelgateway.ModelGateway/GetRAGContext", body)
     return reply.get("matches", [])
 
 

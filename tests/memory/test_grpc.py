@@ -14,29 +14,27 @@ RAG = "modelgateway.ModelGateway/GetRAGContext"
 
 
 def rag(memory: MemoryProcess, **body: Any) -> list[dict[str, Any]]:
-    reply = grpcurl_json(memory.grpc_address, RAG, body)
+    reply = grpcurl_json(memory.address, RAG, body)
     return reply.get("matches", [])
 
 
 def test_reflection_lists_the_services(memory: MemoryProcess) -> None:
-    listed = grpcurl("-plaintext", memory.grpc_address, "list")
+    listed = grpcurl("-plaintext", memory.address, "list")
     assert listed.returncode == 0, listed.stderr
     services = set(listed.stdout.split())
     assert {"modelgateway.ModelGateway", "grpc.health.v1.Health"} <= services
 
 
 def test_describe_shows_both_methods_and_the_namespace_field(memory: MemoryProcess) -> None:
-    service = grpcurl("-plaintext", memory.grpc_address, "describe", "modelgateway.ModelGateway")
+    service = grpcurl("-plaintext", memory.address, "describe", "modelgateway.ModelGateway")
     assert "rpc GetRAGContext" in service.stdout
     assert "rpc GetPlan" in service.stdout
-    request = grpcurl(
-        "-plaintext", memory.grpc_address, "describe", "modelgateway.RAGContextRequest"
-    )
+    request = grpcurl("-plaintext", memory.address, "describe", "modelgateway.RAGContextRequest")
     assert "string namespace = 4;" in request.stdout
 
 
 def test_health_is_serving(memory: MemoryProcess) -> None:
-    reply = grpcurl_json(memory.grpc_address, "grpc.health.v1.Health/Check", {})
+    reply = grpcurl_json(memory.address, "grpc.health.v1.Health/Check", {})
     assert reply == {"status": "SERVING"}
 
 
@@ -82,7 +80,7 @@ def test_get_plan_is_unimplemented_with_a_clear_message(memory: MemoryProcess) -
         "-plaintext",
         "-d",
         '{"prompt":"hi"}',
-        memory.grpc_address,
+        memory.address,
         "modelgateway.ModelGateway/GetPlan",
     )
     assert result.returncode != 0
@@ -103,7 +101,7 @@ def test_bad_requests_are_invalid_argument(
 ) -> None:
     import json
 
-    result = grpcurl("-plaintext", "-d", json.dumps(body), memory.grpc_address, RAG)
+    result = grpcurl("-plaintext", "-d", json.dumps(body), memory.address, RAG)
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr
     assert named in result.stderr

@@ -47,7 +47,7 @@ def test_chroma_server_mode_and_its_outage(tmp_path: Path, spawn: Spawner) -> No
     memory.wait_for_ingestion()
     assert not (tmp_path / "chroma").exists()  # nothing went to an embedded store
     query = {"query": "switch on the light", "top_k": 1, "knowledge_bases": ["Body-KB"]}
-    [match] = grpcurl_json(memory.grpc_address, RAG, query)["matches"]
+    [match] = grpcurl_json(memory.address, RAG, query)["matches"]
     assert match["source"] == "kb/Body-KB/lamp.txt"
 
     steps = [{"role": "user", "content": "light on"}, {"role": "tool", "content": "done"}]
@@ -67,15 +67,15 @@ def test_chroma_server_mode_and_its_outage(tmp_path: Path, spawn: Spawner) -> No
     health = wait_for_health(memory, 503)
     assert "chroma" in health["error"]
     assert list(health["failed"]) == ["chroma"]
-    assert grpcurl_json(memory.grpc_address, HEALTH, {}) == {"status": "NOT_SERVING"}
-    failed = grpcurl("-plaintext", "-d", '{"query":"light"}', memory.grpc_address, RAG)
+    assert grpcurl_json(memory.address, HEALTH, {}) == {"status": "NOT_SERVING"}
+    failed = grpcurl("-plaintext", "-d", '{"query":"light"}', memory.address, RAG)
     assert "Unavailable" in failed.stderr and "chroma" in failed.stderr
     history = {"session_id": "during-outage", "history": [{"role": "user", "content": "hi"}]}
     assert httpx.post(f"{memory.url}/memory/store", json=history, timeout=30).status_code == 200
 
     spawn(chroma_server_process(tmp_path, chroma.port))
     wait_for_health(memory, 200)
-    assert grpcurl_json(memory.grpc_address, RAG, query)["matches"][0]["id"] == match["id"]
+    assert grpcurl_json(memory.address, RAG, query)["matches"][0]["id"] == match["id"]
 
 
 def test_unusable_sqlite_is_reported_and_rag_still_answers(tmp_path: Path, spawn: Spawner) -> None:
@@ -93,7 +93,7 @@ def test_unusable_sqlite_is_reported_and_rag_still_answers(tmp_path: Path, spawn
     )
     assert stored.status_code == 503
     assert "sqlite" in stored.json()["error"]
-    reply = grpcurl_json(memory.grpc_address, RAG, {"query": "anything"})
+    reply = grpcurl_json(memory.address, RAG, {"query": "anything"})
     assert reply == {}
 
 

@@ -27,7 +27,7 @@ def test_health_is_deep_and_reports_ingestion(memory: MemoryProcess) -> None:
 
 def test_metrics_expose_request_and_rag_latency_histograms(memory: MemoryProcess) -> None:
     body = {"query": "tools", "knowledge_bases": ["Body-KB", "Soul-KB"]}
-    grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", body)
+    grpcurl_json(memory.address, "modelgateway.ModelGateway/GetRAGContext", body)
     text = httpx.get(f"{memory.url}/metrics", timeout=10).text
     assert 'memory_rag_query_duration_seconds_bucket{kb_count="2"' in text
     assert "memory_embedding_duration_seconds_count" in text

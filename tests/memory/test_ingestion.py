@@ -49,7 +49,7 @@ def run_ingest(workdir: Path, library: Path) -> tuple[dict[str, Any], str]:
 
 def rag_sources(memory: MemoryProcess, query: str, kb: str) -> list[dict[str, Any]]:
     body = {"query": query, "top_k": 50, "knowledge_bases": [kb]}
-    reply = grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", body)
+    reply = grpcurl_json(memory.address, "modelgateway.ModelGateway/GetRAGContext", body)
     return reply.get("matches", [])
 
 

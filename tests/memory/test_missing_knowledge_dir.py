@@ -18,7 +18,7 @@ QUERY = {"query": "switch on the light", "top_k": 1, "knowledge_bases": ["Body-K
 
 
 def lamp_sources(memory: MemoryProcess) -> list[str]:
-    return [m["source"] for m in grpcurl_json(memory.grpc_address, RAG, QUERY).get("matches", [])]
+    return [m["source"] for m in grpcurl_json(memory.address, RAG, QUERY).get("matches", [])]
 
 
 def test_a_missing_directory_is_reported_and_ingested_knowledge_is_kept(

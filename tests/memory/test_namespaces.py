@@ -12,7 +12,7 @@ from tests.support.memory import MemoryProcess
 
 
 def rag(memory: MemoryProcess, **body: Any) -> list[dict[str, Any]]:
-    reply = grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", body)
+    reply = grpcurl_json(memory.address, "modelgateway.ModelGateway/GetRAGContext", body)
     return reply.get("matches", [])
 
 

@@ -61,7 +61,7 @@ def test_a_similar_prompt_retrieves_the_playbook_from_mind_kb(memory: MemoryProc
         "top_k": 5,
         "knowledge_bases": ["Mind-KB"],
     }
-    reply = grpcurl_json(memory.grpc_address, "modelgateway.ModelGateway/GetRAGContext", query)
+    reply = grpcurl_json(memory.address, "modelgateway.ModelGateway/GetRAGContext", query)
     found = [m for m in reply["matches"] if m["id"] == playbook_id]
     assert found, reply
     assert found[0]["text"] == EXPECTED_TEXT
@@ -77,7 +77,7 @@ def test_namespaced_playbooks_stay_in_their_namespace(memory: MemoryProcess) -> 
     playbook_id = post_playbook(memory, **body, namespace="pet_dog").json()["playbook_id"]
     rpc = "modelgateway.ModelGateway/GetRAGContext"
     query = {"query": prompt, "top_k": 50, "knowledge_bases": ["Mind-KB"]}
-    inside = grpcurl_json(memory.grpc_address, rpc, {**query, "namespace": "pet_dog"})
-    outside = grpcurl_json(memory.grpc_address, rpc, query)
+    inside = grpcurl_json(memory.address, rpc, {**query, "namespace": "pet_dog"})
+    outside = grpcurl_json(memory.address, rpc, query)
     assert playbook_id in [m["id"] for m in inside["matches"]]
     assert playbook_id not in [m["id"] for m in outside.get("matches", [])]

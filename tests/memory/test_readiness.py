@@ -116,7 +116,7 @@ def test_ready_only_once_startup_ingestion_finished(tmp_path: Path, spawn: Spawn
         assert ready.status_code == 503
         assert ready.json()["status"] == "not_ready"
         assert ready.json()["error"] == "start-up ingestion running: 0/3 chunks embedded"
-        assert grpcurl_json(strict.grpc_address, HEALTH, {}) == {"status": "NOT_SERVING"}
+        assert grpcurl_json(strict.address, HEALTH, {}) == {"status": "NOT_SERVING"}
         probe = container_probe(strict.http_port, "/ready")
         assert probe.returncode == 1
         assert "HTTP 503: start-up ingestion running: 0/3 chunks embedded" in probe.stderr
@@ -126,12 +126,12 @@ def test_ready_only_once_startup_ingestion_finished(tmp_path: Path, spawn: Spawn
         assert "starting: memory 0s (ingesting 0/3 chunks)" in runner_status(runner_view)
 
         assert get(early, "/ready").status_code == 200
-        assert grpcurl_json(early.grpc_address, HEALTH, {}) == {"status": "SERVING"}
+        assert grpcurl_json(early.address, HEALTH, {}) == {"status": "SERVING"}
         assert get(early, "/health").json()["ingestion"]["state"] == "running"
 
         proxy.release()
         poll(lambda: get(strict, "/ready").status_code == 200, "strict ready after release")
-        assert grpcurl_json(strict.grpc_address, HEALTH, {}) == {"status": "SERVING"}
+        assert grpcurl_json(strict.address, HEALTH, {}) == {"status": "SERVING"}
         assert container_probe(strict.http_port, "/ready").returncode == 0
         assert runner_view.ready_check()
         ingestion = get(strict, "/ready").json()["ingestion"]
@@ -139,7 +139,7 @@ def test_ready_only_once_startup_ingestion_finished(tmp_path: Path, spawn: Spawn
         assert ingestion["progress"] == {"embedded": 3, "total": 3}
         kbs = ["Soul-KB", "Domain-KB", "Body-KB"]
         query = {"query": "roses", "top_k": 1, "knowledge_bases": kbs}
-        matches = grpcurl_json(strict.grpc_address, RAG, query)["matches"]
+        matches = grpcurl_json(strict.address, RAG, query)["matches"]
         assert sorted(m["knowledge_base"] for m in matches) == sorted(kbs)
 
 

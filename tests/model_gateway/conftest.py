@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,25 +14,19 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.support.core_services import gateway_process
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.processes import ServiceProcess, base_env, free_port, http_ready
+from tests.support.handles import ServiceEndpoints
+from tests.support.processes import ServiceProcess, free_port, http_ready
 
 MODULE = "model_gateway"
 
 
 @dataclass
-class Gateway:
+class Gateway(ServiceEndpoints):
     process: ServiceProcess
     grpc_port: int
     http_port: int
-
-    @property
-    def address(self) -> str:
-        return f"localhost:{self.grpc_port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
 
     def plan(self, prompt: str, resources: list[pb.Resource] | None = None) -> pb.PlanResponse:
         with grpc.insecure_channel(self.address) as channel:
@@ -84,23 +77,13 @@ def closed_port() -> int:
     return free_port()
 
 
-def gateway_process(workdir: Path, **env: str) -> Gateway:
-    """`python -m services.model_gateway`, ready once its HTTP /health answers."""
+def gateway_service(workdir: Path, **env: str) -> Gateway:
+    """A gateway (not yet started; mock provider unless LLM_PROVIDER is given) whose memory
+    is down unless RAG_GRPC_ADDR is given, ready once its HTTP /health answers."""
     grpc_port, http_port = free_port(), free_port()
-    variables = {
-        "MODEL_GATEWAY_GRPC_PORT": str(grpc_port),
-        "MODEL_GATEWAY_HTTP_PORT": str(http_port),
-        "RAG_GRPC_ADDR": f"127.0.0.1:{closed_port()}",
-        **env,
-    }
-    process = ServiceProcess(
-        name=MODULE,
-        argv=[sys.executable, "-m", f"services.{MODULE}"],
-        env=base_env(**variables),
-        cwd=workdir,
-        log_path=workdir / f"{MODULE}-{grpc_port}.log",
-        ready=[http_ready(http_port)],
-    )
+    process = gateway_process(workdir, grpc_port, http_port, closed_port(), **env)
+    process.log_path = workdir / f"{MODULE}-{grpc_port}.log"
+    process.ready = [http_ready(http_port)]  # gRPC may be mTLS-only in some tests
     return Gateway(process, grpc_port, http_port)
 
 
@@ -112,7 +95,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def mock_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = gateway_process(tmp_path_factory.mktemp("gateway"))
+    gateway = gateway_service(tmp_path_factory.mktemp("gateway"))
     gateway.process.start(timeout=60)
     yield gateway
     gateway.process.stop()

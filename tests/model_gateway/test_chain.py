@@ -16,7 +16,7 @@ import pytest
 from services.kit.errors import ConfigError
 from services.model_gateway.chain_config import provider_chain
 from services.model_gateway.settings import GatewaySettings
-from tests.model_gateway.conftest import Gateway, closed_port, error_metadata, gateway_process
+from tests.model_gateway.conftest import Gateway, closed_port, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import log_events
 
@@ -61,7 +61,7 @@ def chain_env(primary_url: str, fallback_url: str, **env: str) -> dict[str, str]
 
 
 def started(workdir: Path, **env: str) -> Iterator[Gateway]:
-    gateway = gateway_process(workdir, **env)
+    gateway = gateway_service(workdir, **env)
     gateway.process.start(timeout=60)
     yield gateway
     gateway.process.stop()

@@ -12,7 +12,7 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from tests.model_gateway.conftest import Gateway, gateway_process
+from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
 from tests.support.grpcurl import grpcurl, grpcurl_json
 from tests.support.logs import log_events
@@ -75,7 +75,7 @@ def test_rag_proxy_reports_memory_down(mock_gateway: Gateway) -> None:
 
 @pytest.fixture(scope="module")
 def tls_gateway(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = gateway_process(
+    gateway = gateway_service(
         tmp_path_factory.mktemp("tls-gateway"),
         **server_tls_env(certs),
     )

@@ -14,7 +14,7 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.tool_catalogue import CATALOGUE, catalogue_json
-from tests.model_gateway.conftest import Gateway, closed_port, gateway_process
+from tests.model_gateway.conftest import Gateway, closed_port, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.grpcurl import grpcurl
 from tests.support.logs import log_events
@@ -25,7 +25,7 @@ PLAN = '{"steps": ["Look it up", "Answer"]}'
 
 @pytest.fixture(scope="module")
 def gateway(fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = gateway_process(
+    gateway = gateway_service(
         tmp_path_factory.mktemp("openrouter"),
         LLM_PROVIDER="openrouter",
         OPENROUTER_API_KEY="sk-test-key",
@@ -246,7 +246,7 @@ def plan_count(gateway: Gateway, outcome: str) -> float:
 def test_ollama_appends_v1_and_sends_no_key(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.reset()
     fake_openai.always(PLAN)
-    gateway = gateway_process(
+    gateway = gateway_service(
         tmp_path, LLM_PROVIDER="ollama", OLLAMA_BASE_URL=f"http://127.0.0.1:{fake_openai.port}"
     )
     gateway.process.start(timeout=60)
@@ -263,7 +263,7 @@ def test_ollama_appends_v1_and_sends_no_key(fake_openai: FakeOpenAI, tmp_path: P
 
 
 def test_unreachable_provider_is_unavailable(tmp_path: Path) -> None:
-    gateway = gateway_process(
+    gateway = gateway_service(
         tmp_path,
         LLM_PROVIDER="openai",
         OPENAI_API_KEY="sk-x",

@@ -15,7 +15,7 @@ import pytest
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.model_gateway.prompt import RAG_PREAMBLE
-from tests.model_gateway.conftest import Gateway, gateway_process
+from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import client_credentials, client_tls_env, server_tls_env
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.grpcurl import grpcurl, grpcurl_json
@@ -67,7 +67,7 @@ def memory(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Me
 
 
 def start_gateway(workdir: Path, fake: FakeOpenAI, memory: MemoryProcess, **env: str) -> Gateway:
-    gateway = gateway_process(
+    gateway = gateway_service(
         workdir,
         LLM_PROVIDER="openai",
         OPENAI_API_KEY="sk-rag",
@@ -146,7 +146,7 @@ def test_vector_test_lists_scored_matches(
     assert results[0]["knowledge_base"] == "Domain-KB"
     assert "lisbon.txt" in results[0]["source"]
     assert results[0]["score"] >= results[1]["score"]
-    with grpc.secure_channel(memory.grpc_address, client_credentials(certs)) as channel:
+    with grpc.secure_channel(memory.address, client_credentials(certs)) as channel:
         direct = pb_grpc.ModelGatewayStub(channel).GetRAGContext(
             pb.RAGContextRequest(query="Alfama tram", top_k=1, knowledge_bases=["Domain-KB"]),
             timeout=30,

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from services.model_gateway.redaction import REDACTED, Redactor, StreamRedactor
-from tests.model_gateway.conftest import Gateway, error_metadata, gateway_process
+from tests.model_gateway.conftest import Gateway, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
 
 CANARY = "sk-canary-7f3e9b2c41d84a6e"
@@ -25,7 +25,7 @@ def echoing() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def gateway(echoing: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = gateway_process(
+    gateway = gateway_service(
         tmp_path_factory.mktemp("redaction"),
         LLM_PROVIDER="openai",
         OPENAI_API_KEY=CANARY,

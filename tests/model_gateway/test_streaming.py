@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from tests.model_gateway.conftest import Gateway, error_metadata, gateway_process
+from tests.model_gateway.conftest import Gateway, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.grpcurl import grpcurl
 
@@ -39,7 +39,7 @@ def fakes() -> Iterator[tuple[FakeOpenAI, FakeOpenAI]]:
 def gateway(
     fakes: tuple[FakeOpenAI, FakeOpenAI], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    gateway = gateway_process(
+    gateway = gateway_service(
         tmp_path_factory.mktemp("streaming"),
         LLM_PROVIDER="openai",
         OPENAI_API_KEY="primary-key",

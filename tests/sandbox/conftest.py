@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,8 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from tests.support.core_services import sandbox_process
+from tests.support.handles import ServiceEndpoints
 from tests.support.processes import (
     ServiceProcess,
     base_env,
@@ -34,19 +35,11 @@ SERVICE_SECRET = "sk-service-secret-4f1c9a"
 
 
 @dataclass
-class Sandbox:
+class Sandbox(ServiceEndpoints):
     process: ServiceProcess
     grpc_port: int
     http_port: int
     work_root: Path
-
-    @property
-    def address(self) -> str:
-        return f"localhost:{self.grpc_port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
 
     def call(
         self,
@@ -85,33 +78,28 @@ class Sandbox:
         return httpx.get(self.url + "/health", timeout=5).status_code == 200
 
 
-def sandbox_process(workdir: Path, **env: str) -> Sandbox:
+def sandbox_service(workdir: Path, **env: str) -> Sandbox:
+    """A sandbox (not yet started) with its own work root and slot users, a secret in its
+    environment that programs must never see, and clients for both doors."""
     grpc_port, http_port = free_port(), free_port()
     work_root = workdir / "executions"
     work_root.mkdir(exist_ok=True)
     variables = {
-        "RUST_SANDBOX_PORT": str(http_port),
-        "RUST_SANDBOX_GRPC_PORT": str(grpc_port),
         "SANDBOX_WORK_ROOT": str(work_root),
         "SANDBOX_UID_BASE": str(UID_BASE),
         "OPENAI_API_KEY": SERVICE_SECRET,
         **env,
     }
-    process = ServiceProcess(
-        name=MODULE,
-        argv=[sys.executable, "-m", f"services.{MODULE}"],
-        env=base_env(**variables),
-        cwd=workdir,
-        log_path=workdir / f"{MODULE}-{grpc_port}.log",
-        ready=[http_ready(http_port)],
-    )
+    process = sandbox_process(workdir, http_port, grpc_port, **variables)
+    process.log_path = workdir / f"{MODULE}-{grpc_port}.log"
+    process.ready = [http_ready(http_port)]  # gRPC may be mTLS-only in some tests
     return Sandbox(process, grpc_port, http_port, work_root)
 
 
 @contextmanager
 def running_sandbox(workdir: Path, **env: str) -> Iterator[Sandbox]:
     """A started sandbox for the with-block; stopped afterwards whatever happens."""
-    service = sandbox_process(workdir, **env)
+    service = sandbox_service(workdir, **env)
     service.process.start(timeout=60)
     try:
         yield service

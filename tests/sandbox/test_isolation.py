@@ -15,7 +15,7 @@ from tests.sandbox.conftest import (
     Sandbox,
     child_processes,
     running_sandbox,
-    sandbox_process,
+    sandbox_service,
     start_until_exit,
     wait_until_gone,
 )
@@ -81,7 +81,7 @@ def broken_bwrap_path(directory: Path) -> str:
 
 
 def test_unusable_bwrap_falls_back_to_rlimits(tmp_path: Path, spawn: Spawner) -> None:
-    service = sandbox_process(tmp_path, PATH=broken_bwrap_path(tmp_path))
+    service = sandbox_service(tmp_path, PATH=broken_bwrap_path(tmp_path))
     spawn(service.process)
     assert service.run_code("print('ok')")["execution_environment"]["used"] == "rlimits"
     assert warnings_logged(service, "network_isolation_off") == 1

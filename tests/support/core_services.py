@@ -21,6 +21,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.handles import HttpEndpoint
 from tests.support.logs import log_contains
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import (
@@ -62,10 +63,12 @@ def sandbox_process(workdir: Path, http_port: int, grpc_port: int, **env: str) -
     return python_service(
         "sandbox",
         base_env(
-            RUST_SANDBOX_PORT=str(http_port),
-            RUST_SANDBOX_GRPC_PORT=str(grpc_port),
-            WEB_SEARCH_PROVIDER="mock",
-            **env,
+            **{
+                "RUST_SANDBOX_PORT": str(http_port),
+                "RUST_SANDBOX_GRPC_PORT": str(grpc_port),
+                "WEB_SEARCH_PROVIDER": "mock",
+                **env,
+            }
         ),
         workdir,
         ready=[http_ready(http_port), grpc_ready(grpc_port)],
@@ -125,16 +128,12 @@ class Ports:
 
 
 @dataclass
-class PlannerClient:
+class PlannerClient(HttpEndpoint):
     """A running planner and the calls tests make to it."""
 
     process: ServiceProcess
-    port: int
+    http_port: int
     api_key: str = STACK_API_KEY
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def audit_db(self) -> Path:
@@ -198,7 +197,7 @@ class CoreStack:
         """Settings pointing a planner at this stack's services (overrides win)."""
         return {
             "MODEL_GATEWAY_ADDR": f"localhost:{self.ports.gateway_grpc}",
-            "MEMORY_GRPC_ADDR": self.memory.grpc_address,
+            "MEMORY_GRPC_ADDR": self.memory.address,
             "MEMORY_URL": self.memory.url,
             "RUST_SANDBOX_GRPC_ADDR": f"localhost:{self.ports.sandbox_grpc}",
             "REDIS_ADDR": f"127.0.0.1:{self.ports.redis}",

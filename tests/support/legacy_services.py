@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.core_services import gateway_process, sandbox_process
+from tests.support.handles import HttpEndpoint
 from tests.support.logs import logged
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import ServiceProcess, base_env, free_port, http_ready, python_service
@@ -21,13 +22,9 @@ STACK_TIMEOUT_SECONDS = "10"
 
 
 @dataclass
-class HttpService:
+class HttpService(HttpEndpoint):
     process: ServiceProcess
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    http_port: int
 
     def logged(self, event: str, count: int = 1, **fields: Any) -> list[dict[str, Any]]:
         return logged(self.process, event, count, **fields)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.handles import ServiceEndpoints
 from tests.support.processes import (
     ServiceProcess,
     base_env,
@@ -21,17 +22,9 @@ from tests.support.processes import (
 
 
 @dataclass
-class MemoryProcess(ServiceProcess):
+class MemoryProcess(ServiceProcess, ServiceEndpoints):
     http_port: int = 0
     grpc_port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_address(self) -> str:
-        return f"localhost:{self.grpc_port}"
 
     def health(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/health", timeout=10).json()
