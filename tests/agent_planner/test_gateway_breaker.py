@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -16,16 +17,17 @@ from services.kit.error_source import ERROR_SOURCE_METADATA, PROVIDER_SOURCE
 from tests.agent_planner.conftest import LonePlanner, start_lone_planner
 from tests.support.core_services import CoreStack
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.json_values import json_object
 from tests.support.spawning import Spawner
 
 PLAN = '{"steps": ["Answer in one line."]}'
 FAILURES = 2
 
 
-def health(planner_url: str) -> dict[str, object]:
+def health(planner_url: str) -> dict[str, Any]:
     reply = httpx.get(f"{planner_url}/health", timeout=10)
     assert reply.status_code == 200
-    return reply.json()  # type: ignore[no-any-return]
+    return json_object(reply.content)
 
 
 def test_slow_or_failing_provider_never_opens_the_breaker_for_everyone(

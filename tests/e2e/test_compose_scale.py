@@ -48,10 +48,12 @@ def test_nginx_fronts_every_replica_by_its_compose_name() -> None:
     assert sorted(upstream_members("memory_http")) == sorted(MEMORIES)
     assert sorted(upstream_members("memory_grpc")) == sorted(MEMORIES)
     nginx = stack["nginx"]
-    assert any(v.endswith("/etc/nginx/nginx.conf:ro") or "nginx.conf" in str(v)
-               for v in nginx["volumes"])
-    published = {str(p["published"]) if isinstance(p, dict) else p.split(":")[0]
-                 for p in nginx["ports"]}
+    assert any(
+        v.endswith("/etc/nginx/nginx.conf:ro") or "nginx.conf" in str(v) for v in nginx["volumes"]
+    )
+    published = {
+        str(p["published"]) if isinstance(p, dict) else p.split(":")[0] for p in nginx["ports"]
+    }
     assert published == {"8580"}
 
 
