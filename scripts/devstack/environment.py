@@ -7,6 +7,7 @@ runner never disagrees with the service about where it listens.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from pydantic import AliasChoices
@@ -15,6 +16,8 @@ from pydantic_settings import BaseSettings
 from scripts.devstack.errors import RunnerError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Where a generated INTERNAL_API_KEY is kept (owner-only) for calling services by hand.
+INTERNAL_KEY_FILE = Path(".internal_api_key")
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -39,10 +42,23 @@ def stack_environment() -> dict[str, str]:
     env = read_dotenv(Path(".env"))
     env.update(os.environ)
     env.setdefault("LLM_PROVIDER", "mock")
+    if not env.get("INTERNAL_API_KEY", "").strip():
+        env["INTERNAL_API_KEY"] = generated_internal_key()
     env["PYTHONUNBUFFERED"] = "1"
     paths = [str(REPO_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
+
+
+def generated_internal_key() -> str:
+    """A fresh key for this run's internal calls, written to INTERNAL_KEY_FILE (mode 600)
+    and never printed."""
+    key = secrets.token_hex(32)
+    INTERNAL_KEY_FILE.unlink(missing_ok=True)
+    descriptor = os.open(INTERNAL_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    return key
 
 
 def port_from(env: dict[str, str], *names: str, default: int) -> int:

@@ -6,10 +6,12 @@ The tests share one run and are ordered: the last one stops it."""
 from __future__ import annotations
 
 import signal
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.runner_harness import (
@@ -93,6 +95,25 @@ def test_plan_over_plain_http_returns_a_plan_and_a_trace_id(core_run: RunnerRun)
     assert status == 200, body
     assert isinstance(body, dict) and '"steps"' in body["result"]
     assert headers.get("x-trace-id")
+
+
+def test_every_service_shares_one_generated_internal_key_kept_out_of_the_output(
+    core_run: RunnerRun,
+) -> None:
+    key_file = core_run.workdir / ".internal_api_key"
+    key = key_file.read_text().strip()
+    assert len(key) == 64
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    history = f"{core_run.url('MEMORY_PORT')}/memory/latest?session_id=e2e-plain"
+    assert httpx.get(history, timeout=10).status_code == 401
+    with_key = httpx.get(history, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert with_key.status_code == 200
+    assert with_key.json()["messages"], "the planner's writes to memory carried the key"
+    tool = {"tool_name": "web_search", "args": {"query": "x"}}
+    sandbox = f"{core_run.url('RUST_SANDBOX_PORT')}/execute-tool"
+    assert httpx.post(sandbox, json=tool, timeout=30).status_code == 401
+    logs = [path.read_text() for path in (core_run.workdir / "logs").glob("*.log")]
+    assert all(key not in text for text in [core_run.output(), *logs])
 
 
 def test_verify_script_passes_against_the_bare_metal_stack(core_run: RunnerRun) -> None:
