@@ -21,96 +21,19 @@ from services.agent_planner.runs.records import (
     RunStatus,
     bounded_payload,
 )
+from services.agent_planner.runs.sql_tables import (
+    EVENTS_AFTER,
+    INSERT_EVENT,
+    IS_OPEN,
+    MIGRATIONS,
+    NEXT_SEQ,
+    NEXT_SEQ_IF_OPEN,
+    RECORD_COLUMNS,
+    RUN_EVENTS,
+    RUNS,
+)
 from services.agent_planner.runs.store import RunNotFoundError, RunQuery
-from services.kit.database import Database, DatabaseUnavailable, Migration, RowId
-
-METADATA = sa.MetaData()
-RUNS = sa.Table(
-    "runs",
-    METADATA,
-    sa.Column("position", RowId, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.Text, nullable=False, unique=True),
-    sa.Column("session_id", sa.Text, nullable=False),
-    sa.Column("trace_id", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("prompt", sa.Text, nullable=False),
-    sa.Column("resources", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("started_at", sa.Text),
-    sa.Column("finished_at", sa.Text),
-    sa.Column("turns", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("result", sa.Text),
-    sa.Column("error", sa.Text),
-    sa.Column("reason", sa.Text),
-    sa.Column("owner", sa.Text),
-    sa.Column("heartbeat_at", sa.Float),
-    sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
-    sa.Index("idx_runs_session", "session_id", "position"),
-    sa.Index("idx_runs_status", "status", "position"),
-    sa.Index("idx_runs_finished", "finished_at"),
-    sqlite_autoincrement=True,
-)
-RUN_EVENTS = sa.Table(
-    "run_events",
-    METADATA,
-    sa.Column("run_id", sa.Text, primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("type", sa.Text, nullable=False),
-    sa.Column("data", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Text, nullable=False),
-)
-RECORD_COLUMNS = (
-    RUNS.c.run_id,
-    RUNS.c.session_id,
-    RUNS.c.trace_id,
-    RUNS.c.status,
-    RUNS.c.prompt,
-    RUNS.c.resources,
-    RUNS.c.created_at,
-    RUNS.c.started_at,
-    RUNS.c.finished_at,
-    RUNS.c.turns,
-    RUNS.c.result,
-    RUNS.c.error,
-    RUNS.c.reason,
-    RUNS.c.owner,
-    RUNS.c.heartbeat_at,
-)
-OPEN_STATUSES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
-IS_OPEN = RUNS.c.status.in_(OPEN_STATUSES)
-# Hot-path statements, built once (constructing them per call cost more than running them).
-NEXT_SEQ = (
-    RUNS.update()
-    .where(RUNS.c.run_id == sa.bindparam("id"))
-    .values(last_seq=RUNS.c.last_seq + 1)
-    .returning(RUNS.c.last_seq)
-)
-NEXT_SEQ_IF_OPEN = (
-    RUNS.update()
-    .where(RUNS.c.run_id == sa.bindparam("id"), IS_OPEN)
-    .values(
-        last_seq=RUNS.c.last_seq + 1,
-        turns=sa.case(
-            (RUNS.c.turns < sa.bindparam("turn"), sa.bindparam("turn")), else_=RUNS.c.turns
-        ),
-    )
-    .returning(RUNS.c.last_seq)
-)
-INSERT_EVENT = RUN_EVENTS.insert()
-EVENTS_AFTER = (
-    sa.select(RUN_EVENTS.c.seq, RUN_EVENTS.c.type, RUN_EVENTS.c.data, RUN_EVENTS.c.created_at)
-    .where(RUN_EVENTS.c.run_id == sa.bindparam("id"), RUN_EVENTS.c.seq > sa.bindparam("after"))
-    .order_by(RUN_EVENTS.c.seq)
-    .limit(sa.bindparam("limit"))
-)
-
-
-def create_run_tables(connection: sa.Connection) -> None:
-    # checkfirst: a database written before migrations existed is adopted as version 1.
-    METADATA.create_all(connection, checkfirst=True)
-
-
-MIGRATIONS = [Migration(1, "runs and run events", create_run_tables)]
+from services.kit.database import Database, DatabaseUnavailable
 
 
 class SqlRunStore:
