@@ -1,9 +1,10 @@
-"""Run every benchmark (plan, memory, sandbox, gateway, runs), print the figures, and append them
-with a description of the machine to bench/RESULTS.md. Figures are reported, never asserted.
+"""Run every benchmark (plan, memory, sandbox, gateway, runs, scale), print the figures, and
+append them with a description of the machine to bench/RESULTS.md. Figures are reported,
+never asserted.
 
     python -m bench.run_all                 # full run (`make bench`)
     python -m bench.run_all --quick         # short runs, for checking the benches work
-    python -m bench.run_all --only plan     # one or more of: plan, memory, sandbox, gateway, runs
+    python -m bench.run_all --only plan     # plan, memory, sandbox, gateway, runs or scale
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SCRIPT_BENCHES = {
     "sandbox": "sandbox_bench",
     "gateway": "gateway_bench",
     "runs": "runs_bench",
+    "scale": "scale_bench",
 }
 QUICK_ARGS = {
     "plan": ["--seconds", "5", "--samples", "20"],
@@ -37,6 +39,7 @@ QUICK_ARGS = {
     "sandbox": ["--samples", "10"],
     "gateway": ["--rounds", "2", "--per-round", "32", "--cpu-calls", "600"],
     "runs": ["--samples", "5", "--phase-seconds", "2", "--phases", "1"],
+    "scale": ["--samples", "20", "--seconds", "5"],
 }
 SCRIPT_TIMEOUT_SECONDS = 1800
 
