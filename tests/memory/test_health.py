@@ -67,6 +67,7 @@ def test_chroma_server_mode_and_its_outage(tmp_path: Path, spawn: Spawner) -> No
     health = wait_for_health(memory, 503)
     assert "chroma" in health["error"]
     assert list(health["failed"]) == ["chroma"]
+    assert_not_ready_for(memory, "chroma")
     assert grpcurl_json(memory.address, HEALTH, {}) == {"status": "NOT_SERVING"}
     failed = grpcurl("-plaintext", "-d", '{"query":"light"}', memory.address, RAG)
     assert "Unavailable" in failed.stderr and "chroma" in failed.stderr
@@ -86,6 +87,7 @@ def test_unusable_sqlite_is_reported_and_rag_still_answers(tmp_path: Path, spawn
     spawn(memory)
     health = wait_for_health(memory, 503)
     assert list(health["failed"]) == ["sqlite"]
+    assert_not_ready_for(memory, "sqlite")
     assert "sqlite" in health["error"]
     assert not grpc_ready(memory.grpc_port)()
     stored = httpx.post(
@@ -95,6 +97,15 @@ def test_unusable_sqlite_is_reported_and_rag_still_answers(tmp_path: Path, spawn
     assert "sqlite" in stored.json()["error"]
     reply = grpcurl_json(memory.address, RAG, {"query": "anything"})
     assert reply == {}
+
+
+def assert_not_ready_for(memory: MemoryProcess, dependency: str) -> None:
+    """/ready refuses (503) and names exactly the dependency that is down."""
+    reply = httpx.get(f"{memory.url}/ready", timeout=10)
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["status"] == "not_ready"
+    assert list(reply.json()["failed"]) == [dependency]
+    assert dependency in reply.json()["error"]
 
 
 def memory_answers(memory: MemoryProcess) -> bool:
