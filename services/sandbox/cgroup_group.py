@@ -49,14 +49,8 @@ class ExecutionGroup:
     def make(self, memory_bytes: int, max_processes: int, cpu_share: float | None) -> None:
         for directory in set(self.dirs.values()):
             directory.mkdir()
-        memory, pids = self.dirs["memory"], self.dirs["pids"]
-        if self.version == 2:
-            (memory / "memory.max").write_text(str(memory_bytes))
-            _write_if_present(memory / "memory.swap.max", "0")
-        else:
-            (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
-            _write_if_present(memory / "memory.memsw.limit_in_bytes", str(memory_bytes))
-        (pids / "pids.max").write_text(str(max_processes))
+        limit_memory(self.version, self.dirs["memory"], memory_bytes)
+        (self.dirs["pids"] / "pids.max").write_text(str(max_processes))
         if cpu_share is not None and "cpu" in self.dirs:
             self._set_cpu_quota(cpu_share)
 
@@ -113,6 +107,16 @@ class ExecutionGroup:
         for procs in self.procs_files:
             members.update(int(pid) for pid in read_text(procs).split())
         return sorted(members)
+
+
+def limit_memory(version: int, group: Path, memory_bytes: int) -> None:
+    """Memory of everything in the group, swap off where the kernel accounts it."""
+    if version == 2:
+        (group / "memory.max").write_text(str(memory_bytes))
+        _write_if_present(group / "memory.swap.max", "0")
+    else:
+        (group / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        _write_if_present(group / "memory.memsw.limit_in_bytes", str(memory_bytes))
 
 
 def read_text(path: Path) -> str:

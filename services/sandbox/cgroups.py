@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.kit.logs import get_logger
-from services.sandbox.cgroup_group import GROUP_PREFIX, ExecutionGroup, read_text
+from services.sandbox.cgroup_group import GROUP_PREFIX, ExecutionGroup, limit_memory, read_text
 
 log = get_logger("sandbox.cgroups")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -61,6 +61,10 @@ class ExecutionCgroups:
             group.remove()
             raise
         return group
+
+    def cap_total(self, memory_bytes: int) -> None:
+        """One ceiling for all executions together, however many run at once."""
+        limit_memory(self.version, self.parents["memory"], memory_bytes)
 
     def remove(self) -> None:
         """Remove our (by now empty) groups; a busy one is reaped by the next start."""

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from services.kit.logs import get_logger
 from services.sandbox.cgroups import ExecutionCgroups
 from services.sandbox.egress_proxy import EgressProxy
 from services.sandbox.egress_rules import EgressRule, narrowed, own_addresses
 from services.sandbox.isolation import Identity, Jail
 from services.sandbox.jail_setup import jail_problem
+from services.sandbox.limits import MIB
 from services.sandbox.seccomp_filter import SeccompProgram, build_program
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.tmpfs import TmpfsQuota
@@ -40,6 +43,7 @@ class Protections:
     cgroups: ExecutionCgroups | None
     seccomp: SeccompProgram | None
     egress: EgressProxy | None = None
+    total_memory_mb: int | None = None  # the ceiling of all executions together
 
     @classmethod
     async def detect(cls, settings: SandboxSettings, jail: Jail) -> Protections:
@@ -49,8 +53,9 @@ class Protections:
         )
         root = settings.SANDBOX_CGROUP_ROOT.strip()
         cgroups = ExecutionCgroups.detect(Path(root)) if root else None
+        total_mb = _cap_total_memory(cgroups, settings.SANDBOX_TOTAL_MEMORY_MB)
         seccomp = await _seccomp(settings, jail)
-        found = cls(workspaces, cgroups, seccomp, _egress(settings, jail))
+        found = cls(workspaces, cgroups, seccomp, _egress(settings, jail), total_mb)
         log.info("sandbox_protections", **found.summary(jail))
         return found
 
@@ -71,6 +76,9 @@ class Protections:
             "process_limit": f"{cgroup}: whole execution"
             if cgroup
             else "process rlimit per user (weaker)",
+            "total_memory": f"{self.total_memory_mb} MiB for all executions together"
+            if self.total_memory_mb
+            else "none",
             "cpu_limit": f"{cgroup} CPU quota" if cpu else "CPU-time rlimit per process",
             "disk_quota": quota.describe() if quota else "none: file-size rlimit only",
             "seccomp": f"{len(self.seccomp.denied)} call groups denied"
@@ -124,3 +132,15 @@ def _egress(settings: SandboxSettings, jail: Jail) -> EgressProxy | None:
         log.warning("egress_allowlist_unenforceable", reason="needs bubblewrap's network namespace")
         return None
     return EgressProxy(settings.egress_rules(), own_addresses(), settings.egress_test_hosts())
+
+
+def _cap_total_memory(cgroups: ExecutionCgroups | None, setting_mb: int) -> int | None:
+    if cgroups is None:
+        return None
+    total_mb = setting_mb or psutil.virtual_memory().total * 3 // 4 // MIB
+    try:
+        cgroups.cap_total(total_mb * MIB)
+    except OSError as exc:
+        log.warning("total_memory_cap_failed", error=str(exc))
+        return None
+    return total_mb

@@ -30,6 +30,8 @@ class SandboxSettings(ServiceSettings):
     SANDBOX_DEFAULT_TIMEOUT_SECONDS: int = Field(30, ge=1)
     SANDBOX_MAX_MEMORY_MB: int = Field(4096, ge=32)
     SANDBOX_DEFAULT_MEMORY_MB: int = Field(512, ge=32)
+    # All executions together (cgroup); 0: three quarters of the machine's memory.
+    SANDBOX_TOTAL_MEMORY_MB: int = Field(0, ge=0)
     SANDBOX_MAX_CONCURRENCY: int = Field(default_factory=_default_concurrency, ge=1, le=256)
     SANDBOX_MAX_PROCESSES: int = Field(64, ge=4)
     SANDBOX_MAX_OUTPUT_BYTES: int = Field(64 * 1024, ge=256)

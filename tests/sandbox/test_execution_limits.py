@@ -3,10 +3,15 @@ a status naming it: memory_exceeded, process_limit, disk_exceeded."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+import httpx
 import pytest
 
 from services.sandbox.cgroups import ExecutionCgroups
-from tests.sandbox.conftest import Sandbox, running_as_root
+from tests.sandbox.conftest import Sandbox, running_as_root, running_sandbox
 
 
 def cgroups_writable() -> bool:
@@ -95,3 +100,41 @@ def test_a_program_within_its_limits_is_ok(sandbox: Sandbox) -> None:
     result = sandbox.run_code(code, memory_limit_mb=64)
     assert result["status"] == "ok", result
     assert result["stdout"] == "1000\n"
+
+
+# Allocates 200 MB, says so, then holds it until the test releases it.
+HOLD_200_MB = """
+import os, time
+block = b'x' * (200 * 1024 * 1024)
+open('allocated', 'w').close()
+while not os.path.exists('release'):
+    time.sleep(0.05)
+print('held')
+"""
+
+
+@pytest.fixture(scope="module")
+def small_total(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with running_sandbox(
+        tmp_path_factory.mktemp("total"), SANDBOX_TOTAL_MEMORY_MB="300", SANDBOX_MAX_CONCURRENCY="2"
+    ) as service:
+        yield service
+
+
+@needs_cgroups
+def test_executions_at_once_share_one_memory_ceiling(small_total: Sandbox) -> None:
+    """Each of two programs fits its own 256 MB; both together do not fit 300 MB."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        calls = [
+            pool.submit(small_total.run_code, HOLD_200_MB, memory_limit_mb=256, timeout_seconds=60)
+            for _ in range(2)
+        ]
+        done, _ = wait(calls, timeout=60, return_when=FIRST_COMPLETED)
+        assert done, "neither execution ended: both held 200 MB under a 300 MB ceiling"
+        for workspace in small_total.work_root.iterdir():
+            with contextlib.suppress(OSError):  # the killed one's may be going away
+                (workspace / "work" / "release").write_text("go")
+        statuses = sorted(call.result()["status"] for call in calls)
+    assert statuses == ["memory_exceeded", "ok"], statuses
+    health = httpx.get(small_total.url + "/health", timeout=5).json()
+    assert health["protections"]["total_memory"] == "300 MiB for all executions together"
