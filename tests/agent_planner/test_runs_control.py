@@ -266,29 +266,67 @@ def test_full_queue_answers_429_and_queued_runs_cancel(
     assert planner.metric("agent_runs_total", status="cancelled") == cancelled_before + 2
 
 
-def test_kill_9_mid_run_then_restart_ends_the_run(
+def test_another_planner_streams_and_cancels_a_run(
     core_stack: CoreStack,
+    planner: PlannerClient,
     spawn: Spawner,
     gateway: str,
     fake: FakeOpenAI,
     gate: threading.Event,
     tmp_path: Path,
 ) -> None:
+    """Two planners on one database: the second follows the first's run live (woken over
+    Redis) and its cancel reaches the process executing the run."""
+    port = free_port()
+    env = core_stack.planner_env(
+        MODEL_GATEWAY_ADDR=gateway, PAGI_AUDIT_DB_PATH=str(planner.audit_db)
+    )
+    other = PlannerClient(spawn(planner_process(tmp_path, port, **env)), port)
+    fake.push(Reply.held(FINAL, gate))
+    run_id = start_run(planner, session="s-ctl-other").json()["run_id"]
+    url = f"{other.url}/runs/{run_id}/events"
+    live = read_events(url, other.headers(), until="context.retrieved")
+    assert [e.event for e in live] == ["run.queued", "run.started", "context.retrieved"]
+    asked = cancel(other, run_id)
+    assert asked.status_code == 202, asked.text
+    events = read_events(url, other.headers())
+    assert events[-1].event == "run.cancelled"
+    assert get_run(planner, run_id)["status"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("stop", "reason"), [("kill -9", "planner_restarted"), ("SIGTERM", "planner_stopped")]
+)
+def test_planner_stopped_mid_run_leaves_the_run_terminal(
+    core_stack: CoreStack,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    gate: threading.Event,
+    tmp_path: Path,
+    stop: str,
+    reason: str,
+) -> None:
+    """kill -9: the restarted planner ends the run; SIGTERM: the stopping planner does."""
     fake.push(Reply.held(FINAL, gate))
     port = free_port()
     env = core_stack.planner_env(MODEL_GATEWAY_ADDR=gateway, AGENT_GATEWAY_TIMEOUT_SECONDS="300")
     first = spawn(planner_process(tmp_path, port, **env))
     client = PlannerClient(first, port)
-    run_id = start_run(client, session="s-ctl-kill").json()["run_id"]
+    run_id = start_run(client, session="s-ctl-stop").json()["run_id"]
     url = f"{client.url}/runs/{run_id}/events"
     before = read_events(url, client.headers(), until="context.retrieved")
-    first.kill()
+    if stop == "kill -9":
+        first.kill()
+    else:
+        assert first.stop() == 0
     second = spawn(planner_process(tmp_path, port, **env))
     after = read_events(url, PlannerClient(second, port).headers())
     assert after[: len(before)] == before
     assert after[-1].event == "run.failed"
-    assert after[-1].data["reason"] == "planner_restarted"
+    assert after[-1].data["reason"] == reason
     run = get_run(client, run_id)
-    assert (run["status"], run["reason"]) == ("failed", "planner_restarted")
+    assert (run["status"], run["reason"]) == ("failed", reason)
     trace_rows = client.audit_events(run["trace_id"])
     assert trace_rows[-2:] == ["RUN_ABANDONED", "PLAN_END"]
+    assert len(log_events(second, "runs_abandoned")) == (1 if stop == "kill -9" else 0)
