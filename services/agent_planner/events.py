@@ -9,6 +9,7 @@ import time
 from typing import Any, Protocol
 
 CONTEXT_RETRIEVED = "context.retrieved"
+PLAN_DELTA = "plan.delta"
 PLAN_RECEIVED = "plan.received"
 TOOL_STARTED = "tool.started"
 TOOL_FINISHED = "tool.finished"

@@ -27,6 +27,7 @@ from services.agent_planner.limits import LoopLimits
 from services.agent_planner.memory_client import MemoryClient, Message
 from services.agent_planner.metrics import LOOP_DURATION, PLAN_TOTAL, tracer
 from services.agent_planner.notifications import NotificationPublisher
+from services.agent_planner.plan_stream import fetch_plan
 from services.agent_planner.planner_input import (
     build_followup_prompt,
     build_planner_input,
@@ -153,9 +154,11 @@ class AgentLoop:
         return reply.plan
 
     async def _request_plan(self, run: Run, planner_input: str) -> pb.PlanResponse:
-        """The one place plans come from (a streaming GetPlan can report deltas here)."""
+        """The one place plans come from (streamed as plan.delta events for a run)."""
         try:
-            return await self.deps.gateway.get_plan(planner_input, run.resources)
+            return await fetch_plan(
+                self.deps.gateway, planner_input, run.resources, run.sink, run.turn
+            )
         except DependencyError as exc:
             await self._audit(run, "PLAN_ERROR", error=str(exc))
             raise AgentLoopError(str(exc)) from exc

@@ -14,15 +14,24 @@ from tests.support.sse import TERMINAL, SseEvent, parse_stream, read_events
 
 HELLO = "Generate a 3-step plan to tidy my shelf"
 SEARCH = "Search the web for the latest Rust release"
-DIRECT_EVENTS = ["run.queued", "run.started", "context.retrieved", "plan.received", "run.succeeded"]
+DIRECT_EVENTS = [
+    "run.queued",
+    "run.started",
+    "context.retrieved",
+    "plan.delta",
+    "plan.received",
+    "run.succeeded",
+]
 TOOL_EVENTS = [
     "run.queued",
     "run.started",
     "context.retrieved",
+    "plan.delta",
     "plan.received",
     "tool.started",
     "tool.finished",
     "context.retrieved",
+    "plan.delta",
     "plan.received",
     "run.succeeded",
 ]
@@ -82,10 +91,11 @@ def test_direct_run_streams_every_event_once_in_order(direct_run: dict[str, Any]
     events: list[SseEvent] = direct_run["events"]
     assert [e.event for e in events] == DIRECT_EVENTS
     assert [e.id for e in events] == list(range(1, len(events) + 1))
-    context, plan, done = events[2].data, events[3].data, events[4].data
+    context, delta, plan, done = (e.data for e in events[2:6])
     assert context["knowledge_bases"] == ["Mind-KB", "Domain-KB", "Body-KB", "Soul-KB"]
     assert {"history_messages", "matches", "latency_ms"} <= set(context)
     assert plan["turn"] == 1 and plan["model"] == "mock"
+    assert delta == {"turn": 1, "delta": plan["plan"], "reset": False}, "the mock writes at once"
     assert json.loads(plan["plan"])["steps"][0].startswith("Restate the objective")
     assert done["result"] == plan["plan"]
 
@@ -107,12 +117,12 @@ def test_tool_run_streams_the_tool_steps(tool_run: dict[str, Any]) -> None:
     events: list[SseEvent] = tool_run["events"]
     assert [e.event for e in events] == TOOL_EVENTS
     assert [e.id for e in events] == list(range(1, len(events) + 1))
-    started, finished = events[4].data, events[5].data
+    started, finished = events[5].data, events[6].data
     assert started["name"] == "web_search" and started["args"]["query"]
     assert finished["status"] == "ok"
     assert finished["output_truncated"] is False
     assert json.loads(finished["output"])["status"] == "ok"
-    assert events[7].data["turn"] == 2
+    assert events[8].data["turn"] == events[9].data["turn"] == 2
 
 
 def test_finished_run_replays_fully_and_resumes_after_an_id(
@@ -121,10 +131,10 @@ def test_finished_run_replays_fully_and_resumes_after_an_id(
     planner, run_id = core_stack.planner, tool_run["reply"].json()["run_id"]
     assert events_of(planner, run_id) == tool_run["events"]
     after_header = events_of(planner, run_id, **{"Last-Event-ID": "4"})
-    assert [e.id for e in after_header] == [5, 6, 7, 8, 9]
-    after_query = events_of(planner, run_id, "?after=7")
+    assert [e.id for e in after_header] == [5, 6, 7, 8, 9, 10, 11]
+    after_query = events_of(planner, run_id, "?after=9")
     assert [e.event for e in after_query] == ["plan.received", "run.succeeded"]
-    assert events_of(planner, run_id, "?after=9") == []
+    assert events_of(planner, run_id, "?after=11") == []
 
 
 def test_streamed_plan_shows_the_run_live(core_stack: CoreStack) -> None:
