@@ -16,10 +16,8 @@ from services.kit.tracing import inject_context
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-class CallMetadataInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
-):
-    """Adds the trace id, trace context and (when set) the internal key to every call."""
+class CallMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds the trace id, trace context and (when set) the internal key to every unary call."""
 
     def __init__(self, internal_key: str | None = None) -> None:
         self._auth = [(AUTH_METADATA, bearer(internal_key))] if internal_key else []
@@ -30,17 +28,9 @@ class CallMetadataInterceptor(
         details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(self._with_metadata(details), request)
+        return await continuation(self.with_metadata(details), request)
 
-    async def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
-        details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await continuation(self._with_metadata(details), request)
-
-    def _with_metadata(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    def with_metadata(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = [*(details.metadata or ()), *self._auth]
         trace_id = current_trace_id()
         if trace_id:
@@ -55,6 +45,22 @@ class CallMetadataInterceptor(
             details.credentials,
             details.wait_for_ready,
         )
+
+
+class StreamCallMetadataInterceptor(grpc.aio.UnaryStreamClientInterceptor):
+    """The same metadata on server-streaming calls: grpc.aio files an interceptor under its
+    first matching kind only, so one object implementing both kinds never sees a stream."""
+
+    def __init__(self, unary: CallMetadataInterceptor) -> None:
+        self._unary = unary
+
+    async def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
+        details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await continuation(self._unary.with_metadata(details), request)
 
 
 def open_channel(
@@ -75,7 +81,8 @@ def open_channel(
         ("grpc.enable_retries", 0),
         *extra_options,
     ]
-    interceptors = [CallMetadataInterceptor(internal_key)]
+    unary = CallMetadataInterceptor(internal_key)
+    interceptors: list[grpc.aio.ClientInterceptor] = [unary, StreamCallMetadataInterceptor(unary)]
     if tls is None:
         return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
     if server_name.strip():

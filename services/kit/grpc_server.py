@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -61,7 +62,8 @@ async def run_probe(probe: Probe | None) -> bool:
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    """Binds x-trace-id (or a new id) for the call, opens a span, counts and logs it."""
+    """Binds x-trace-id (or a new id) for the call, opens a span, counts and logs it; for
+    unary calls and for server-streaming ones (the whole stream is one call)."""
 
     async def intercept_service(
         self,
@@ -69,48 +71,71 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
         method = details.method
         decode = handler.request_deserializer
-        if method.startswith(("/grpc.health", "/grpc.reflection")):
-            return grpc.unary_unary_rpc_method_handler(
-                decoding(method, decode, handler.unary_unary),
+        infrastructure = method.startswith(("/grpc.health", "/grpc.reflection"))
+        if handler.unary_stream is not None and not infrastructure:
+            return grpc.unary_stream_rpc_method_handler(
+                observed_stream(method, decode, handler.unary_stream),
                 response_serializer=handler.response_serializer,
             )
+        if handler.unary_unary is None:
+            return handler
         inner = decoding(method, decode, handler.unary_unary)
+        if infrastructure:
+            return grpc.unary_unary_rpc_method_handler(
+                inner, response_serializer=handler.response_serializer
+            )
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            metadata = {
-                k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)
-            }
-            bind_trace_id(clean_trace_id(metadata.get(TRACE_ID_METADATA)) or new_trace_id())
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            tracer = get_tracer("services.kit.grpc")
-            with tracer.start_as_current_span(method, context=extract_context(metadata)):
-                try:
-                    return await inner(request, context)
-                except asyncio.CancelledError:
-                    code = grpc.StatusCode.CANCELLED
-                    raise
-                except Exception:
-                    code = context.code() or grpc.StatusCode.UNKNOWN  # abort() sets the code
-                    raise
-                finally:
-                    elapsed = time.perf_counter() - started
-                    GRPC_REQUESTS.labels(method, code.name).inc()
-                    GRPC_LATENCY.labels(method).observe(elapsed)
-                    log.info(
-                        "grpc_request",
-                        method=method,
-                        code=code.name,
-                        latency_ms=round(elapsed * 1000, 2),
-                    )
+            with observed_call(method, context):
+                return await inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
             observed, response_serializer=handler.response_serializer
         )
+
+
+@contextmanager
+def observed_call(method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    """The call's trace id, span, metrics and `grpc_request` log line around its work."""
+    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    bind_trace_id(clean_trace_id(metadata.get(TRACE_ID_METADATA)) or new_trace_id())
+    started = time.perf_counter()
+    code = grpc.StatusCode.OK
+    tracer = get_tracer("services.kit.grpc")
+    with tracer.start_as_current_span(method, context=extract_context(metadata)):
+        try:
+            yield
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception:
+            code = context.code() or grpc.StatusCode.UNKNOWN  # abort() sets the code
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            GRPC_REQUESTS.labels(method, code.name).inc()
+            GRPC_LATENCY.labels(method).observe(elapsed)
+            log.info(
+                "grpc_request", method=method, code=code.name, latency_ms=round(elapsed * 1000, 2)
+            )
+
+
+def observed_stream(
+    method: str, decode: Callable[[bytes], Any] | None, inner: Callable[..., AsyncIterator[Any]]
+) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+    """A server-streaming handler, observed like a unary one and fed a decoded request."""
+
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        with observed_call(method, context):
+            request = await decoded(method, decode, raw, context)
+            async for response in inner(request, context):
+                yield response
+
+    return handle
 
 
 def decoding(
@@ -120,16 +145,24 @@ def decoding(
     (grpc.aio would answer UNKNOWN with the parser's exception text)."""
 
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            request = decode(raw) if decode is not None else raw
-        except Exception as exc:
-            log.warning("grpc_malformed_request", method=method, error=str(exc))
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"malformed request message for {method}: {exc}"
-            )
-        return await inner(request, context)
+        return await inner(await decoded(method, decode, raw, context), context)
 
     return handle
+
+
+async def decoded(
+    method: str,
+    decode: Callable[[bytes], Any] | None,
+    raw: bytes,
+    context: grpc.aio.ServicerContext,
+) -> Any:
+    try:
+        return decode(raw) if decode is not None else raw
+    except Exception as exc:
+        log.warning("grpc_malformed_request", method=method, error=str(exc))
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"malformed request message for {method}: {exc}"
+        )
 
 
 class GrpcEndpoint:

@@ -13,7 +13,6 @@ import grpc
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.logs import get_logger
-from services.kit.trace import TRACE_ID_METADATA, bind_trace_id, clean_trace_id, new_trace_id
 from services.model_gateway.chain import ChainReport, StreamSink
 from services.model_gateway.errors import InvalidPlanRequest, UpstreamError
 from services.model_gateway.providers import Planner
@@ -55,7 +54,6 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
     async def StreamPlan(
         self, request: pb.PlanRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.PlanChunk]:
-        _bind_caller_trace_id(context)  # the kit's interceptor only wraps unary calls
         started = time.perf_counter()
         report = ChainReport()
         sink = ChunkSink(self._redact)
@@ -81,7 +79,7 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
         """The plan, with its report in trailing metadata, logs and metrics; on failure the
         call is aborted with the status of status.py."""
         budget = _budget(self._timeout, context)
-        outcome = "error"  # an unexpected exception or a cancelled call
+        outcome = "error"  # an unexpected exception
         failure: PlanFailure | None = None
         try:
             plan = await self._bounded_plan(request, budget, report, sink)
@@ -89,6 +87,9 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
         except (InvalidPlanRequest, TimeoutError, UpstreamError) as exc:
             failure = plan_failure(exc, self._planner.name, budget, self._redact)
             outcome = failure.code.name.lower()
+        except asyncio.CancelledError:
+            outcome = "cancelled"  # the caller went away; the provider call is dropped with it
+            raise
         finally:
             call = figures(report, time.perf_counter() - started)
             self._reporter.record(request, report, outcome, call)
@@ -149,11 +150,6 @@ def _budget(timeout: float, context: grpc.aio.ServicerContext) -> float:
     """REQUEST_TIMEOUT_SECONDS, or less when the caller's own deadline is nearer."""
     remaining = context.time_remaining()
     return timeout if remaining is None else max(0.0, min(timeout, remaining))
-
-
-def _bind_caller_trace_id(context: grpc.aio.ServicerContext) -> None:
-    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    bind_trace_id(clean_trace_id(metadata.get(TRACE_ID_METADATA)) or new_trace_id())
 
 
 async def _abort(

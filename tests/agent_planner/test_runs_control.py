@@ -179,9 +179,9 @@ def test_cancel_during_getplan_cancels_the_call(
             for r in log_events(gateway_on_fake_model, "grpc_request")
             if r.get("trace_id") == trace_id and r.get("code") == "CANCELLED"
         ],
-        "GetPlan cancelled at the gateway",
+        "StreamPlan cancelled at the gateway",
     )
-    assert gateway_log[0]["method"].endswith("/GetPlan")
+    assert gateway_log[0]["method"].endswith("/StreamPlan")
 
 
 def marker_processes(marker: str) -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.grpc_client import open_channel
+from services.kit.trace import bind_trace_id
 from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
 from tests.support.grpcurl import grpcurl, grpcurl_json
@@ -58,6 +61,40 @@ def test_caller_trace_id_is_logged(mock_gateway: Gateway) -> None:
     )
     traced = [e for e in log_events(mock_gateway.process, "plan_request") if e.get("trace_id")]
     assert any(e["trace_id"] == "gateway-trace-42" for e in traced)
+
+
+def test_stream_plan_is_observed_like_a_unary_call(mock_gateway: Gateway) -> None:
+    """The kit's interceptor binds the caller's trace id for the whole stream, and counts and
+    logs the call once, with its final code."""
+    result = grpcurl(
+        "-plaintext",
+        "-H",
+        "x-trace-id: stream-trace-7",
+        "-d",
+        json.dumps({"prompt": "Plan a picnic"}),
+        mock_gateway.address,
+        "modelgateway.ModelGateway/StreamPlan",
+    )
+    assert result.returncode == 0, result.stderr
+    calls = [
+        e
+        for e in log_events(mock_gateway.process, "grpc_request")
+        if e.get("trace_id") == "stream-trace-7"
+    ]
+    assert [(c["method"], c["code"]) for c in calls] == [
+        ("/modelgateway.ModelGateway/StreamPlan", "OK")
+    ]
+    planned = [e for e in log_events(mock_gateway.process, "plan_request") if e.get("trace_id")]
+    assert any(e["trace_id"] == "stream-trace-7" for e in planned)
+    bad = grpcurl(
+        "-plaintext",
+        "-d",
+        json.dumps({"prompt": " "}),
+        mock_gateway.address,
+        "modelgateway.ModelGateway/StreamPlan",
+    )
+    assert bad.returncode != 0
+    assert "InvalidArgument" in bad.stderr and "prompt is required" in bad.stderr
 
 
 def test_rag_proxy_reports_memory_down(mock_gateway: Gateway) -> None:
@@ -120,3 +157,20 @@ def test_mtls_rejects_clients_without_a_certificate(tls_gateway: Gateway, certs:
     )
     assert refused.returncode != 0
     assert log_events(tls_gateway.process, "grpc_listening")[-1]["tls"] is True
+
+
+def test_a_kit_channel_carries_the_trace_id_on_streams(mock_gateway: Gateway) -> None:
+    async def stream_with_trace() -> None:
+        channel = open_channel(mock_gateway.address, None)
+        bind_trace_id("stream-client-trace-3")
+        stub = pb_grpc.ModelGatewayStub(channel)
+        async for _ in stub.StreamPlan(pb.PlanRequest(prompt="hi"), timeout=30):
+            pass
+        await channel.close()
+
+    asyncio.run(stream_with_trace())
+    calls = log_events(mock_gateway.process, "grpc_request")
+    assert any(
+        c.get("trace_id") == "stream-client-trace-3" and c["method"].endswith("/StreamPlan")
+        for c in calls
+    )
