@@ -125,14 +125,18 @@ def observed_call(method: str, context: grpc.aio.ServicerContext) -> Iterator[No
 
 
 def observed_stream(
-    method: str, decode: Callable[[bytes], Any] | None, inner: Callable[..., AsyncIterator[Any]]
+    method: str, decode: Callable[[bytes], Any] | None, inner: Callable[..., Any]
 ) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[Any]]:
     """A server-streaming handler, observed like a unary one and fed a decoded request."""
 
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         with observed_call(method, context):
             request = await decoded(method, decode, raw, context)
-            async for response in inner(request, context):
+            responses = inner(request, context)
+            if not hasattr(responses, "__aiter__"):  # a handler that writes with context.write
+                await responses
+                return
+            async for response in responses:
                 yield response
 
     return handle

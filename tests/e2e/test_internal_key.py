@@ -15,9 +15,11 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.support.core_services import CoreStack, start_core_stack
 from tests.support.spawning import Spawner
+from tests.support.sse import SseEvent, parse_stream
 
 KEY = "e2e-internal-key-5d2b"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+AUTH_METADATA = {"authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +92,23 @@ def test_without_the_key_only_the_probes_answer(keyed_stack: CoreStack) -> None:
         for url in (memory.url, sandbox_url, gateway_url):
             assert client.get(f"{url}/health").status_code == 200
             assert client.get(f"{url}/metrics").status_code == 200
+
+
+def test_a_run_streams_its_plan_across_the_keyed_link(keyed_stack: CoreStack) -> None:
+    """Runs take plans over StreamPlan, a server-streaming call: it must carry the key too."""
+    planner = keyed_stack.planner
+    headers = planner.headers(Accept="text/event-stream")
+    body = {"prompt": "Generate a 3-step plan to feed the otters", "session_id": "keyed-run"}
+    with httpx.stream("POST", f"{planner.url}/plan", json=body, headers=headers, timeout=60) as r:
+        assert r.status_code == 200
+        events = [e for e in parse_stream(r.iter_lines()) if isinstance(e, SseEvent)]
+    kinds = [e.event for e in events]
+    assert "plan.delta" in kinds and kinds[-1] == "run.succeeded", kinds
+    stream = pb.PlanRequest(prompt="hi")
+    with grpc.insecure_channel(f"localhost:{keyed_stack.ports.gateway_grpc}") as channel:
+        stub = pb_grpc.ModelGatewayStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stub.StreamPlan(stream, timeout=60))
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        chunks = list(stub.StreamPlan(stream, metadata=list(AUTH_METADATA.items()), timeout=60))
+        assert chunks[-1].plan
