@@ -16,7 +16,14 @@ from tests.support.sse import SseEvent, events_only, parse_stream
 
 RUNS = 50
 HELLO = "Generate a 3-step plan to plan a picnic"
-EXPECTED = ["run.queued", "run.started", "context.retrieved", "plan.received", "run.succeeded"]
+EXPECTED = [
+    "run.queued",
+    "run.started",
+    "context.retrieved",
+    "plan.delta",
+    "plan.received",
+    "run.succeeded",
+]
 
 
 async def start_and_stream(client: httpx.AsyncClient, planner: PlannerClient, n: int) -> Any:
@@ -47,7 +54,7 @@ def test_fifty_concurrent_streamed_runs(core_stack: CoreStack) -> None:
     results = asyncio.run(run_all(planner))
     for trace_id, events in results:
         assert [e.event for e in events] == EXPECTED, trace_id
-        assert [e.id for e in events] == [1, 2, 3, 4, 5], trace_id
+        assert [e.id for e in events] == [1, 2, 3, 4, 5, 6], trace_id
         assert planner.audit_events(trace_id) == ["PLAN_START", "PLAN_MODEL_RESPONSE", "PLAN_END"]
     assert planner.metric("agent_runs_total", status="succeeded") == succeeded_before + RUNS
     assert planner.metric("agent_run_first_event_seconds_count") == first_events_before + RUNS
