@@ -23,7 +23,7 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 NON_BLANK = {"type": "string", "minLength": 1}
 # SPEC §4.1's /plan body. The planner reads its body by hand (to answer the SPEC's own 400
 # messages), so its generated schema has no request body; without one every generated
-# /plan would be empty and the agent loop would never run.
+# /plan (and /runs) would be empty and the agent loop would never run.
 PLAN_BODY = {
     "required": True,
     "content": {
@@ -57,7 +57,7 @@ def fetch_schema(base_url: str, headers: dict[str, str] | None = None) -> dict[s
 
 
 def with_plan_body(schema: dict[str, Any]) -> dict[str, Any]:
-    for path in ("/plan", "/run"):
+    for path in ("/plan", "/run", "/runs"):
         operation = schema["paths"][path]["post"]
         operation.setdefault("requestBody", PLAN_BODY)
     return schema
