@@ -1,11 +1,14 @@
 """Redis down at start: /plan still answers, `redis_unavailable` is logged, and
-notifications flow once a Redis appears on that address."""
+notifications flow once a Redis appears on that address; each notification is also
+appended to the trimmed notifications stream."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -54,3 +57,32 @@ def wait_for_message(
             if payload.get("trace_id") in trace_ids:
                 return dict(payload)
     return None
+
+
+def test_every_notification_is_also_appended_to_a_trimmed_stream(
+    spawn: Spawner, redis_server: Any, tmp_path: Path
+) -> None:
+    port = redis_server.port
+    stream = f"trimmed-{uuid.uuid4().hex[:8]}"
+    with redis.Redis(host="127.0.0.1", port=port) as client:
+        for n in range(1000):  # an old backlog the planner's next append must trim
+            client.xadd(stream, {"payload": json.dumps({"old": n})})
+        planner = start_lone_planner(
+            spawn,
+            tmp_path,
+            REDIS_ADDR=f"127.0.0.1:{port}",
+            PAGI_NOTIFICATIONS_STREAM=stream,
+            PAGI_NOTIFICATIONS_STREAM_MAXLEN="100",
+        )
+        trace_id = planner.post("/plan", BODY).headers["X-Trace-ID"]
+        deadline = time.monotonic() + 30
+        newest: list[Any] = []
+        while time.monotonic() < deadline and not newest:
+            newest = [
+                json.loads(fields[b"payload"])
+                for _, fields in client.xrevrange(stream, count=1)
+                if json.loads(fields[b"payload"]).get("trace_id") == trace_id
+            ]
+            time.sleep(0.1)
+        assert newest and newest[0]["status"] == "STARTED"
+        assert client.xlen(stream) < 300  # about MAXLEN: Redis trims whole nodes
