@@ -7,7 +7,7 @@ run:
    /plan, summed over every service process from /proc, the two modes alternating in short
    phases at the same concurrency. Target: ratio <= 1.1.
 3. Events per second one planner process delivers to 100 concurrent readers replaying
-   finished tool runs (9 events each), beside the floor: GET /runs/{id} reads per second by
+   finished tool runs (11 events each), beside the floor: GET /runs/{id} reads per second by
    the same 100 clients (one stored-record read per request).
 
     python -m bench.runs_bench [--samples 30] [--phase-seconds 5] [--phases 4] [--readers 100]
