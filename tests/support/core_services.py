@@ -208,20 +208,15 @@ class CoreStack:
 
     def start_openai_gateway(self, spawn: Spawner, workdir: Path, base_url: str, **env: str) -> str:
         """Another gateway, on the openai provider pointed at base_url (a loopback fake) and
-        this stack's memory; returns its gRPC address."""
+        this stack's memory (env overrides any setting); returns its gRPC address."""
         grpc_port, http_port = free_port(), free_port()
-        spawn(
-            gateway_process(
-                workdir,
-                grpc_port,
-                http_port,
-                self.memory.grpc_port,
-                LLM_PROVIDER="openai",
-                OPENAI_BASE_URL=base_url,
-                OPENAI_API_KEY="test-key",
-                **env,
-            )
-        )
+        settings = {
+            "LLM_PROVIDER": "openai",
+            "OPENAI_BASE_URL": base_url,
+            "OPENAI_API_KEY": "test-key",
+            **env,
+        }
+        spawn(gateway_process(workdir, grpc_port, http_port, self.memory.grpc_port, **settings))
         return f"localhost:{grpc_port}"
 
     def start_planner(self, spawn: Spawner, workdir: Path, **overrides: str) -> PlannerClient:
