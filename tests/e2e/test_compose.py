@@ -153,7 +153,7 @@ def test_the_dockerfile_installs_cpu_torch_before_the_project() -> None:
     text = DOCKERFILE.read_text()
     assert text.startswith("#") and "FROM python:3.11-slim" in text
     torch = text.index("download.pytorch.org/whl/cpu torch==2.13.0")
-    assert torch < text.index("pip install -r /tmp/requirements.txt")
+    assert torch < text.index("install -r /tmp/requirements.txt")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
 
@@ -202,3 +202,30 @@ def host_ip(port: str | dict[str, Any]) -> str:
         return str(port.get("host_ip", ""))
     parts = port.split(":")
     return parts[0] if len(parts) == 3 else ""
+
+
+def test_the_image_exposes_the_ports_its_services_listen_on_inside() -> None:
+    exposed = re.search(r"^EXPOSE (.+)$", DOCKERFILE.read_text(), re.M)
+    assert exposed is not None
+    listening = {
+        container_port(port)
+        for service in resolved(COMPOSE)["services"].values()
+        if service.get("image") == "pagi-py:dev"
+        for port in service.get("ports", [])
+    }
+    assert set(exposed.group(1).split()) == listening  # the planner: 8080, not 8585
+
+
+def test_the_image_is_built_in_two_stages_and_keeps_only_the_virtualenv() -> None:
+    text = DOCKERFILE.read_text()
+    stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", text, re.M)
+    assert stages == [("python:3.11-slim", "dependencies"), ("python:3.11-slim", "")]
+    final = text.split("\nFROM ")[-1]
+    assert "COPY --from=dependencies /opt/venv /opt/venv" in final
+    assert "pip" not in final.replace("PIP_", "")  # nothing is installed in the final stage
+
+
+def container_port(port: str | dict[str, Any]) -> str:
+    """The port inside the container of a published port, in either syntax."""
+    published = str(port["target"]) if isinstance(port, dict) else port.split(":")[-1]
+    return published.removesuffix("/tcp")
