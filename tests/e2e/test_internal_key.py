@@ -112,3 +112,14 @@ def test_a_run_streams_its_plan_across_the_keyed_link(keyed_stack: CoreStack) ->
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
         chunks = list(stub.StreamPlan(stream, metadata=list(AUTH_METADATA.items()), timeout=60))
         assert chunks[-1].plan
+
+
+def test_a_streaming_call_needs_the_key_too(keyed_stack: CoreStack) -> None:
+    request = pb.PlanRequest(prompt="Plan a picnic")
+    with grpc.insecure_channel(f"localhost:{keyed_stack.ports.gateway_grpc}") as channel:
+        stub = pb_grpc.ModelGatewayStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stub.StreamPlan(request, timeout=30))
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        chunks = list(stub.StreamPlan(request, metadata=[("authorization", f"Bearer {KEY}")]))
+        assert chunks and chunks[-1].plan
