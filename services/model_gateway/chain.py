@@ -12,7 +12,7 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.kit.logs import get_logger
 from services.model_gateway.chain_config import ProviderConfig
@@ -105,6 +105,17 @@ class ProviderChain:
         self._policy = policy
         self._cooldowns = cooldowns
         self._redact = redact
+
+    def state(self) -> list[dict[str, Any]]:
+        """Each provider in order, with the seconds left of its cooldown (0: it is called)."""
+        return [
+            {
+                "provider": p.config.name,
+                "model": p.config.model,
+                "cooling_down_s": round(self._cooldowns.remaining(p.config.name), 1),
+            }
+            for p in self.providers
+        ]
 
     async def run(
         self,

@@ -29,9 +29,16 @@ def create_gateway_app(
     planner: Planner, memory: MemoryRag, timeout_seconds: float, internal_key: str | None = None
 ) -> FastAPI:
     async def health() -> tuple[bool, dict[str, Any]]:
-        # Liveness of this process; `ready` mirrors the gRPC health (provider + memory).
+        # Liveness of this process; `ready` mirrors the gRPC health (provider + memory);
+        # `chain` shows which providers are cooling down after repeated failures.
         ready = await planner.ready()
-        return True, {"provider": planner.name, "model": planner.model, "ready": ready}
+        chain = planner.chain_state()
+        return True, {
+            "provider": planner.name,
+            "model": planner.model,
+            "ready": ready,
+            "chain": chain,
+        }
 
     app = create_app("model_gateway", health=health, internal_key=internal_key)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.planner_text import focus_text, objective
@@ -44,6 +44,10 @@ class Planner(Protocol):
 
     async def ready(self) -> bool: ...
 
+    def chain_state(self) -> list[dict[str, Any]]:
+        """Each provider of the chain, in order, with the seconds left of its cooldown."""
+        ...
+
 
 class MockPlanner:
     """LLM_PROVIDER=mock without fallbacks: no chain, no network."""
@@ -68,6 +72,9 @@ class MockPlanner:
 
     async def ready(self) -> bool:
         return True
+
+    def chain_state(self) -> list[dict[str, Any]]:
+        return [{"provider": self.name, "model": self.model, "cooling_down_s": 0.0}]
 
 
 class MockProvider:
@@ -139,6 +146,9 @@ class ChainPlanner:
             query = objective(focus_text(prompt)) or prompt.strip()
             matches = await self._rag.preamble_matches(query, min(self._rag_timeout, remaining))
         return user_message(prompt, matches, resources)
+
+    def chain_state(self) -> list[dict[str, Any]]:
+        return self._chain.state()
 
     async def ready(self) -> bool:
         clients = [p.client for p in self._chain.providers if isinstance(p, OpenAICompatProvider)]

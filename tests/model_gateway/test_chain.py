@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from services.kit.errors import ConfigError
@@ -233,6 +234,11 @@ def test_a_dead_provider_cools_down_and_costs_nothing(fallback: FakeOpenAI, tmp_
         assert 'model_gateway_provider_cooldowns_total{provider="openai"} 1.0' in (
             gateway.metrics()
         )
+        chain = httpx.get(f"{gateway.url}/health", timeout=10).json()["chain"]
+        assert [(link["provider"], link["cooling_down_s"] > 500) for link in chain] == [
+            ("openai", True),
+            ("openrouter", False),
+        ]
 
 
 def test_a_long_retry_after_skips_to_the_next_provider_and_rests_the_first(

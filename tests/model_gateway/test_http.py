@@ -43,6 +43,7 @@ def test_health_and_metrics(mock_gateway: Gateway) -> None:
     assert health.json()["status"] == "ok"
     assert health.json()["provider"] == "mock"
     assert health.json()["ready"] is True
+    assert health.json()["chain"] == [{"provider": "mock", "model": "mock", "cooling_down_s": 0.0}]
     mock_gateway.plan("count me")
     metrics = httpx.get(f"{mock_gateway.url}/metrics").text
     assert 'model_gateway_plan_total{outcome="success",provider="mock"}' in metrics
