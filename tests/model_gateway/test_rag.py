@@ -128,7 +128,7 @@ def test_rag_proxy_passes_the_request_through(gateway: Gateway) -> None:
         {**body, "namespace": "petdog"},
     )
     [match] = scoped["matches"]
-    assert match["id"].startswith("biscuit")
+    assert match["id"].startswith("api:biscuit")  # API-ingested ids have their own key space
     assert (match["text"], match["knowledge_base"]) == (PET, "Domain-KB")
 
 
