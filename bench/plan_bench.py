@@ -109,7 +109,19 @@ class Throughput:
     seconds: float
     latencies: list[float]
     errors: int
-    service_cpu_seconds: float
+    cpu_by_service: dict[str, float]
+
+    @property
+    def service_cpu_seconds(self) -> float:
+        return sum(self.cpu_by_service.values())
+
+    def cpu_share(self) -> str:
+        """Each service's CPU per request, e.g. 'memory 6.1, planner 8.0' (ms)."""
+        completed = max(1, self.completed)
+        return ", ".join(
+            f"{name} {seconds / completed * 1000:.1f}"
+            for name, seconds in sorted(self.cpu_by_service.items(), key=lambda item: -item[1])
+        )
 
     @property
     def completed(self) -> int:
@@ -143,20 +155,20 @@ async def _plan_until(http: httpx.AsyncClient, deadline: float, out: list[float]
 
 async def _load(stack: CoreStack, concurrency: int, seconds: float) -> Throughput:
     planner = stack.planner
-    pids = [proc.pid for proc in stack.processes.values()]
+    pids = {name: [proc.pid] for name, proc in stack.processes.items()}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=planner.url, headers=planner.headers(), timeout=REQUEST_TIMEOUT, limits=limits
     ) as http:
         await asyncio.gather(*(http.post("/plan", json=plan_body()) for _ in range(concurrency)))
         latencies: list[float] = []
-        cpu_before = cpu_seconds(pids)
+        cpu_before = {name: cpu_seconds(tree) for name, tree in pids.items()}
         started = time.perf_counter()
         errors = await asyncio.gather(
             *(_plan_until(http, started + seconds, latencies) for _ in range(concurrency))
         )
         elapsed = time.perf_counter() - started
-        used = cpu_seconds(pids) - cpu_before
+        used = {name: cpu_seconds(tree) - cpu_before[name] for name, tree in pids.items()}
     return Throughput(concurrency, elapsed, latencies, sum(errors), used)
 
 
@@ -218,8 +230,8 @@ def throughput_section(results: list[Throughput], embed_cpu: float) -> list[str]
         f"One query embedding: {embed_cpu * 1000:.2f} ms CPU (floor for the CPU ratio).",
         "",
         "| concurrency | requests/s | p50 | p99 | errors | service CPU/request "
-        "| ratio to one embedding | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| ratio to one embedding | target | CPU/request by service (ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         comparison = Comparison(
@@ -232,12 +244,13 @@ def throughput_section(results: list[Throughput], embed_cpu: float) -> list[str]
         p50, p99 = (percentile(result.latencies, pct) * 1000 for pct in (50, 99))
         print(
             f"concurrency {result.concurrency}: {result.per_second:.1f} req/s, p50 {p50:.1f} ms, "
-            f"p99 {p99:.1f} ms, errors {result.errors}; {comparison.line()}"
+            f"p99 {p99:.1f} ms, errors {result.errors}; {comparison.line()}; "
+            f"by service (ms): {result.cpu_share()}"
         )
         rows.append(
             f"| {result.concurrency} | {result.per_second:.1f} | {p50:.1f} ms | {p99:.1f} ms "
             f"| {result.errors} | {comparison.value:.2f} ms | {comparison.ratio:.2f} "
-            f"| <= {CPU_TARGET} ({comparison.verdict}) |"
+            f"| <= {CPU_TARGET} ({comparison.verdict}) | {result.cpu_share()} |"
         )
     return [*rows, ""]
 
