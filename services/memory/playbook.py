@@ -46,14 +46,20 @@ class PlaybookWriter:
     async def store(
         self, session_id: str, prompt: str, steps: list[PlaybookStep], namespace: str = ""
     ) -> str:
-        """Upsert the playbook into Mind-KB and return its id."""
+        """Store the playbook in Mind-KB and return its id. A playbook already stored (same
+        text, so same id) is left as it is: no embedding, no write; it keeps the session that
+        first produced it."""
         text = render_playbook(prompt, steps)
+        name = collection_name(namespace, MIND_KB)
+        record_id = playbook_id(text)
+        stored = await asyncio.to_thread(self._knowledge.metadata_now, name, None, [record_id])
+        if record_id in stored:
+            return record_id
         record = ChunkRecord(
-            id=playbook_id(text),
+            id=record_id,
             text=text,
             embedding=await self._embedder.encode_one(text),
             metadata={"source_session": session_id, "original_prompt": prompt, "kind": "playbook"},
         )
-        name = collection_name(namespace, MIND_KB)
         await asyncio.to_thread(self._knowledge.upsert_now, name, [record])
         return record.id

@@ -53,6 +53,33 @@ def test_playbook_id_is_the_sha256_of_the_exact_text(memory: MemoryProcess) -> N
     assert again.json()["playbook_id"] == expected_id
 
 
+def embeddings_done(memory: MemoryProcess) -> float:
+    metrics = httpx.get(f"{memory.url}/metrics", timeout=10).text
+    [count] = [
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("memory_embedding_duration_seconds_count")
+    ]
+    return count
+
+
+def test_a_playbook_already_stored_is_not_embedded_or_written_again(
+    memory: MemoryProcess,
+) -> None:
+    prompt = f"water the ferns {uuid.uuid4()}"
+    sequence = [{"role": "user", "content": prompt}, {"role": "assistant", "content": "done"}]
+    body = {"session_id": "pb-once", "prompt": prompt, "history_sequence": sequence}
+    before = embeddings_done(memory)
+    first = post_playbook(memory, **body).json()["playbook_id"]
+    assert embeddings_done(memory) == before + 1
+    again = post_playbook(memory, **{**body, "session_id": "pb-twice"}).json()["playbook_id"]
+    assert again == first
+    assert embeddings_done(memory) == before + 1
+    other = post_playbook(memory, **{**body, "prompt": f"{prompt}!"}).json()["playbook_id"]
+    assert other != first
+    assert embeddings_done(memory) == before + 2
+
+
 def test_a_similar_prompt_retrieves_the_playbook_from_mind_kb(memory: MemoryProcess) -> None:
     body = {"session_id": "pb-3", "prompt": SEQUENCE[0]["content"], "history_sequence": SEQUENCE}
     playbook_id = post_playbook(memory, **body).json()["playbook_id"]
