@@ -3,7 +3,7 @@ loop and serve HTTP until SIGTERM/SIGINT. Every dependency may be down at start-
 
 from __future__ import annotations
 
-from services.agent_planner.components import SERVICE, build_app, open_dependencies
+from services.agent_planner.components import SERVICE, add_console, build_app, open_dependencies
 from services.agent_planner.http import add_routes
 from services.agent_planner.limits import LoopLimits
 from services.agent_planner.loop import AgentLoop
@@ -20,6 +20,7 @@ async def main() -> None:
     runs = await open_runs(settings, loop, deps, cleanups)
     app = build_app(settings, deps)
     add_routes(app, loop, deps.audit, deps.audit.ping, runs)
+    add_console(app, settings, deps, cleanups)
     await serve(http=(app, settings.AGENT_PLANNER_PORT), cleanups=cleanups, host=settings.BIND_HOST)
 
 

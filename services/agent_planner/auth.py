@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from services.agent_planner.console.pages import is_console_page
+
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/live", "/metrics"})
 UNAUTHORIZED_BODY = {"error": "unauthorized", "message": "Invalid or missing API key"}
 # FastAPI serves its own docs outside the app's dependencies; with a key they are re-added
@@ -42,7 +44,8 @@ def api_key_guard(expected: str | None) -> Callable[[Request], Awaitable[None]]:
     """A dependency that raises UnauthorizedError unless the request carries the key."""
 
     async def guard(request: Request) -> None:
-        if expected is None or request.url.path in EXEMPT_PATHS:
+        path = request.url.path
+        if expected is None or path in EXEMPT_PATHS or is_console_page(path):
             return
         if not key_matches(presented_key(request.headers), expected):
             raise UnauthorizedError

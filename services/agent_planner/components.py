@@ -3,6 +3,7 @@ session to memory, the audit log, the notification publisher, and the HTTP app."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from services.agent_planner.auth import (
     unauthorized_response,
 )
 from services.agent_planner.breaker import BreakerState, CircuitBreaker, FailurePredicate
+from services.agent_planner.console.pages import add_console_pages
+from services.agent_planner.console.views import add_console_views, console_links
 from services.agent_planner.errors import is_dependency_failure, is_gateway_process_failure
 from services.agent_planner.gateway_client import GatewayClient
 from services.agent_planner.loop import LoopDependencies
@@ -139,10 +142,8 @@ async def start_notifications(
     return notifications
 
 
-def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
-    api_key = settings.api_key()
-    if api_key is None:
-        log.warning("auth_disabled", hint="set PAGI_API_KEY to require an API key on /plan")
+def planner_health(deps: LoopDependencies) -> Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]:
+    """The planner's own /health extras: breaker states and whether Redis answers."""
 
     async def health() -> tuple[bool, dict[str, Any]]:
         breakers = {"model_gateway": deps.gateway.breaker, "memory_rag": deps.memory.rag_breaker}
@@ -155,6 +156,16 @@ def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
                 deps.notifications.available
             ],
         }
+
+    return health
+
+
+def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
+    api_key = settings.api_key()
+    if api_key is None:
+        log.warning("auth_disabled", hint="set PAGI_API_KEY to require an API key on /plan")
+
+    health = planner_health(deps)
 
     guarded_docs = api_key is not None and not settings.AGENT_PUBLIC_DOCS
     app = create_app(
@@ -169,3 +180,21 @@ def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
         add_docs_routes(app)
     app.add_exception_handler(UnauthorizedError, unauthorized_response)
     return app
+
+
+def add_console(
+    app: Any, settings: PlannerSettings, deps: LoopDependencies, cleanups: list[Cleanup]
+) -> None:
+    """The console's pages and the routes it needs beyond the runs and audit APIs."""
+    channels = {
+        "gateway": channel_to(settings.MODEL_GATEWAY_ADDR, settings, cleanups),
+        "memory": channel_to(settings.MEMORY_GRPC_ADDR, settings, cleanups),
+        "sandbox": channel_to(settings.RUST_SANDBOX_GRPC_ADDR, settings, cleanups),
+    }
+    health = planner_health(deps)
+
+    async def status() -> dict[str, Any]:
+        return (await health())[1]
+
+    add_console_views(app, console_links(settings, deps.memory.http, channels), status)
+    add_console_pages(app, settings.JAEGER_UI_URL)

@@ -21,6 +21,7 @@ class PlannerSettings(RedisChannelSettings, DatabaseSettings):
     AGENT_MAX_TURNS: int = Field(default=3, ge=1, le=50)
     AGENT_RAG_TOP_K: int = Field(default=3, ge=1, le=100)
     PAGI_API_KEY: str = ""
+    JAEGER_UI_URL: str = ""  # e.g. http://localhost:16686: the console links trace ids there
     AGENT_PUBLIC_DOCS: bool = False
     PAGI_AUDIT_DB_PATH: str = "./pagi_audit.db"
     AGENT_BREAKER_FAILURES: int = Field(default=5, ge=1)

@@ -1,0 +1,219 @@
+"""The web console in a real browser (Debian's Chromium driven by Playwright) against a real
+stack: a run's final plan appears live, a run is cancelled, a reload mid-run shows the whole
+timeline, the RAG playground finds an ingested file, the system page shows a stopped
+service as down, and a wrong API key gets a clear message. A screenshot of each page is
+saved under test-artifacts/console/."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.core_services import CoreStack, PlannerClient, sandbox_process
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.processes import ROOT, ServiceProcess, free_port
+from tests.support.spawning import Spawner
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+FINAL = '{"steps": ["Clear the floor", "Sort what stays", "Label the shelves"]}'
+# No network at run time: Chromium must not try to reach anything but the planner.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+pytestmark = pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="Debian chromium is not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(Reply.text(FINAL)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sandbox(module_spawn: Spawner, tmp_path_factory: Any) -> ServiceProcess:
+    """The console planner's own sandbox, so the system test can stop it."""
+    return module_spawn(
+        sandbox_process(tmp_path_factory.mktemp("console-sandbox"), free_port(), free_port())
+    )
+
+
+@pytest.fixture(scope="module")
+def planner(
+    core_stack: CoreStack,
+    module_spawn: Spawner,
+    fake: FakeOpenAI,
+    sandbox: ServiceProcess,
+    tmp_path_factory: Any,
+) -> PlannerClient:
+    workdir = tmp_path_factory.mktemp("console-planner")
+    gateway = core_stack.start_openai_gateway(module_spawn, workdir, fake.base_url)
+    return core_stack.start_planner(
+        module_spawn,
+        workdir,
+        MODEL_GATEWAY_ADDR=gateway,
+        RUST_SANDBOX_GRPC_ADDR=f"localhost:{sandbox.env['RUST_SANDBOX_GRPC_PORT']}",
+        AGENT_GATEWAY_TIMEOUT_SECONDS="300",
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, planner: PlannerClient) -> Iterator[Page]:
+    """A console tab that already holds the planner's API key."""
+    context = browser.new_context(base_url=planner.url, viewport={"width": 1280, "height": 900})
+    context.add_init_script(
+        f"sessionStorage.setItem('pagi-console-key', {planner.api_key!r});"
+    )
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def start_run(page: Page, prompt: str) -> str:
+    page.goto("/console#/run")
+    page.fill("#prompt", prompt)
+    page.fill("#session", f"console-{uuid.uuid4().hex[:8]}")
+    page.click("#start")
+    expect(page.locator("#run-view")).to_be_visible()
+    return str(page.locator("#run-view").get_attribute("data-run"))
+
+
+def test_a_run_shows_its_final_plan_live(page: Page) -> None:
+    start_run(page, "Generate a 3-step plan to tidy a garage")
+    expect(page.locator(".final-plan ol.steps li")).to_have_text(
+        ["Clear the floor", "Sort what stays", "Label the shelves"]
+    )
+    types = page.locator("#events .event").evaluate_all("els => els.map(e => e.dataset.type)")
+    assert types[0] == "run.queued" and types[-1] == "run.succeeded"
+    assert "plan.received" in types and "context.retrieved" in types
+    screenshot(page, "run")
+
+
+def test_cancel_stops_a_waiting_run(page: Page, fake: FakeOpenAI) -> None:
+    gate = threading.Event()
+    fake.push(Reply.held(FINAL, gate))
+    try:
+        start_run(page, "hold this one")
+        expect(page.locator('#events .event[data-type="run.started"]')).to_be_visible()
+        page.click("#cancel")
+        expect(page.locator('#events .event[data-type="run.cancelled"]')).to_be_visible()
+        expect(page.locator("#final")).to_contain_text("Run cancelled")
+    finally:
+        gate.set()
+
+
+def test_a_reload_mid_run_shows_the_whole_timeline(page: Page, fake: FakeOpenAI) -> None:
+    gate = threading.Event()
+    fake.push(Reply.held(FINAL, gate))
+    try:
+        run_id = start_run(page, "hold then finish")
+        expect(page.locator('#events .event[data-type="run.started"]')).to_be_visible()
+        page.reload()
+        expect(page.locator("#run-view")).to_have_attribute("data-run", run_id)
+        expect(page.locator('#events .event[data-type="run.started"]')).to_be_visible()
+    finally:
+        gate.set()
+    expect(page.locator('#events .event[data-type="run.succeeded"]')).to_be_visible()
+    ids = page.locator("#events .event header .muted:first-child").all_inner_texts()
+    assert ids == [f"#{n}" for n in range(1, len(ids) + 1)]
+
+
+def test_runs_page_lists_runs_and_opens_their_detail(page: Page) -> None:
+    run_id = start_run(page, "one for the list")
+    expect(page.locator('#events .event[data-type="run.succeeded"]')).to_be_visible()
+    page.goto("/console#/runs")
+    page.click(f'a[href="#/runs/{run_id}"]')
+    expect(page.locator("#audit tbody tr").first).to_be_visible()
+    assert "PLAN_START" in page.locator("#audit").inner_text()
+    screenshot(page, "runs")
+    page.goto("/console#/runs?status=failed")
+    expect(page.locator("#status-filter")).to_have_value("failed")
+
+
+def test_sessions_page_shows_a_history_newest_last(page: Page, planner: PlannerClient) -> None:
+    session = f"console-history-{uuid.uuid4().hex[:6]}"
+    for prompt in ("first question", "second question"):
+        assert planner.plan(prompt, session).status_code == 200
+    page.goto(f"/console#/sessions?id={session}")
+    users = page.locator("#history .message").filter(has=page.locator(".badge.user"))
+    expect(users).to_have_count(2)
+    assert "first question" in users.nth(0).inner_text()
+    assert "second question" in users.nth(1).inner_text()
+    screenshot(page, "sessions")
+
+
+def test_rag_playground_finds_an_ingested_file(page: Page, tmp_path: Path) -> None:
+    marker = f"quokka-{uuid.uuid4().hex[:6]}"
+    document = tmp_path / f"{marker}.md"
+    document.write_text(f"# Field notes\n\nThe {marker} colony sleeps in the shade at noon.\n")
+    page.goto("/console#/knowledge")
+    page.set_input_files("#ingest-file", str(document))
+    page.select_option("#ingest-kb", "Domain-KB")
+    page.click("#ingest-file >> xpath=ancestor::form//button[@type='submit']")
+    expect(page.locator("#ingest-progress")).to_contain_text(f"Stored {marker}.md in Domain-KB")
+    page.fill("#rag-query", f"where does the {marker} colony sleep")
+    page.click("#rag-query >> xpath=ancestor::form//button[@type='submit']")
+    expect(page.locator("#matches .match").first).to_contain_text(marker)
+    screenshot(page, "knowledge")
+
+
+def test_system_page_shows_a_stopped_service_as_down(page: Page, sandbox: ServiceProcess) -> None:
+    page.goto("/console#/system")
+    card = page.locator('.service[data-service="sandbox"] .badge')
+    expect(card).to_have_text("serving")
+    expect(page.locator('.service[data-service="memory"] .badge')).to_have_text("serving")
+    planner_card = page.locator('.service[data-service="planner"]')
+    expect(planner_card).to_contain_text("model_gateway: closed")
+    expect(planner_card).not_to_contain_text("[object")
+    screenshot(page, "system")
+    sandbox.stop()
+    expect(card).to_have_text("down", timeout=30_000)
+
+
+def test_a_wrong_api_key_gets_a_clear_message(browser: Browser, planner: PlannerClient) -> None:
+    context = browser.new_context(base_url=planner.url)
+    context.add_init_script("sessionStorage.setItem('pagi-console-key', 'not-the-key');")
+    tab = context.new_page()
+    try:
+        tab.goto("/console#/runs")
+        expect(tab.locator("#notice")).to_contain_text("refused the API key")
+        expect(tab.locator("#key-dialog")).to_be_visible()
+        tab.fill("#key-input", planner.api_key)
+        tab.click("#key-form button[value=save]")
+        expect(tab.locator("#page table, #page .empty").first).to_be_visible()
+        screenshot(tab, "wrong-key")
+    finally:
+        context.close()
+
+
+def test_pages_are_served_without_the_key_and_hold_no_secret(planner: PlannerClient) -> None:
+    import httpx
+
+    for path in ("/console", "/console/static/app.js", "/console/config.json"):
+        reply = httpx.get(f"{planner.url}{path}", timeout=10)
+        assert reply.status_code == 200, path
+        assert planner.api_key not in reply.text
+    assert httpx.get(f"{planner.url}/system", timeout=10).status_code == 401
