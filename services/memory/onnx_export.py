@@ -78,11 +78,16 @@ def ensure_export(location: str, cache_dir: Path, precision: Precision) -> Expor
     if not model_dir.is_dir():
         raise ExportUnavailable(f"{location!r} is not a local model directory")
     target = cache_dir / f"{model_dir.name}-{fingerprint(model_dir)}"
-    if not (target / MANIFEST).is_file():
-        _publish(cache_dir, target, lambda work: _export(model_dir, work))
-    exported = ExportedModel.read(target)
-    if precision == "int8" and not exported.model_path("int8").is_file():
-        _quantize(exported)
+    try:
+        if not (target / MANIFEST).is_file():
+            _publish(cache_dir, target, lambda work: _export(model_dir, work))
+        exported = ExportedModel.read(target)
+        if precision == "int8" and not exported.model_path("int8").is_file():
+            _quantize(exported)
+    except OSError as exc:
+        raise ExportUnavailable(
+            f"EMBEDDING_CACHE_DIR: cannot keep the export in {cache_dir}: {exc}"
+        ) from exc
     return exported
 
 

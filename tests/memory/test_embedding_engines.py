@@ -29,6 +29,16 @@ def test_fallback_to_torch_when_openvino_is_not_installed(
     assert "openvino" in fallback[0]["reason"]
 
 
+def test_fallback_to_torch_when_the_cache_dir_cannot_be_written(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    with structlog.testing.capture_logs() as logs:
+        engine = open_engine(EmbeddingConfig(backend="onnx", cache_dir=not_a_directory / "x"))
+    assert engine.backend == "torch"
+    [fallback] = [entry for entry in logs if entry["event"] == "embedding_backend_fallback"]
+    assert "EMBEDDING_CACHE_DIR" in fallback["reason"]
+
+
 def test_a_model_that_is_not_a_local_directory_cannot_be_exported(tmp_path: Path) -> None:
     from services.memory.onnx_export import ExportUnavailable
 
