@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -61,11 +62,15 @@ def chain_env(primary_url: str, fallback_url: str, **env: str) -> dict[str, str]
     }
 
 
-def started(workdir: Path, **env: str) -> Iterator[Gateway]:
+@contextmanager
+def running(workdir: Path, **env: str) -> Iterator[Gateway]:
+    """A gateway for one test, stopped however the test ends."""
     gateway = gateway_service(workdir, **env)
     gateway.process.start(timeout=60)
-    yield gateway
-    gateway.process.stop()
+    try:
+        yield gateway
+    finally:
+        gateway.process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +84,8 @@ def gateway(
         REQUEST_TIMEOUT_SECONDS="3",
         LLM_PRICES_PER_1K='{"fallback-model": {"prompt": 0.5, "completion": 2.0}}',
     )
-    yield from started(tmp_path_factory.mktemp("chain"), **env)
+    with running(tmp_path_factory.mktemp("chain"), **env) as gateway:
+        yield gateway
 
 
 def test_retryable_failures_move_down_the_chain_in_order(
@@ -208,7 +214,7 @@ def test_the_deadline_covers_the_whole_chain(
         LLM_ATTEMPT_TIMEOUT_SECONDS="0.9",
         LLM_COOLDOWN_SECONDS="0",
     )
-    for gateway in started(tmp_path, **env):
+    with running(tmp_path, **env) as gateway:
         error = gateway.plan_error("Plan a trip")
         assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "within 2.5s" in (error.details() or "")
@@ -222,7 +228,7 @@ def test_the_deadline_covers_the_whole_chain(
 def test_a_dead_provider_cools_down_and_costs_nothing(fallback: FakeOpenAI, tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{closed_port()}/v1"
     env = chain_env(dead, fallback.base_url, LLM_COOLDOWN_FAILURES="2", LLM_COOLDOWN_SECONDS="600")
-    for gateway in started(tmp_path, **env):
+    with running(tmp_path, **env) as gateway:
         _, first = gateway.plan_with_metadata("one")
         assert first["x-pagi-attempts"] == "3"
         cooled = log_events(gateway.process, "provider_cooldown")
@@ -246,7 +252,7 @@ def test_a_long_retry_after_skips_to_the_next_provider_and_rests_the_first(
 ) -> None:
     primary.push(Reply.error(429, "quota", headers={"Retry-After": "120"}))
     env = chain_env(primary.base_url, fallback.base_url, LLM_COOLDOWN_SECONDS="0")
-    for gateway in started(tmp_path, **env):
+    with running(tmp_path, **env) as gateway:
         assert gateway.plan_json("one")["steps"] == ["from the fallback"]
         assert gateway.plan_json("two")["steps"] == ["from the fallback"]
         assert len(primary.requests) == 1, "Retry-After: 120 is honoured across calls"
@@ -256,7 +262,7 @@ def test_a_long_retry_after_skips_to_the_next_provider_and_rests_the_first(
 def test_mock_is_a_last_resort_only_when_named(primary: FakeOpenAI, tmp_path: Path) -> None:
     primary.set_default(Reply.error(500))
     env = chain_env(primary.base_url, "", LLM_FALLBACKS="mock", LLM_COOLDOWN_SECONDS="0")
-    for gateway in started(tmp_path, **env):
+    with running(tmp_path, **env) as gateway:
         reply, metadata = gateway.plan_with_metadata("hello")
         assert json.loads(reply.plan)["model_type"] == "mock"
         assert reply.model_name == "mock"
