@@ -162,11 +162,12 @@ def test_redis_down_then_up_notifications_resume(
 
     offset = len(notifier.log())
     spawn(redis_process(tmp_path / "redis-2", port))
-    wait_for_log(notifier, '"subscribed"', after=offset, timeout=15)
+    wait_for_log(notifier, '"subscribed"', after=offset)
     with NotificationListener(port) as listener:
         trace_id = resumed_trace_id(planner, listener)
     wait_for_log(notifier, trace_id)
-    assert log_events(planner.process, "redis_connected")
+    # Logged after the publish succeeds, so possibly just after a subscriber saw it.
+    wait_for_log(planner.process, '"redis_connected"')
 
 
 def resumed_trace_id(planner: PlannerClient, listener: NotificationListener) -> str:

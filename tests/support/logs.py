@@ -36,7 +36,7 @@ def log_contains(proc: ServiceProcess, text: str) -> LogCheck:
     return lambda: text in proc.log()
 
 
-def wait_for_log(proc: ServiceProcess, text: str, timeout: float = 30, after: int = 0) -> str:
+def wait_for_log(proc: ServiceProcess, text: str, timeout: float = 60, after: int = 0) -> str:
     """Wait until `text` appears in proc's log past offset `after`; return the matching line."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ import httpx
 from scripts.devstack.probes import redis_answers
 from scripts.devstack.process_group import launch_in_group, signal_group
 from services.kit.health_probe import grpc_serving
+from tests.support.port_owner import group_listens_on
 
 ROOT = Path(__file__).resolve().parents[2]
 EMBEDDING_CACHE = ROOT / ".cache" / "embeddings"
@@ -59,6 +60,17 @@ def base_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class PortReadiness:
+    """A readiness check of one port: it only counts once the port is the service's own."""
+
+    port: int
+    answers: Readiness
+
+    def __call__(self) -> bool:
+        return self.answers()
+
+
 def http_ready(port: int, path: str = "/health") -> Readiness:
     def check() -> bool:
         try:
@@ -66,11 +78,11 @@ def http_ready(port: int, path: str = "/health") -> Readiness:
         except httpx.HTTPError:
             return False
 
-    return check
+    return PortReadiness(port, check)
 
 
 def grpc_ready(port: int, credentials: grpc.ChannelCredentials | None = None) -> Readiness:
-    return lambda: grpc_serving(f"localhost:{port}", credentials)
+    return PortReadiness(port, lambda: grpc_serving(f"localhost:{port}", credentials))
 
 
 @dataclass
@@ -97,9 +109,20 @@ class ServiceProcess:
                     f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
                 )
             if all(check() for check in self.ready):
+                self._check_ports_are_its_own()
                 return
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready after {timeout}s:\n{self.tail()}")
+
+    def _check_ports_are_its_own(self) -> None:
+        """An answer from another test's service that took our port is not readiness:
+        fail clearly here rather than with that service's answers later."""
+        for check in self.ready:
+            if isinstance(check, PortReadiness) and not group_listens_on(self.pid, check.port):
+                raise RuntimeError(
+                    f"{self.name}: port {check.port} answers but another process holds it "
+                    f"(taken after free_port() chose it):\n{self.tail()}"
+                )
 
     @property
     def pid(self) -> int:
