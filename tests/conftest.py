@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from services.kit.database import engine_url
 from tests.support.certs import make_certs
 from tests.support.postgres import PostgresCluster
 from tests.support.processes import LIVE, RedisProcess, redis_process
@@ -64,3 +65,13 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster.create().start()
     yield cluster
     cluster.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The SQLAlchemy URL of an empty database, once per backend: a SQLite file, then a
+    fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return engine_url("", tmp_path / "test.db")
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return engine_url(cluster.create_database(), tmp_path)

@@ -131,6 +131,12 @@ class SessionStore:
 
 
 def _insert(connection: sa.Connection, rows: list[dict[str, str]]) -> None:
+    if connection.dialect.name == "postgresql":
+        # Ids come from a sequence that concurrent transactions draw from in turn: one
+        # session's appends take a lock for the transaction, so each keeps its rows
+        # contiguous. SQLite needs none: its writers already queue at BEGIN IMMEDIATE.
+        lock = sa.text("SELECT pg_advisory_xact_lock(hashtext(:session))")
+        connection.execute(lock, {"session": rows[0]["session_id"]})
     connection.execute(MESSAGES.insert(), rows)
 
 

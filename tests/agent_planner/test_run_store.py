@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from services.agent_planner.runs.records import NewRun, RunEnding, RunStatus
 from services.agent_planner.runs.sql_store import SqlRunStore
 from services.agent_planner.runs.store import RunNotFoundError, RunQuery
-from services.kit.database import Database, engine_url
-from tests.support.postgres import PostgresCluster
+from services.kit.database import Database
 
 CREATED = "2026-01-01T00:00:00.000Z"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlRunStore]:
-    if request.param == "sqlite":
-        url = engine_url("", tmp_path / "runs.db")
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-        url = engine_url(cluster.create_database(), tmp_path)
-    opened = SqlRunStore(Database(url), max_event_bytes=2048)
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlRunStore]:
+    opened = SqlRunStore(Database(database_url), max_event_bytes=2048)
     await opened.open()
     yield opened
     await opened.database.close()

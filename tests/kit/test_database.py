@@ -34,15 +34,10 @@ V2 = [*V1, Migration(2, "notes.author", add_author)]
 Factory = Callable[[], str]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
+@pytest.fixture
+def new_url(database_url: str) -> Factory:
     """Each call: the URL of one database (the same one for the whole test)."""
-    if request.param == "sqlite":
-        url = engine_url("", tmp_path / "test.db")
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-        url = engine_url(cluster.create_database(), tmp_path)
-    return lambda: url
+    return lambda: database_url
 
 
 async def columns(db: Database) -> list[str]:

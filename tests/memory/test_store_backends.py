@@ -26,14 +26,9 @@ def message(content: str, role: str = "user", **extra: str) -> StoredMessage:
     return StoredMessage(role=role, content=content, stored_at=STAMP, extra=dict(extra))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SessionStore]:
-    if request.param == "sqlite":
-        url = engine_url("", tmp_path / "history.db")
-    else:
-        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-        url = engine_url(cluster.create_database(), tmp_path)
-    opened = SessionStore(Database(url))
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SessionStore]:
+    opened = SessionStore(Database(database_url))
     await opened.open()
     yield opened
     await opened.close()
