@@ -12,9 +12,16 @@ from fastapi.responses import JSONResponse, Response
 from services.agent_planner.audit import AuditLog
 from services.agent_planner.errors import AgentLoopError
 from services.agent_planner.loop import AgentLoop
-from services.agent_planner.runs.routes import add_run_routes, stream_plan
+from services.agent_planner.runs.approval_routes import add_approval_routes, waiting_answer
+from services.agent_planner.runs.pool import QueueFullError
+from services.agent_planner.runs.records import RunStatus
+from services.agent_planner.runs.routes import add_run_routes, queue_full, stream_plan
 from services.agent_planner.runs.service import RunService
-from services.agent_planner.validation import InvalidRequestError, parse_plan_request
+from services.agent_planner.validation import (
+    InvalidRequestError,
+    PlanRequest,
+    parse_plan_request,
+)
 from services.kit.logs import get_logger
 
 log = get_logger("agent_planner.http")
@@ -28,11 +35,12 @@ def add_routes(
     async def plan(request: Request) -> Response:
         if "text/event-stream" in request.headers.get("accept", ""):
             return await stream_plan(runs, request)
-        return await run_plan(loop, request)
+        return await run_plan(loop, runs, request)
 
     app.add_api_route("/plan", plan, methods=["POST"], summary="Run the agent loop")
     app.add_api_route("/run", plan, methods=["POST"], summary="Same as /plan")
     add_run_routes(app, runs)
+    add_approval_routes(app, runs)
 
     @app.get("/audit", summary="Audit rows of one run (trace_id) or session (session_id)")
     async def audit_rows(
@@ -57,11 +65,13 @@ def add_routes(
         )
 
 
-async def run_plan(loop: AgentLoop, request: Request) -> JSONResponse:
+async def run_plan(loop: AgentLoop, runs: RunService, request: Request) -> JSONResponse:
     try:
         body = parse_plan_request(await request.body())
     except InvalidRequestError as exc:
         return error_response(400, str(exc))
+    if runs.approval_for(body):
+        return await run_plan_with_approval(runs, body)
     try:
         result = await loop.run(body.prompt, body.session_id, body.resources)
     except AgentLoopError as exc:
@@ -71,6 +81,20 @@ async def run_plan(loop: AgentLoop, request: Request) -> JSONResponse:
         log.exception("agent_loop_crashed")
         return error_response(500, f"Agent execution failed: {exc or type(exc).__name__}")
     return JSONResponse({"result": result})
+
+
+async def run_plan_with_approval(runs: RunService, body: PlanRequest) -> JSONResponse:
+    """A tool call may have to wait for a reviewer: execute as a run, and answer 202 with
+    its link instead of holding the request when it stops to wait."""
+    try:
+        record = await runs.settled((await runs.start(body)).run_id)
+    except QueueFullError:
+        return queue_full()
+    if record.status is RunStatus.WAITING_APPROVAL:
+        return waiting_answer(record)
+    if record.result is None:  # failed, or cancelled meanwhile
+        return error_response(500, f"Agent execution failed: {record.error or record.status}")
+    return JSONResponse({"result": record.result})
 
 
 def error_response(status: int, message: str, **extra: Any) -> JSONResponse:

@@ -6,8 +6,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from services.agent_planner.approval import ALL_TOOLS, ApprovalPolicy
 from services.kit.redis_settings import RedisChannelSettings
 from services.kit.settings import DatabaseSettings
+from services.kit.tool_catalogue import TOOLS_BY_NAME
 
 
 class PlannerSettings(RedisChannelSettings, DatabaseSettings):
@@ -49,6 +51,11 @@ class PlannerSettings(RedisChannelSettings, DatabaseSettings):
     AGENT_SSE_POLL_SECONDS: float = Field(default=1.0, gt=0)  # database polling without Redis
     PAGI_NOTIFICATIONS_STREAM_MAXLEN: int = Field(default=100_000, ge=100)  # approximate trim
     AGENT_RUN_EVENTS_CHANNEL: str = Field(default="pagi:run-events", min_length=1)
+    # Human approval of tool calls: none, all, or a comma list of tool names.
+    AGENT_TOOL_APPROVAL: str = "none"
+    AGENT_APPROVAL_TIMEOUT_SECONDS: float = Field(default=3600.0, gt=0)
+    AGENT_RESUME_ON_START: bool = True  # false: runs a dead planner left are marked failed
+    AGENT_CHECKPOINT_MAX_BYTES: int = Field(default=4 * 1024 * 1024, ge=16 * 1024)
 
     @field_validator("MEMORY_URL")
     @classmethod
@@ -67,6 +74,18 @@ class PlannerSettings(RedisChannelSettings, DatabaseSettings):
         if not host or not port.isdigit():
             raise ValueError(f"expected host:port, got {value!r}")
         return value.strip()
+
+    @field_validator("AGENT_TOOL_APPROVAL")
+    @classmethod
+    def _check_approval(cls, value: str) -> str:
+        unknown = ApprovalPolicy.parse(value).tools - {ALL_TOOLS, *TOOLS_BY_NAME}
+        if unknown:
+            known = ", ".join(sorted(TOOLS_BY_NAME))
+            raise ValueError(f"unknown tools {sorted(unknown)}: use none, all or of {known}")
+        return value
+
+    def approval_policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy.parse(self.AGENT_TOOL_APPROVAL)
 
     def runs_db_path(self) -> str:
         return self.AGENT_RUNS_DB_PATH.strip() or self.PAGI_AUDIT_DB_PATH

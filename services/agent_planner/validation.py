@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from services.agent_planner.approval import ApprovalPolicy, InvalidApprovalPolicy
 from services.kit.json_limits import JsonRefused, loads_bounded
 from services.kit.wire_limits import MAX_SESSION_ID_CHARS
 
@@ -30,6 +31,7 @@ class PlanRequest:
     prompt: str
     session_id: str
     resources: tuple[Resource, ...]
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)  # asked for by the caller
 
 
 def parse_plan_request(body: bytes) -> PlanRequest:
@@ -52,7 +54,11 @@ def parse_plan_request(body: bytes) -> PlanRequest:
     for index, (kind, uri) in enumerate(resources):
         if not kind.strip() or not uri.strip():
             raise InvalidRequestError(f"resources[{index}] must include non-empty type and uri")
-    return PlanRequest(prompt, session_id, tuple(Resource(k, u) for k, u in resources))
+    try:
+        approval = ApprovalPolicy.from_request(document.get("approval"))
+    except InvalidApprovalPolicy as exc:
+        raise InvalidRequestError(str(exc)) from None
+    return PlanRequest(prompt, session_id, tuple(Resource(k, u) for k, u in resources), approval)
 
 
 def _decode(body: bytes) -> dict[str, Any]:

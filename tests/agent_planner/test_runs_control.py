@@ -320,7 +320,11 @@ def test_planner_stopped_mid_run_leaves_the_run_terminal(
     """kill -9: the restarted planner ends the run; SIGTERM: the stopping planner does."""
     fake.push(Reply.held(FINAL, gate))
     port = free_port()
-    env = core_stack.planner_env(MODEL_GATEWAY_ADDR=gateway, AGENT_GATEWAY_TIMEOUT_SECONDS="300")
+    env = core_stack.planner_env(
+        MODEL_GATEWAY_ADDR=gateway,
+        AGENT_GATEWAY_TIMEOUT_SECONDS="300",
+        AGENT_RESUME_ON_START="false",
+    )
     first = spawn(planner_process(tmp_path, port, **env))
     client = PlannerClient(first, port)
     run_id = start_run(client, session="s-ctl-stop").json()["run_id"]

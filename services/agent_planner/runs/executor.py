@@ -9,7 +9,9 @@ from typing import Any
 
 from opentelemetry import trace
 
+from services.agent_planner.approval import ApprovalPolicy
 from services.agent_planner.audit import AuditLog
+from services.agent_planner.checkpoint import Checkpoint
 from services.agent_planner.errors import AgentLoopError
 from services.agent_planner.loop import AgentLoop, Run
 from services.agent_planner.metrics import tracer
@@ -17,6 +19,7 @@ from services.agent_planner.notifications import NotificationPublisher
 from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.metrics import RUN_FIRST_EVENT, RUNS_FINISHED
 from services.agent_planner.runs.records import NewRun, RunEnding, RunEvent, RunStatus
+from services.agent_planner.runs.sql_checkpoints import SqlCheckpointStore
 from services.agent_planner.runs.store import RunStore
 from services.agent_planner.validation import Resource
 from services.kit.logs import get_logger
@@ -39,6 +42,7 @@ class QueuedRun:
     run: NewRun
     created: float
     link: trace.SpanContext | None = None
+    resume: bool = False  # continue from the run's checkpoint (after a decision or restart)
 
 
 class StoreSink:
@@ -55,6 +59,25 @@ class StoreSink:
             self.hub.announce(event)
 
 
+@dataclass(frozen=True)
+class ApprovalSettings:
+    policy: ApprovalPolicy  # the server's floor
+    timeout: float  # seconds a call waits for a reviewer before it is rejected
+
+
+class StoreCheckpointer:
+    """The loop's checkpointer for a run: its checkpoint row, and parking for a reviewer."""
+
+    def __init__(self, run_id: str, checkpoints: SqlCheckpointStore, timeout: float) -> None:
+        self.run_id = run_id
+        self.checkpoints = checkpoints
+        self.timeout = timeout
+
+    async def save(self, checkpoint: Checkpoint, waiting: bool = False) -> None:
+        deadline = time.time() + self.timeout if waiting else None
+        await self.checkpoints.save(self.run_id, checkpoint, deadline)
+
+
 class RunExecutor:
     def __init__(
         self,
@@ -64,6 +87,8 @@ class RunExecutor:
         audit: AuditLog,
         notifications: NotificationPublisher,
         owner: str,
+        checkpoints: SqlCheckpointStore,
+        approval: ApprovalSettings,
     ) -> None:
         self.loop = loop
         self.store = store
@@ -71,6 +96,8 @@ class RunExecutor:
         self.audit = audit
         self.notifications = notifications
         self.owner = owner
+        self.checkpoints = checkpoints
+        self.approval = approval
 
     async def execute(self, queued: QueuedRun) -> RunEnding | None:
         """Run the loop; None when the run was no longer queued (cancelled while waiting)."""
@@ -84,9 +111,9 @@ class RunExecutor:
         links = [trace.Link(queued.link)] if queued.link is not None else []
         with tracer.start_as_current_span("AgentRun", links=links) as span:
             span.set_attribute("run_id", run.run_id)
-            return await self._drive_loop(run)
+            return await self._drive_loop(await self._run_state(run, queued.resume))
 
-    async def _drive_loop(self, run: NewRun) -> RunEnding:
+    async def _run_state(self, run: NewRun, resume: bool) -> Run:
         resources = tuple(Resource(r["type"], r["uri"]) for r in run.resources)
         state = Run(
             run.trace_id,
@@ -95,16 +122,30 @@ class RunExecutor:
             run.prompt,
             run.prompt,
             sink=StoreSink(run.run_id, self.store, self.hub),
+            approval=self.approval.policy.union(ApprovalPolicy.of(run.approval)),
+            checkpoints=StoreCheckpointer(run.run_id, self.checkpoints, self.approval.timeout),
         )
+        if resume:
+            stored = await self.checkpoints.load(run.run_id)
+            state.approval = state.approval.union(ApprovalPolicy.of(stored.approval))
+            if stored.checkpoint is not None:
+                state.restore(stored.checkpoint)
+                log.info("run_resumed", run_id=run.run_id, turn=state.turn)
+        return state
+
+    async def _drive_loop(self, state: Run) -> RunEnding | None:
+        """The ending; None when the run is parked waiting for a reviewer."""
         try:
             outcome = await self.loop.execute(state)
         except AgentLoopError as exc:
             return RunEnding(RunStatus.FAILED, error=str(exc), turns=state.turn)
         except Exception as exc:  # a bug still ends the run, visibly
-            log.exception("run_crashed", run_id=run.run_id)
+            log.exception("run_crashed", trace_id=state.trace_id)
             return RunEnding(
                 RunStatus.FAILED, error=f"{exc or type(exc).__name__}", turns=state.turn
             )
+        if outcome.status == RunStatus.WAITING_APPROVAL:
+            return None
         return RunEnding(RunStatus(outcome.status), result=outcome.result, turns=outcome.turns)
 
     async def end(self, run: NewRun, ending: RunEnding) -> RunEvent | None:

@@ -16,7 +16,8 @@ from services.kit.database import DatabaseUnavailable
 from services.kit.logs import get_logger
 
 log = get_logger("run_maintenance")
-# Ends the unfinished runs whose owner last beat before the given time; returns how many.
+# Sweeps runs by time: ends (or resumes) those whose owner last beat before the given time,
+# or rejects calls whose approval deadline passed; returns how many.
 Sweep = Callable[[float], Awaitable[int]]
 
 
@@ -37,6 +38,7 @@ class RunMaintenance:
         retention_interval_seconds: float,
         sweep: Sweep | None = None,
         lease_seconds: float = 0.0,
+        expire: Sweep | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -46,6 +48,7 @@ class RunMaintenance:
         self.retention_interval_seconds = retention_interval_seconds
         self.sweep = sweep
         self.lease_seconds = lease_seconds
+        self.expire = expire  # rejects tool calls whose reviewer did not answer in time
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -72,6 +75,8 @@ class RunMaintenance:
                 await self._beat()
                 if self.sweep is not None:
                     await self.sweep(time.time() - self.lease_seconds)
+                if self.expire is not None:
+                    await self.expire(time.time())
                 if time.monotonic() - last_prune >= self.retention_interval_seconds:
                     last_prune = time.monotonic()
                     await self.prune()

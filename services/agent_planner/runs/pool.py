@@ -133,7 +133,8 @@ class RunPool:
             if ending is not None:
                 await self.executor.end(run, ending)
         finally:
-            del self._running[run.run_id]
+            if self._running.get(run.run_id) is execution:  # not yet the run's next turn
+                del self._running[run.run_id]
             RUNS_IN_FLIGHT.dec()
             execution.done.set()
 

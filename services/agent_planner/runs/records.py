@@ -11,6 +11,7 @@ from typing import Any
 class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"  # parked until a reviewer decides; holds no worker
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -18,10 +19,10 @@ class RunStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+        return self not in UNFINISHED
 
 
-UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)
 # The one event type each terminal status ends its stream with.
 TERMINAL_EVENTS = {
     RunStatus.SUCCEEDED: "run.succeeded",
@@ -41,6 +42,7 @@ class NewRun:
     trace_id: str
     prompt: str
     resources: list[dict[str, str]]
+    approval: tuple[str, ...] = ()  # tools needing a reviewer (server policy and request's)
 
 
 @dataclass(frozen=True)

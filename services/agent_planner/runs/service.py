@@ -8,11 +8,13 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from services.agent_planner.approval import ApprovalPolicy
 from services.agent_planner.audit import utc_timestamp
 from services.agent_planner.metrics import tracer
+from services.agent_planner.runs.approvals import ApprovalDesk, Decision
 from services.agent_planner.runs.executor import QueuedRun, RunExecutor
 from services.agent_planner.runs.hub import RunEventHub
-from services.agent_planner.runs.pool import RunPool
+from services.agent_planner.runs.pool import CANCELLED, RunPool
 from services.agent_planner.runs.records import NewRun, RunEnding, RunRecord, RunStatus
 from services.agent_planner.runs.store import RunQuery, RunStore
 from services.agent_planner.runs.stream import RunStreamer
@@ -52,12 +54,20 @@ class RunService:
         pool: RunPool,
         executor: RunExecutor,
         streamer: RunStreamer,
+        desk: ApprovalDesk,
+        resume_on_start: bool,
     ) -> None:
         self.store = store
         self.hub = hub
         self.pool = pool
         self.executor = executor
         self.streamer = streamer
+        self.desk = desk
+        self.resume_on_start = resume_on_start
+
+    def approval_for(self, request: PlanRequest) -> ApprovalPolicy:
+        """The request's approval added to the server's (which it can never lower)."""
+        return self.executor.approval.policy.union(request.approval)
 
     async def start(self, request: PlanRequest) -> RunRecord:
         """Store a new queued run and hand it to the pool; QueueFullError when full. The
@@ -69,6 +79,7 @@ class RunService:
                 trace_id=current_trace_id() or new_trace_id(),
                 prompt=request.prompt,
                 resources=[r.as_json() for r in request.resources],
+                approval=tuple(self.approval_for(request).as_list()),
             )
             span.set_attribute("run_id", run.run_id)
             created_at = utc_timestamp()
@@ -105,10 +116,22 @@ class RunService:
         """All events of a run this request has just started."""
         return self.streamer.follow(run_id, 0, known_open=True)
 
+    async def settled(self, run_id: str) -> RunRecord:
+        """The run once it has ended or waits for a reviewer."""
+        return await self.streamer.settled(run_id)
+
+    async def decide(self, run_id: str, decision: Decision) -> RunRecord:
+        """RunNotFound, ApprovalConflict or QueueFullError when the decision is refused."""
+        await self.desk.decide(await self.get(run_id), decision)
+        return await self.get(run_id)
+
     async def cancel(self, run_id: str) -> CancelAnswer:
         record = await self.get(run_id)
         if record.status.terminal:
             return self._already_ended(record)
+        if record.status is RunStatus.WAITING_APPROVAL:  # no process holds it: end it here
+            await self.executor.end(_new_run(record), CANCELLED)
+            return await self.cancel(run_id)
         if await self.pool.cancel(run_id):
             return CancelAnswer(await self.get(run_id))
         record = await self.get(run_id)
@@ -120,17 +143,37 @@ class RunService:
     async def abandon_unfinished(self, heartbeat_before: float) -> int:
         """End runs left queued or running by a process that is gone."""
         stale = await self.store.stale_runs(heartbeat_before)
+        resumed = 0
         for record in stale:
-            run = NewRun(
-                record.run_id, record.session_id, record.trace_id, record.prompt, record.resources
-            )
-            await self.executor.end(run, ABANDONED)
-        if stale:
+            if not self.resume_on_start:
+                await self.executor.end(_new_run(record), ABANDONED)
+            elif await self.desk.checkpoints.resume(
+                record.run_id, self.desk.owner, heartbeat_before
+            ):
+                self.pool.submit(QueuedRun(_new_run(record), time.time(), resume=True))
+                resumed += 1
+        if resumed:
+            log.warning("runs_resumed", count=resumed, reason="planner_restarted")
+        elif stale and not self.resume_on_start:
             log.warning("runs_abandoned", count=len(stale), reason="planner_restarted")
         return len(stale)
+
+    async def _take_over(self, record: RunRecord, heartbeat_before: float) -> bool:
+        """Queue here, from its checkpoint, a run a dead process held; False when another
+        process took it first."""
+        if not await self.desk.checkpoints.resume(record.run_id, self.desk.owner, heartbeat_before):
+            return False
+        self.pool.submit(QueuedRun(_new_run(record), time.time(), resume=True))
+        return True
 
     @staticmethod
     def _already_ended(record: RunRecord) -> CancelAnswer:
         if record.status is RunStatus.CANCELLED:
             return CancelAnswer(record)  # cancelling twice is fine
         raise RunAlreadyFinished(record)
+
+
+def _new_run(record: RunRecord) -> NewRun:
+    return NewRun(
+        record.run_id, record.session_id, record.trace_id, record.prompt, record.resources
+    )

@@ -10,11 +10,13 @@ import uuid
 from pathlib import Path
 
 from services.agent_planner.loop import AgentLoop, LoopDependencies
-from services.agent_planner.runs.executor import RunExecutor
+from services.agent_planner.runs.approvals import ApprovalDesk
+from services.agent_planner.runs.executor import ApprovalSettings, RunExecutor
 from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.maintenance import RunMaintenance
 from services.agent_planner.runs.pool import RunPool
 from services.agent_planner.runs.service import RunService
+from services.agent_planner.runs.sql_checkpoints import SqlCheckpointStore
 from services.agent_planner.runs.sql_store import SqlRunStore
 from services.agent_planner.runs.stream import RunStreamer
 from services.agent_planner.settings import PlannerSettings
@@ -43,12 +45,17 @@ async def open_runs(
         settings.AGENT_REDIS_TIMEOUT_SECONDS,
     )
     await hub.start()
-    executor = RunExecutor(loop, store, hub, deps.audit, deps.notifications, owner)
+    checkpoints = SqlCheckpointStore(store.database, settings.AGENT_CHECKPOINT_MAX_BYTES)
+    approval = ApprovalSettings(settings.approval_policy(), settings.AGENT_APPROVAL_TIMEOUT_SECONDS)
+    executor = RunExecutor(
+        loop, store, hub, deps.audit, deps.notifications, owner, checkpoints, approval
+    )
     pool = RunPool(executor, settings.AGENT_MAX_CONCURRENT_RUNS, settings.AGENT_RUN_QUEUE_SIZE)
     streamer = RunStreamer(
         store, hub, settings.AGENT_SSE_HEARTBEAT_SECONDS, settings.AGENT_SSE_POLL_SECONDS
     )
-    service = RunService(store, hub, pool, executor, streamer)
+    desk = ApprovalDesk(store, checkpoints, pool, hub, deps.audit, owner)
+    service = RunService(store, hub, pool, executor, streamer, desk, settings.AGENT_RESUME_ON_START)
     lease = LEASE_HEARTBEATS * settings.AGENT_RUN_HEARTBEAT_SECONDS
     if store.database.is_postgres:
         # Replicas share the database: only runs whose owner stopped beating are orphans,
@@ -68,6 +75,7 @@ async def open_runs(
         settings.AGENT_RUN_RETENTION_INTERVAL_SECONDS,
         sweep=sweep,
         lease_seconds=lease,
+        expire=desk.expire,
     )
     await pool.start()
     await maintenance.start()

@@ -25,10 +25,12 @@ from services.agent_planner.runs.sql_tables import (
     EVENTS_AFTER,
     INSERT_EVENT,
     IS_OPEN,
+    IS_UNFINISHED,
     MIGRATIONS,
     NEXT_SEQ,
     NEXT_SEQ_IF_OPEN,
     RECORD_COLUMNS,
+    RUN_CHECKPOINTS,
     RUN_EVENTS,
     RUNS,
 )
@@ -69,6 +71,9 @@ class SqlRunStore:
 
         def insert(connection: sa.Connection) -> RunEvent:
             connection.execute(RUNS.insert(), row)
+            if run.approval:  # kept for whichever process resumes the run
+                policy = {"run_id": run.run_id, "approval": json.dumps(list(run.approval))}
+                connection.execute(RUN_CHECKPOINTS.insert(), {**policy, "updated_at": created_at})
             return self._insert_event(connection, run.run_id, "run.queued", queued)
 
         return await self.database.write(insert)
@@ -117,7 +122,7 @@ class SqlRunStore:
 
         def finish(connection: sa.Connection) -> RunEvent | None:
             changed = connection.execute(
-                RUNS.update().where(RUNS.c.run_id == run_id, IS_OPEN).values(**values)
+                RUNS.update().where(RUNS.c.run_id == run_id, IS_UNFINISHED).values(**values)
             ).rowcount
             if not changed:
                 return None
@@ -169,11 +174,14 @@ class SqlRunStore:
         return await self.database.read(select)
 
     async def delete_finished_before(self, finished_before: str) -> int:
-        old = sa.and_(sa.not_(IS_OPEN), RUNS.c.finished_at < finished_before)
+        old = sa.and_(sa.not_(IS_UNFINISHED), RUNS.c.finished_at < finished_before)
 
         def delete(connection: sa.Connection) -> int:
             old_ids = sa.select(RUNS.c.run_id).where(old).scalar_subquery()
             connection.execute(RUN_EVENTS.delete().where(RUN_EVENTS.c.run_id.in_(old_ids)))
+            connection.execute(
+                RUN_CHECKPOINTS.delete().where(RUN_CHECKPOINTS.c.run_id.in_(old_ids))
+            )
             return int(connection.execute(RUNS.delete().where(old)).rowcount)
 
         return await self.database.write(delete)

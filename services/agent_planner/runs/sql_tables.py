@@ -61,7 +61,9 @@ RECORD_COLUMNS = (
     RUNS.c.heartbeat_at,
 )
 OPEN_STATUSES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
-IS_OPEN = RUNS.c.status.in_(OPEN_STATUSES)
+IS_OPEN = RUNS.c.status.in_(OPEN_STATUSES)  # held by a process (heartbeats, leases)
+# Not ended: open, or parked for a reviewer (events, the ending and a cancel still apply).
+IS_UNFINISHED = RUNS.c.status.in_([*OPEN_STATUSES, RunStatus.WAITING_APPROVAL.value])
 # Hot-path statements.
 NEXT_SEQ = (
     RUNS.update()
@@ -71,7 +73,7 @@ NEXT_SEQ = (
 )
 NEXT_SEQ_IF_OPEN = (
     RUNS.update()
-    .where(RUNS.c.run_id == sa.bindparam("id"), IS_OPEN)
+    .where(RUNS.c.run_id == sa.bindparam("id"), IS_UNFINISHED)
     .values(
         last_seq=RUNS.c.last_seq + 1,
         turns=sa.case(
@@ -94,4 +96,26 @@ def create_run_tables(connection: sa.Connection) -> None:
     METADATA.create_all(connection, checkfirst=True)
 
 
-MIGRATIONS = [Migration(1, "runs and run events", create_run_tables)]
+# Version 2 on: in their own metadata, so version 1 always creates exactly what it did.
+CHECKPOINT_METADATA = sa.MetaData()
+RUN_CHECKPOINTS = sa.Table(
+    "run_checkpoints",
+    CHECKPOINT_METADATA,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("approval", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("data", sa.Text),  # the Checkpoint JSON; null until the first step
+    sa.Column("call_id", sa.Text),  # the call waiting for a reviewer
+    sa.Column("deadline", sa.Float),  # when that call is rejected with reason "timeout"
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Index("idx_run_checkpoints_deadline", "deadline"),
+)
+
+
+def create_checkpoint_table(connection: sa.Connection) -> None:
+    CHECKPOINT_METADATA.create_all(connection)
+
+
+MIGRATIONS = [
+    Migration(1, "runs and run events", create_run_tables),
+    Migration(2, "run checkpoints and approvals", create_checkpoint_table),
+]

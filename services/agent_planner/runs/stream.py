@@ -6,6 +6,7 @@ read. Idle streams get a comment heartbeat; without Redis the store is polled in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,10 +15,11 @@ from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
 from services.agent_planner.runs.hub import RunEventHub, RunFeed
 from services.agent_planner.runs.metrics import STREAM_READERS
-from services.agent_planner.runs.records import RunEvent
+from services.agent_planner.runs.records import RunEvent, RunRecord, RunStatus
 from services.agent_planner.runs.store import RunStore
 
 BATCH = 500
+SETTLED = frozenset({*(s for s in RunStatus if s.terminal), RunStatus.WAITING_APPROVAL})
 WOKEN, HEARTBEAT, POLL = "woken", "heartbeat", "poll"
 
 
@@ -78,6 +80,19 @@ class RunStreamer:
                 last_sent = time.monotonic()
             elif outcome == POLL:
                 events = None
+
+    async def settled(self, run_id: str) -> RunRecord:
+        """The run's record once it has ended or parked for a reviewer (read again at
+        every event of the run, or every poll interval when Redis is away)."""
+        with self.hub.watch(run_id) as feed:
+            while True:
+                feed.wake.clear()
+                record = await self.store.get_run(run_id)
+                if record is None or record.status in SETTLED:
+                    assert record is not None, run_id
+                    return record
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(feed.wake.wait(), self.poll_seconds)
 
     async def _ended(self, run_id: str) -> bool:
         record = await self.store.get_run(run_id)

@@ -1,0 +1,146 @@
+"""Run checkpoints and approval decisions in the planner's database, next to the runs.
+One row per run holds its latest checkpoint (overwritten each step, so a run stores one,
+of bounded size) and, while the run waits for a reviewer, the call id and its deadline.
+A decision claims the waiting run and rewrites its pending call in one transaction, so two
+reviewers (or a reviewer and the timeout) on any replicas cannot both win."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.agent_planner.audit import utc_timestamp
+from services.agent_planner.checkpoint import Checkpoint
+from services.agent_planner.errors import AgentLoopError
+from services.agent_planner.runs.records import RunStatus
+from services.agent_planner.runs.sql_tables import IS_OPEN, RUN_CHECKPOINTS, RUNS
+from services.kit.database import Database
+
+WAITING = RunStatus.WAITING_APPROVAL.value
+
+
+class CheckpointTooLarge(AgentLoopError):
+    """The run's state outgrew AGENT_CHECKPOINT_MAX_BYTES; the run fails rather than
+    continue without a way to resume it."""
+
+
+class ApprovalConflict(Exception):
+    """The run is not waiting for that call (another id, already decided, or not waiting)."""
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    approval: tuple[str, ...]
+    checkpoint: Checkpoint | None
+
+
+class SqlCheckpointStore:
+    def __init__(self, database: Database, max_bytes: int) -> None:
+        self.database = database
+        self.max_bytes = max_bytes
+
+    async def save(self, run_id: str, checkpoint: Checkpoint, deadline: float | None) -> None:
+        """Store the checkpoint; with a deadline the run is also parked, waiting for a
+        reviewer until then, and stops being held by this process."""
+        text = checkpoint.to_text()
+        size = len(text.encode("utf-8"))
+        if size > self.max_bytes:
+            raise CheckpointTooLarge(
+                f"run state of {size} bytes exceeds AGENT_CHECKPOINT_MAX_BYTES={self.max_bytes}"
+            )
+        pending = checkpoint.pending
+        values = {
+            "data": text,
+            "call_id": pending.call_id if deadline is not None and pending else None,
+            "deadline": deadline,
+            "updated_at": utc_timestamp(),
+        }
+
+        def write(connection: sa.Connection) -> None:
+            _upsert(connection, run_id, values)
+            if deadline is not None:
+                connection.execute(
+                    RUNS.update()
+                    .where(RUNS.c.run_id == run_id, IS_OPEN)
+                    .values(status=WAITING, owner=None)
+                )
+
+        await self.database.write(write)
+
+    async def load(self, run_id: str) -> StoredCheckpoint:
+        query = sa.select(RUN_CHECKPOINTS.c.approval, RUN_CHECKPOINTS.c.data).where(
+            RUN_CHECKPOINTS.c.run_id == run_id
+        )
+
+        def read(connection: sa.Connection) -> StoredCheckpoint:
+            row = connection.execute(query).first()
+            if row is None:
+                return StoredCheckpoint((), None)
+            data = Checkpoint.from_text(row.data) if row.data else None
+            return StoredCheckpoint(tuple(json.loads(row.approval)), data)
+
+        return await self.database.read(read)
+
+    async def decide(
+        self, run_id: str, call_id: str, apply: Callable[[Checkpoint], None], owner: str
+    ) -> Checkpoint:
+        """Apply a reviewer's decision to the waiting call and queue the run for `owner`;
+        ApprovalConflict (and nothing changed) when the run does not wait for call_id."""
+
+        def claim(connection: sa.Connection) -> Checkpoint:
+            waiting = connection.execute(
+                sa.select(RUN_CHECKPOINTS.c.call_id, RUN_CHECKPOINTS.c.data)
+                .join(RUNS, RUNS.c.run_id == RUN_CHECKPOINTS.c.run_id)
+                .where(RUNS.c.run_id == run_id, RUNS.c.status == WAITING)
+            ).first()
+            if waiting is None or waiting.data is None:
+                raise ApprovalConflict("the run is not waiting for an approval")
+            if waiting.call_id != call_id:
+                raise ApprovalConflict(f"call_id {call_id!r} is not the call waiting for approval")
+            claimed = connection.execute(
+                RUNS.update()
+                .where(RUNS.c.run_id == run_id, RUNS.c.status == WAITING)
+                .values(status=RunStatus.QUEUED.value, owner=owner, heartbeat_at=time.time())
+            ).rowcount
+            if not claimed:  # decided elsewhere between the read and this update
+                raise ApprovalConflict("the call was decided meanwhile")
+            checkpoint = Checkpoint.from_text(waiting.data)
+            apply(checkpoint)
+            values = {"data": checkpoint.to_text(), "call_id": None, "deadline": None}
+            _upsert(connection, run_id, {**values, "updated_at": utc_timestamp()})
+            return checkpoint
+
+        return await self.database.write(claim)
+
+    async def expired(self, now: float) -> list[tuple[str, str]]:
+        """(run id, call id) of the calls whose reviewer did not answer in time."""
+        query = (
+            sa.select(RUN_CHECKPOINTS.c.run_id, RUN_CHECKPOINTS.c.call_id)
+            .join(RUNS, RUNS.c.run_id == RUN_CHECKPOINTS.c.run_id)
+            .where(RUNS.c.status == WAITING, RUN_CHECKPOINTS.c.deadline < now)
+        )
+        rows = await self.database.read(lambda c: c.execute(query).all())
+        return [(str(run_id), str(call_id)) for run_id, call_id in rows]
+
+    async def resume(self, run_id: str, owner: str, heartbeat_before: float) -> bool:
+        """Take over a run a dead process held (queued again, owned by `owner`); False when
+        another process took it first."""
+        stale = sa.or_(RUNS.c.heartbeat_at.is_(None), RUNS.c.heartbeat_at < heartbeat_before)
+        statement = (
+            RUNS.update()
+            .where(RUNS.c.run_id == run_id, IS_OPEN, stale)
+            .values(status=RunStatus.QUEUED.value, owner=owner, heartbeat_at=time.time())
+        )
+        changed = await self.database.write(lambda c: c.execute(statement).rowcount)
+        return bool(changed)
+
+
+def _upsert(connection: sa.Connection, run_id: str, values: dict[str, Any]) -> None:
+    where = RUN_CHECKPOINTS.c.run_id == run_id
+    if not connection.execute(RUN_CHECKPOINTS.update().where(where).values(**values)).rowcount:
+        connection.execute(RUN_CHECKPOINTS.insert().values(run_id=run_id, **values))

@@ -1,0 +1,237 @@
+"""Human approval of tool calls over HTTP and SSE: approve (with edited arguments, which
+are what the sandbox runs), reject, timeout, a policy requests cannot weaken, stale call
+ids, and the synchronous /plan that answers 202 while a run waits. The model is a loopback
+OpenAI fake; tool executions are counted at the sandbox (its gRPC log, per trace id)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.core_services import CoreStack, PlannerClient
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.logs import log_events
+from tests.support.spawning import Spawner
+from tests.support.sse import SseEvent, read_events
+
+FINAL = '{"steps": ["done"]}'
+APPROVAL = "tool.approval_required"
+
+
+def tool_call(name: str, **args: Any) -> str:
+    return json.dumps({"tool": {"name": name, "args": args}})
+
+
+def printing(marker: str) -> str:
+    return tool_call("execute_code", language="python", code=f"print({marker!r})")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(Reply.text(FINAL)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    core_stack: CoreStack, module_spawn: Spawner, fake: FakeOpenAI, tmp_path_factory: Any
+) -> str:
+    workdir = tmp_path_factory.mktemp("approval-gateway")
+    return core_stack.start_openai_gateway(
+        module_spawn, workdir, fake.base_url, REQUEST_TIMEOUT_SECONDS="300"
+    )
+
+
+def approval_env(gateway: str, **overrides: str) -> dict[str, str]:
+    return {
+        "MODEL_GATEWAY_ADDR": gateway,
+        "AGENT_TOOL_APPROVAL": "execute_code",
+        "AGENT_GATEWAY_TIMEOUT_SECONDS": "300",
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def planner(
+    core_stack: CoreStack, module_spawn: Spawner, gateway: str, tmp_path_factory: Any
+) -> PlannerClient:
+    workdir = tmp_path_factory.mktemp("approval-planner")
+    return core_stack.start_planner(module_spawn, workdir, **approval_env(gateway))
+
+
+@pytest.fixture
+def gate(fake: FakeOpenAI) -> Iterator[threading.Event]:
+    fake.reset()
+    released = threading.Event()
+    yield released
+    released.set()
+
+
+def start_run(planner: PlannerClient, prompt: str = "do it", **extra: Any) -> dict[str, Any]:
+    body = {"prompt": prompt, "session_id": f"s-approval-{uuid.uuid4().hex[:8]}", **extra}
+    reply = httpx.post(f"{planner.url}/runs", json=body, headers=planner.headers(), timeout=30)
+    assert reply.status_code == 202, reply.text
+    return dict(reply.json())
+
+
+def events_of(planner: PlannerClient, run_id: str, until: str | None = None) -> list[SseEvent]:
+    return read_events(f"{planner.url}/runs/{run_id}/events", planner.headers(), until=until)
+
+
+def approval_request(planner: PlannerClient, run_id: str) -> dict[str, Any]:
+    return dict(events_of(planner, run_id, until=APPROVAL)[-1].data)
+
+
+def post(planner: PlannerClient, path: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{planner.url}{path}", json=body, headers=planner.headers(), timeout=30)
+
+
+def get_run(planner: PlannerClient, run_id: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{planner.url}/runs/{run_id}", headers=planner.headers()).json())
+
+
+def sandbox_executions(core_stack: CoreStack, trace_id: str) -> int:
+    return sum(
+        r.get("trace_id") == trace_id and str(r.get("method", "")).endswith("/ExecuteTool")
+        for r in log_events(core_stack["sandbox"], "grpc_request")
+    )
+
+
+def test_approve_with_edited_args_runs_the_edit(
+    core_stack: CoreStack, planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    edited = f"edited-{uuid.uuid4().hex[:8]}"
+    fake.push(Reply.text(printing("from-the-model")), Reply.text(FINAL))
+    run = start_run(planner)
+    asked = approval_request(planner, run["run_id"])
+    assert (asked["tool"], asked["turn"]) == ("execute_code", 1)
+    assert asked["args"]["code"] == "print('from-the-model')"
+    assert get_run(planner, run["run_id"])["status"] == "waiting_approval"
+    wrong = post(planner, f"/runs/{run['run_id']}/approve", {"call_id": "call_nope"})
+    assert wrong.status_code == 409, wrong.text
+    assert "call_nope" in wrong.json()["error"]
+    assert get_run(planner, run["run_id"])["status"] == "waiting_approval"  # nothing changed
+    new_args = {"language": "python", "code": f"print({edited!r})"}
+    approved = post(
+        planner,
+        f"/runs/{run['run_id']}/approve",
+        {"call_id": asked["call_id"], "args": new_args, "comment": "use mine"},
+    )
+    assert approved.status_code == 200, approved.text
+    events = events_of(planner, run["run_id"])
+    kinds = [e.event for e in events]
+    assert kinds.index(APPROVAL) < kinds.index("tool.approved") < kinds.index("tool.finished")
+    finished = next(e for e in events if e.event == "tool.finished").data
+    assert edited in finished["output"] and "from-the-model" not in finished["output"]
+    assert events[-1].event == "run.succeeded"
+    stale = post(planner, f"/runs/{run['run_id']}/approve", {"call_id": asked["call_id"]})
+    assert stale.status_code == 409
+    rows = planner.audit_rows(run["trace_id"])
+    decided = next(r for r in rows if r["event_type"] == "TOOL_APPROVED")["data"]
+    assert decided["original_args"]["code"] == "print('from-the-model')"
+    assert decided["args"] == new_args and decided["comment"] == "use mine"
+    assert "TOOL_APPROVAL_REQUESTED" in [r["event_type"] for r in rows]
+    assert sandbox_executions(core_stack, run["trace_id"]) == 1
+
+
+def test_reject_gives_the_model_the_reason_and_the_run_goes_on(
+    core_stack: CoreStack, planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake.push(Reply.text(printing("never-runs")), Reply.text(FINAL))
+    run = start_run(planner)
+    asked = approval_request(planner, run["run_id"])
+    refused = post(planner, f"/runs/{run['run_id']}/reject", {"call_id": asked["call_id"]})
+    assert refused.status_code == 422  # a reason is required
+    rejected = post(
+        planner, f"/runs/{run['run_id']}/reject", {"call_id": asked["call_id"], "reason": "no!"}
+    )
+    assert rejected.status_code == 200, rejected.text
+    events = events_of(planner, run["run_id"])
+    assert events[-1].event == "run.succeeded"
+    finished = next(e for e in events if e.event == "tool.finished").data
+    assert finished["status"] == "rejected"
+    assert "Tool call rejected by the reviewer: no!" in fake.requests[-1].user_prompt
+    assert "TOOL_REJECTED" in planner.audit_events(run["trace_id"])
+    assert sandbox_executions(core_stack, run["trace_id"]) == 0
+
+
+@pytest.mark.parametrize("asked", ["none", []])
+def test_a_request_cannot_weaken_the_policy(
+    planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event, asked: Any
+) -> None:
+    fake.push(Reply.text(printing("x")))
+    run = start_run(planner, approval=asked)
+    assert approval_request(planner, run["run_id"])["tool"] == "execute_code"
+    cancelled = post(planner, f"/runs/{run['run_id']}/cancel", {})
+    assert cancelled.json()["status"] == "cancelled"
+    assert events_of(planner, run["run_id"])[-1].event == "run.cancelled"
+
+
+def test_a_request_can_add_tools_to_the_policy(
+    planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake.push(Reply.text(tool_call("web_search", query="pagi")), Reply.text(FINAL))
+    run = start_run(planner, approval=["web_search"])
+    asked = approval_request(planner, run["run_id"])
+    assert asked["tool"] == "web_search"
+    body = {"call_id": asked["call_id"], "reason": "not now"}
+    assert post(planner, f"/runs/{run['run_id']}/reject", body).status_code == 200
+    assert events_of(planner, run["run_id"])[-1].event == "run.succeeded"
+
+
+def test_bad_approval_values_and_unknown_runs(planner: PlannerClient) -> None:
+    for bad in ("some", ["no_such_tool"], 3):
+        body = {"prompt": "p", "session_id": "s", "approval": bad}
+        reply = httpx.post(f"{planner.url}/runs", json=body, headers=planner.headers())
+        assert reply.status_code == 400 and "approval" in reply.json()["error"], reply.text
+    missing = post(planner, "/runs/run_missing/approve", {"call_id": "call_x"})
+    assert missing.status_code == 404
+
+
+def test_synchronous_plan_answers_202_while_the_run_waits(
+    planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake.push(Reply.text(printing("sync")), Reply.text(FINAL))
+    reply = planner.plan("run something", "s-approval-sync")
+    assert reply.status_code == 202, reply.text
+    body = reply.json()
+    assert body["status"] == "waiting_approval"
+    assert reply.headers["Location"] == f"/runs/{body['run_id']}"
+    asked = approval_request(planner, body["run_id"])
+    body_reject = {"call_id": asked["call_id"], "reason": "sync test"}
+    assert post(planner, f"/runs/{body['run_id']}/reject", body_reject).status_code == 200
+    assert events_of(planner, body["run_id"])[-1].event == "run.succeeded"
+    fake.push(Reply.text(FINAL))  # no tool call: answered in the request as before
+    answered = planner.plan("just answer", "s-approval-sync")
+    assert answered.status_code == 200 and json.loads(answered.json()["result"])["steps"] == [
+        "done"
+    ]
+
+
+def test_unanswered_call_is_rejected_on_timeout(
+    core_stack: CoreStack,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    tmp_path: Path,
+    gate: threading.Event,
+) -> None:
+    env = approval_env(
+        gateway, AGENT_APPROVAL_TIMEOUT_SECONDS="0.5", AGENT_RUN_HEARTBEAT_SECONDS="0.2"
+    )
+    client = core_stack.start_planner(spawn, tmp_path, **env)
+    fake.push(Reply.text(printing("late")), Reply.text(FINAL))
+    run = start_run(client)
+    events = events_of(client, run["run_id"])
+    rejected = next(e for e in events if e.event == "tool.rejected").data
+    assert rejected["reason"] == "timeout"
+    assert events[-1].event == "run.succeeded"
+    assert "rejected by the reviewer: timeout" in fake.requests[-1].user_prompt
+    assert sandbox_executions(core_stack, run["trace_id"]) == 0

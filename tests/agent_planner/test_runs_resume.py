@@ -1,0 +1,189 @@
+"""Checkpoints and resume: a planner killed (-9) while a run waits for a reviewer, right
+after a tool finished, or while a tool ran, continues the run after its restart without
+running any tool twice. Executions are counted at the sandbox (its gRPC log, per trace)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.core_services import CoreStack, PlannerClient, planner_process
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.logs import log_events
+from tests.support.polling import wait_until
+from tests.support.processes import free_port
+from tests.support.spawning import Spawner
+from tests.support.sse import SseEvent, read_events
+
+FINAL = '{"steps": ["done"]}'
+
+
+def program(code: str) -> str:
+    return json.dumps({"tool": {"name": "execute_code", "args": {"code": code}}})
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(Reply.text(FINAL)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    core_stack: CoreStack, module_spawn: Spawner, fake: FakeOpenAI, tmp_path_factory: Any
+) -> str:
+    workdir = tmp_path_factory.mktemp("resume-gateway")
+    return core_stack.start_openai_gateway(
+        module_spawn, workdir, fake.base_url, REQUEST_TIMEOUT_SECONDS="300"
+    )
+
+
+@pytest.fixture
+def gate(fake: FakeOpenAI) -> Iterator[threading.Event]:
+    fake.reset()
+    released = threading.Event()
+    yield released
+    released.set()
+
+
+class Restartable:
+    """One planner on one database file, killed and started again on the same port."""
+
+    def __init__(self, spawn: Spawner, workdir: Path, env: dict[str, str]) -> None:
+        self.spawn, self.workdir, self.env, self.port = spawn, workdir, env, free_port()
+        self.client = self.start()
+
+    def start(self) -> PlannerClient:
+        return PlannerClient(
+            self.spawn(planner_process(self.workdir, self.port, **self.env)), self.port
+        )
+
+    def kill_and_restart(self) -> PlannerClient:
+        self.client.process.kill()
+        self.client = self.start()
+        return self.client
+
+
+@pytest.fixture
+def planner(core_stack: CoreStack, spawn: Spawner, gateway: str, tmp_path: Path) -> Restartable:
+    env = core_stack.planner_env(
+        MODEL_GATEWAY_ADDR=gateway,
+        AGENT_TOOL_APPROVAL="execute_code",
+        AGENT_GATEWAY_TIMEOUT_SECONDS="300",
+    )
+    return Restartable(spawn, tmp_path, env)
+
+
+def start_run(client: PlannerClient) -> dict[str, Any]:
+    body = {"prompt": "do it", "session_id": f"s-resume-{uuid.uuid4().hex[:8]}"}
+    reply = httpx.post(f"{client.url}/runs", json=body, headers=client.headers(), timeout=30)
+    assert reply.status_code == 202, reply.text
+    return dict(reply.json())
+
+
+def events_of(client: PlannerClient, run_id: str, until: str | None = None) -> list[SseEvent]:
+    return read_events(f"{client.url}/runs/{run_id}/events", client.headers(), until=until)
+
+
+def sandbox_executions(core_stack: CoreStack, trace_id: str) -> int:
+    return sum(
+        r.get("trace_id") == trace_id and str(r.get("method", "")).endswith("/ExecuteTool")
+        for r in log_events(core_stack["sandbox"], "grpc_request")
+    )
+
+
+def test_a_waiting_run_survives_kill_9_and_is_approved_after_restart(
+    core_stack: CoreStack, planner: Restartable, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    marker = f"once-{uuid.uuid4().hex[:8]}"
+    fake.push(Reply.text(program(f"print({marker!r})")), Reply.text(FINAL))
+    run = start_run(planner.client)
+    asked = events_of(planner.client, run["run_id"], until="tool.approval_required")[-1].data
+    client = planner.kill_and_restart()
+    url = f"{client.url}/runs/{run['run_id']}"
+    assert httpx.get(url, headers=client.headers()).json()["status"] == "waiting_approval"
+    approved = httpx.post(
+        f"{url}/approve", json={"call_id": asked["call_id"]}, headers=client.headers()
+    )
+    assert approved.status_code == 200, approved.text
+    events = events_of(client, run["run_id"])
+    assert events[-1].event == "run.succeeded"
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    finished = [e.data for e in events if e.event == "tool.finished"]
+    assert len(finished) == 1 and marker in finished[0]["output"]
+    assert sandbox_executions(core_stack, run["trace_id"]) == 1
+
+
+def test_kill_9_after_a_tool_finished_resumes_without_running_it_again(
+    core_stack: CoreStack,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    gate: threading.Event,
+    tmp_path: Path,
+) -> None:
+    env = core_stack.planner_env(MODEL_GATEWAY_ADDR=gateway, AGENT_GATEWAY_TIMEOUT_SECONDS="300")
+    planner = Restartable(spawn, tmp_path, env)
+    marker = f"ran-{uuid.uuid4().hex[:8]}"
+    fake.push(Reply.text(program(f"print({marker!r})")), Reply.held(FINAL, gate))
+    run = start_run(planner.client)
+    events_of(planner.client, run["run_id"], until="tool.finished")
+    wait_until(lambda: len(fake.requests) == 2, "the next plan requested (held)")
+    client = planner.kill_and_restart()  # the next reply comes from the fake's default
+    events = events_of(client, run["run_id"])
+    assert events[-1].event == "run.succeeded"
+    assert [e.event for e in events].count("tool.finished") == 1
+    assert marker in fake.requests[-1].user_prompt  # the checkpointed output, given again
+    assert sandbox_executions(core_stack, run["trace_id"]) == 1
+    assert log_events(client.process, "runs_resumed")[0]["count"] == 1
+
+
+def test_a_tool_in_flight_at_kill_9_is_not_run_again(
+    core_stack: CoreStack,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    gate: threading.Event,
+    tmp_path: Path,
+) -> None:
+    env = core_stack.planner_env(MODEL_GATEWAY_ADDR=gateway, AGENT_GATEWAY_TIMEOUT_SECONDS="300")
+    planner = Restartable(spawn, tmp_path, env)
+    fake.push(Reply.text(program("import time; time.sleep(3)")), Reply.text(FINAL))
+    run = start_run(planner.client)
+    events_of(planner.client, run["run_id"], until="tool.started")
+    client = planner.kill_and_restart()
+    events = events_of(client, run["run_id"])
+    assert events[-1].event == "run.succeeded"
+    finished = [e.data for e in events if e.event == "tool.finished"]
+    assert [f["status"] for f in finished] == ["interrupted"]
+    assert "result unknown" in fake.requests[-1].user_prompt
+    assert "TOOL_INTERRUPTED" in client.audit_events(run["trace_id"])
+
+
+def test_resume_off_marks_interrupted_runs_failed(
+    core_stack: CoreStack,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    gate: threading.Event,
+    tmp_path: Path,
+) -> None:
+    env = core_stack.planner_env(
+        MODEL_GATEWAY_ADDR=gateway,
+        AGENT_GATEWAY_TIMEOUT_SECONDS="300",
+        AGENT_RESUME_ON_START="false",
+    )
+    planner = Restartable(spawn, tmp_path, env)
+    fake.push(Reply.text(program("print(1)")), Reply.held(FINAL, gate))
+    run = start_run(planner.client)
+    events_of(planner.client, run["run_id"], until="tool.finished")
+    client = planner.kill_and_restart()
+    events = events_of(client, run["run_id"])
+    assert (events[-1].event, events[-1].data["reason"]) == ("run.failed", "planner_restarted")
