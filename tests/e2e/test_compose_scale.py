@@ -57,6 +57,17 @@ def test_nginx_fronts_every_replica_by_its_compose_name() -> None:
     assert published == {"8580"}
 
 
+def test_nginx_starts_after_every_replica_it_fronts_and_nothing_waits_for_it() -> None:
+    # nginx refuses to start while an upstream name does not resolve, and Docker's DNS only
+    # knows running containers: a replica that waited for nginx would keep it down for good.
+    stack = services()
+    waits_for = stack["nginx"]["depends_on"]
+    for name in (*PLANNERS, *MEMORIES):
+        assert waits_for[name]["condition"] == "service_healthy", name
+    waiting_on_nginx = [n for n, s in stack.items() if "nginx" in s.get("depends_on", {})]
+    assert waiting_on_nginx == []
+
+
 def test_postgres_is_the_upstream_image_with_a_volume_and_a_health_check() -> None:
     postgres = services()["postgres"]
     assert postgres["image"] == "postgres:16"
