@@ -215,18 +215,62 @@ def test_synchronous_plan_answers_202_while_the_run_waits(
     ]
 
 
-def test_unanswered_call_is_rejected_on_timeout(
+def test_another_planner_on_the_database_takes_the_decision(
     core_stack: CoreStack,
+    planner: PlannerClient,
     spawn: Spawner,
     gateway: str,
     fake: FakeOpenAI,
-    tmp_path: Path,
     gate: threading.Event,
+    tmp_path: Path,
 ) -> None:
+    """The run waits in the database; the replica that is asked resumes it in its pool."""
+    marker = f"replica-{uuid.uuid4().hex[:8]}"
+    fake.push(Reply.text(printing(marker)), Reply.text(FINAL))
+    run = start_run(planner)
+    asked = approval_request(planner, run["run_id"])
+    env = approval_env(gateway, PAGI_AUDIT_DB_PATH=str(planner.audit_db))
+    other = core_stack.start_planner(spawn, tmp_path, **env)
+    approved = post(other, f"/runs/{run['run_id']}/approve", {"call_id": asked["call_id"]})
+    assert approved.status_code == 200, approved.text
+    events = events_of(planner, run["run_id"])  # followed on the first planner
+    assert events[-1].event == "run.succeeded"
+    finished = next(e for e in events if e.event == "tool.finished").data
+    assert marker in finished["output"]
+    assert get_run(other, run["run_id"])["status"] == "succeeded"
+    assert log_events(other.process, "run_resumed")[0]["run_id"] == run["run_id"]
+    assert sandbox_executions(core_stack, run["trace_id"]) == 1
+
+
+@pytest.fixture(scope="module")
+def small_planner(
+    core_stack: CoreStack, module_spawn: Spawner, gateway: str, tmp_path_factory: Any
+) -> PlannerClient:
+    """Calls time out after half a second; checkpoints hold at most 16 KiB."""
     env = approval_env(
-        gateway, AGENT_APPROVAL_TIMEOUT_SECONDS="0.5", AGENT_RUN_HEARTBEAT_SECONDS="0.2"
+        gateway,
+        AGENT_APPROVAL_TIMEOUT_SECONDS="0.5",
+        AGENT_RUN_HEARTBEAT_SECONDS="0.2",
+        AGENT_CHECKPOINT_MAX_BYTES="16384",
     )
-    client = core_stack.start_planner(spawn, tmp_path, **env)
+    return core_stack.start_planner(module_spawn, tmp_path_factory.mktemp("small"), **env)
+
+
+def test_a_run_outgrowing_its_checkpoint_fails_naming_the_limit(
+    core_stack: CoreStack, small_planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake.push(Reply.text(printing("never")))
+    run = start_run(small_planner, prompt="x" * 20_000)
+    events = events_of(small_planner, run["run_id"])
+    assert events[-1].event == "run.failed"
+    assert "AGENT_CHECKPOINT_MAX_BYTES=16384" in events[-1].data["error"]
+    assert sandbox_executions(core_stack, run["trace_id"]) == 0
+
+
+def test_unanswered_call_is_rejected_on_timeout(
+    core_stack: CoreStack, small_planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    client = small_planner
     fake.push(Reply.text(printing("late")), Reply.text(FINAL))
     run = start_run(client)
     events = events_of(client, run["run_id"])

@@ -39,6 +39,9 @@ def test_defaults_match_the_spec() -> None:
         ("MODEL_GATEWAY_ADDR", "no-port"),
         ("REDIS_ADDR", "redis://"),
         ("AGENT_BREAKER_OPEN_SECONDS", "-1"),
+        ("AGENT_TOOL_APPROVAL", "execute_code,rm_rf"),
+        ("AGENT_APPROVAL_TIMEOUT_SECONDS", "0"),
+        ("AGENT_CHECKPOINT_MAX_BYTES", "10"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -47,6 +50,23 @@ def test_bad_values_name_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings(PlannerSettings)
+
+
+@pytest.mark.parametrize(
+    ("value", "needs_approval", "free"),
+    [
+        ("none", [], ["execute_code", "web_search"]),
+        ("all", ["execute_code", "weather_tool"], []),
+        ("execute_code, web_search", ["execute_code", "web_search"], ["weather_tool"]),
+    ],
+)
+def test_approval_policy_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str, needs_approval: list[str], free: list[str]
+) -> None:
+    monkeypatch.setenv("AGENT_TOOL_APPROVAL", value)
+    policy = load_settings(PlannerSettings).approval_policy()
+    assert all(policy.requires(tool) for tool in needs_approval)
+    assert not any(policy.requires(tool) for tool in free)
 
 
 def test_dot_env_is_read_and_the_environment_wins(
