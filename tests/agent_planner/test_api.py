@@ -97,13 +97,16 @@ def test_trace_id_is_echoed_or_generated(lone_planner: LonePlanner) -> None:
     assert uuid.UUID(generated).version == 4
 
 
-def test_probes_answer_with_every_dependency_down(lone_planner: LonePlanner) -> None:
-    health = lone_planner.get("/health")
+def test_probes_answer_with_every_dependency_down(spawn: Spawner, tmp_path: Path) -> None:
+    # Its own planner: the shared one's breakers open as other tests call the dead gateway.
+    planner = start_lone_planner(spawn, tmp_path)
+    health = planner.get("/health")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
     assert health.json()["service"] == "agent-planner"
-    assert lone_planner.get("/live").json() == {"status": "ok"}
-    assert lone_planner.get("/ready").json() == {"status": "ok"}
+    assert health.json()["breakers"] == {"model_gateway": "closed", "memory_rag": "closed"}
+    assert planner.get("/live").json() == {"status": "ok"}
+    assert planner.get("/ready").json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
