@@ -18,6 +18,7 @@ from tests.support.core_services import CoreStack, PlannerClient, planner_proces
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import log_events
 from tests.support.polling import wait_until
+from tests.support.postgres import PostgresCluster
 from tests.support.processes import free_port
 from tests.support.spawning import Spawner
 from tests.support.sse import SseEvent, read_events
@@ -187,3 +188,43 @@ def test_resume_off_marks_interrupted_runs_failed(
     client = planner.kill_and_restart()
     events = events_of(client, run["run_id"])
     assert (events[-1].event, events[-1].data["reason"]) == ("run.failed", "planner_restarted")
+
+
+def test_on_postgres_any_replica_decides_and_a_dead_replicas_run_is_adopted(
+    core_stack: CoreStack,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    gate: threading.Event,
+    tmp_path: Path,
+) -> None:
+    """Approved through replica B, executed there; B killed after the tool finished; A's
+    lease sweep adopts the run and completes it without running the tool again."""
+    cluster = PostgresCluster.create().start()
+    try:
+        env = core_stack.planner_env(
+            MODEL_GATEWAY_ADDR=gateway,
+            AGENT_TOOL_APPROVAL="execute_code",
+            AGENT_GATEWAY_TIMEOUT_SECONDS="300",
+            AGENT_RUN_HEARTBEAT_SECONDS="0.3",
+            DATABASE_URL=cluster.url(),
+        )
+        first = core_stack.start_planner(spawn, tmp_path / "a", **env)
+        second = core_stack.start_planner(spawn, tmp_path / "b", **env)
+        marker = f"pg-{uuid.uuid4().hex[:8]}"
+        fake.push(Reply.text(program(f"print({marker!r})")), Reply.held(FINAL, gate))
+        run = start_run(first)
+        asked = events_of(second, run["run_id"], until="tool.approval_required")[-1].data
+        approve = f"{second.url}/runs/{run['run_id']}/approve"
+        reply = httpx.post(approve, json={"call_id": asked["call_id"]}, headers=second.headers())
+        assert reply.status_code == 200, reply.text
+        events_of(first, run["run_id"], until="tool.finished")
+        wait_until(lambda: len(fake.requests) == 2, "the next plan requested (held)")
+        second.process.kill()
+        events = events_of(first, run["run_id"])
+        assert events[-1].event == "run.succeeded"
+        assert [e.event for e in events].count("tool.finished") == 1
+        assert sandbox_executions(core_stack, run["trace_id"]) == 1
+        assert log_events(first.process, "run_resumed")[0]["run_id"] == run["run_id"]
+    finally:
+        cluster.remove()
