@@ -93,6 +93,10 @@ class PendingCall:
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def request(self) -> dict[str, Any]:
+        """What a reviewer is shown: the tool.approval_required event's data."""
+        return {"call_id": self.call_id, "tool": self.name, "args": self.args, "turn": self.turn}
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingCall:
         return cls(**data)

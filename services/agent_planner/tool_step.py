@@ -24,7 +24,6 @@ from services.agent_planner.run_state import LoopDependencies, Run
 from services.kit.logs import get_logger
 from services.kit.tool_catalogue import ToolCall
 
-TOOL_APPROVAL_REQUIRED = "tool.approval_required"
 log = get_logger("agent_loop")
 
 
@@ -61,11 +60,10 @@ class ToolStep:
         return True
 
     async def _ask_reviewer(self, run: Run, pending: PendingCall) -> None:
-        details = {"call_id": pending.call_id, "tool": pending.name, "args": pending.args}
-        await self._audit(run, "TOOL_APPROVAL_REQUESTED", turn=pending.turn, **details)
+        await self._audit(run, "TOOL_APPROVAL_REQUESTED", **pending.request())
         self.deps.notifications.publish_status(run.trace_id, run.session_id, "WAITING_APPROVAL")
+        # Parks the run and stores its tool.approval_required event in one step.
         await run.checkpoints.save(run.checkpoint(), waiting=True)
-        await run.sink.emit(TOOL_APPROVAL_REQUIRED, {**details, "turn": pending.turn})
 
     async def _execute(self, run: Run, pending: PendingCall) -> None:
         call = ToolCall(pending.name, pending.args)

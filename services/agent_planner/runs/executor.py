@@ -66,16 +66,22 @@ class ApprovalSettings:
 
 
 class StoreCheckpointer:
-    """The loop's checkpointer for a run: its checkpoint row, and parking for a reviewer."""
+    """The loop's checkpointer for a run: its checkpoint row, and parking for a reviewer
+    (whose event it announces to the run's readers)."""
 
-    def __init__(self, run_id: str, checkpoints: SqlCheckpointStore, timeout: float) -> None:
+    def __init__(
+        self, run_id: str, checkpoints: SqlCheckpointStore, timeout: float, hub: RunEventHub
+    ) -> None:
         self.run_id = run_id
         self.checkpoints = checkpoints
         self.timeout = timeout
+        self.hub = hub
 
     async def save(self, checkpoint: Checkpoint, waiting: bool = False) -> None:
         deadline = time.time() + self.timeout if waiting else None
-        await self.checkpoints.save(self.run_id, checkpoint, deadline)
+        event = await self.checkpoints.save(self.run_id, checkpoint, deadline)
+        if event is not None:
+            self.hub.announce(event)
 
 
 class RunExecutor:
@@ -123,7 +129,9 @@ class RunExecutor:
             run.prompt,
             sink=StoreSink(run.run_id, self.store, self.hub),
             approval=self.approval.policy.union(ApprovalPolicy.of(run.approval)),
-            checkpoints=StoreCheckpointer(run.run_id, self.checkpoints, self.approval.timeout),
+            checkpoints=StoreCheckpointer(
+                run.run_id, self.checkpoints, self.approval.timeout, self.hub
+            ),
         )
         if resume:
             stored = await self.checkpoints.load(run.run_id)

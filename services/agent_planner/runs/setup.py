@@ -45,7 +45,7 @@ async def open_runs(
         settings.AGENT_REDIS_TIMEOUT_SECONDS,
     )
     await hub.start()
-    checkpoints = SqlCheckpointStore(store.database, settings.AGENT_CHECKPOINT_MAX_BYTES)
+    checkpoints = SqlCheckpointStore(store, settings.AGENT_CHECKPOINT_MAX_BYTES)
     approval = ApprovalSettings(settings.approval_policy(), settings.AGENT_APPROVAL_TIMEOUT_SECONDS)
     executor = RunExecutor(
         loop, store, hub, deps.audit, deps.notifications, owner, checkpoints, approval

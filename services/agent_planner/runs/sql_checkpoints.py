@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from services.agent_planner.audit import utc_timestamp
 from services.agent_planner.checkpoint import Checkpoint
 from services.agent_planner.errors import AgentLoopError
-from services.agent_planner.runs.records import RunStatus
+from services.agent_planner.runs.records import RunEvent, RunStatus
+from services.agent_planner.runs.sql_store import SqlRunStore
 from services.agent_planner.runs.sql_tables import IS_OPEN, RUN_CHECKPOINTS, RUNS
-from services.kit.database import Database
 
 WAITING = RunStatus.WAITING_APPROVAL.value
+APPROVAL_REQUIRED = "tool.approval_required"
 
 
 class CheckpointTooLarge(AgentLoopError):
@@ -40,13 +41,18 @@ class StoredCheckpoint:
 
 
 class SqlCheckpointStore:
-    def __init__(self, database: Database, max_bytes: int) -> None:
-        self.database = database
+    def __init__(self, runs: SqlRunStore, max_bytes: int) -> None:
+        self.runs = runs
+        self.database = runs.database
         self.max_bytes = max_bytes
 
-    async def save(self, run_id: str, checkpoint: Checkpoint, deadline: float | None) -> None:
-        """Store the checkpoint; with a deadline the run is also parked, waiting for a
-        reviewer until then, and stops being held by this process."""
+    async def save(
+        self, run_id: str, checkpoint: Checkpoint, deadline: float | None = None
+    ) -> RunEvent | None:
+        """Store the checkpoint. With a deadline the run is also parked (waiting for a
+        reviewer until then, no longer held by this process) and its approval_required
+        event stored in the same transaction, so a waiting run always shows its call;
+        that event is returned (None when the run ended meanwhile)."""
         text = checkpoint.to_text()
         size = len(text.encode("utf-8"))
         if size > self.max_bytes:
@@ -61,16 +67,20 @@ class SqlCheckpointStore:
             "updated_at": utc_timestamp(),
         }
 
-        def write(connection: sa.Connection) -> None:
+        def write(connection: sa.Connection) -> RunEvent | None:
             _upsert(connection, run_id, values)
-            if deadline is not None:
-                connection.execute(
-                    RUNS.update()
-                    .where(RUNS.c.run_id == run_id, IS_OPEN)
-                    .values(status=WAITING, owner=None)
-                )
+            if deadline is None or pending is None:
+                return None
+            parked = connection.execute(
+                RUNS.update()
+                .where(RUNS.c.run_id == run_id, IS_OPEN)
+                .values(status=WAITING, owner=None)
+            ).rowcount
+            if not parked:
+                return None
+            return self.runs.insert_event(connection, run_id, APPROVAL_REQUIRED, pending.request())
 
-        await self.database.write(write)
+        return await self.database.write(write)
 
     async def load(self, run_id: str) -> StoredCheckpoint:
         query = sa.select(RUN_CHECKPOINTS.c.approval, RUN_CHECKPOINTS.c.data).where(

@@ -74,7 +74,7 @@ class SqlRunStore:
             if run.approval:  # kept for whichever process resumes the run
                 policy = {"run_id": run.run_id, "approval": json.dumps(list(run.approval))}
                 connection.execute(RUN_CHECKPOINTS.insert(), {**policy, "updated_at": created_at})
-            return self._insert_event(connection, run.run_id, "run.queued", queued)
+            return self.insert_event(connection, run.run_id, "run.queued", queued)
 
         return await self.database.write(insert)
 
@@ -105,7 +105,7 @@ class SqlRunStore:
                     heartbeat_at=time.time(),
                 )
             ).rowcount
-            return self._insert_event(connection, run_id, "run.started", data) if changed else None
+            return self.insert_event(connection, run_id, "run.started", data) if changed else None
 
         return await self.database.write(start)
 
@@ -127,7 +127,7 @@ class SqlRunStore:
             if not changed:
                 return None
             event_type = TERMINAL_EVENTS[ending.status]
-            return self._insert_event(connection, run_id, event_type, ending.event_data())
+            return self.insert_event(connection, run_id, event_type, ending.event_data())
 
         return await self.database.write(finish)
 
@@ -186,7 +186,7 @@ class SqlRunStore:
 
         return await self.database.write(delete)
 
-    def _insert_event(
+    def insert_event(
         self, connection: sa.Connection, run_id: str, event_type: str, data: dict[str, Any]
     ) -> RunEvent:
         seq = connection.execute(NEXT_SEQ, {"id": run_id}).scalar_one()
