@@ -5,6 +5,7 @@ running any tool twice. Executions are counted at the sandbox (its gRPC log, per
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -82,8 +83,8 @@ def planner(core_stack: CoreStack, spawn: Spawner, gateway: str, tmp_path: Path)
     return Restartable(spawn, tmp_path, env)
 
 
-def start_run(client: PlannerClient) -> dict[str, Any]:
-    body = {"prompt": "do it", "session_id": f"s-resume-{uuid.uuid4().hex[:8]}"}
+def start_run(client: PlannerClient, **extra: Any) -> dict[str, Any]:
+    body = {"prompt": "do it", "session_id": f"s-resume-{uuid.uuid4().hex[:8]}", **extra}
     reply = httpx.post(f"{client.url}/runs", json=body, headers=client.headers(), timeout=30)
     assert reply.status_code == 202, reply.text
     return dict(reply.json())
@@ -228,3 +229,37 @@ def test_on_postgres_any_replica_decides_and_a_dead_replicas_run_is_adopted(
         assert log_events(first.process, "run_resumed")[0]["run_id"] == run["run_id"]
     finally:
         cluster.remove()
+
+
+def mark_call_in_flight(db: Path, run_id: str) -> None:
+    """The state a planner killed during the call leaves: running, the call sent."""
+    with sqlite3.connect(db) as connection:
+        (text,) = connection.execute(
+            "SELECT data FROM run_checkpoints WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        checkpoint = json.loads(text)
+        checkpoint["pending"]["state"] = "running"
+        connection.execute(
+            "UPDATE run_checkpoints SET data = ?, call_id = NULL, deadline = NULL WHERE run_id = ?",
+            (json.dumps(checkpoint), run_id),
+        )
+        connection.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (run_id,))
+
+
+def test_an_idempotent_call_in_flight_at_a_crash_runs_again(
+    core_stack: CoreStack, planner: Restartable, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    """web_search changes nothing, so a call whose end is unknown is simply sent again."""
+    query = json.dumps({"tool": {"name": "web_search", "args": {"query": "pagi"}}})
+    fake.push(Reply.text(query), Reply.text(FINAL))
+    run = start_run(planner.client, approval=["web_search"])  # stops before the call
+    events_of(planner.client, run["run_id"], until="tool.approval_required")
+    planner.client.process.kill()
+    mark_call_in_flight(planner.client.audit_db, run["run_id"])
+    client = planner.start()
+    events = events_of(client, run["run_id"])
+    assert events[-1].event == "run.succeeded"
+    finished = [e.data for e in events if e.event == "tool.finished"]
+    assert [f["name"] for f in finished] == ["web_search"]
+    assert finished[0]["status"] != "interrupted"
+    assert sandbox_executions(core_stack, run["trace_id"]) == 1
