@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +17,22 @@ import pytest
 from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import log_events
+from tests.support.scripted_runs import (
+    FINAL,
+    events_of,
+    printing,
+    reply_gate,
+    sandbox_executions,
+    scripted_gateway,
+    scripted_model,
+    start_run,
+    tool_call,
+)
 from tests.support.spawning import Spawner
-from tests.support.sse import SseEvent, read_events
 
-FINAL = '{"steps": ["done"]}'
 APPROVAL = "tool.approval_required"
 
-
-def tool_call(name: str, **args: Any) -> str:
-    return json.dumps({"tool": {"name": name, "args": args}})
-
-
-def printing(marker: str) -> str:
-    return tool_call("execute_code", language="python", code=f"print({marker!r})")
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(Reply.text(FINAL)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    core_stack: CoreStack, module_spawn: Spawner, fake: FakeOpenAI, tmp_path_factory: Any
-) -> str:
-    workdir = tmp_path_factory.mktemp("approval-gateway")
-    return core_stack.start_openai_gateway(
-        module_spawn, workdir, fake.base_url, REQUEST_TIMEOUT_SECONDS="300"
-    )
+__all__ = ["reply_gate", "scripted_gateway", "scripted_model"]  # fixtures used here
 
 
 def approval_env(gateway: str, **overrides: str) -> dict[str, str]:
@@ -66,25 +52,6 @@ def planner(
     return core_stack.start_planner(module_spawn, workdir, **approval_env(gateway))
 
 
-@pytest.fixture
-def gate(fake: FakeOpenAI) -> Iterator[threading.Event]:
-    fake.reset()
-    released = threading.Event()
-    yield released
-    released.set()
-
-
-def start_run(planner: PlannerClient, prompt: str = "do it", **extra: Any) -> dict[str, Any]:
-    body = {"prompt": prompt, "session_id": f"s-approval-{uuid.uuid4().hex[:8]}", **extra}
-    reply = httpx.post(f"{planner.url}/runs", json=body, headers=planner.headers(), timeout=30)
-    assert reply.status_code == 202, reply.text
-    return dict(reply.json())
-
-
-def events_of(planner: PlannerClient, run_id: str, until: str | None = None) -> list[SseEvent]:
-    return read_events(f"{planner.url}/runs/{run_id}/events", planner.headers(), until=until)
-
-
 def approval_request(planner: PlannerClient, run_id: str) -> dict[str, Any]:
     return dict(events_of(planner, run_id, until=APPROVAL)[-1].data)
 
@@ -95,13 +62,6 @@ def post(planner: PlannerClient, path: str, body: dict[str, Any]) -> httpx.Respo
 
 def get_run(planner: PlannerClient, run_id: str) -> dict[str, Any]:
     return dict(httpx.get(f"{planner.url}/runs/{run_id}", headers=planner.headers()).json())
-
-
-def sandbox_executions(core_stack: CoreStack, trace_id: str) -> int:
-    return sum(
-        r.get("trace_id") == trace_id and str(r.get("method", "")).endswith("/ExecuteTool")
-        for r in log_events(core_stack["sandbox"], "grpc_request")
-    )
 
 
 def test_approve_with_edited_args_runs_the_edit(

@@ -8,9 +8,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,38 +19,22 @@ from tests.support.logs import log_events
 from tests.support.polling import wait_until
 from tests.support.postgres import PostgresCluster
 from tests.support.processes import free_port
+from tests.support.scripted_runs import (
+    FINAL,
+    events_of,
+    reply_gate,
+    sandbox_executions,
+    scripted_gateway,
+    scripted_model,
+    start_run,
+)
 from tests.support.spawning import Spawner
-from tests.support.sse import SseEvent, read_events
 
-FINAL = '{"steps": ["done"]}'
+__all__ = ["reply_gate", "scripted_gateway", "scripted_model"]  # fixtures used here
 
 
 def program(code: str) -> str:
     return json.dumps({"tool": {"name": "execute_code", "args": {"code": code}}})
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(Reply.text(FINAL)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    core_stack: CoreStack, module_spawn: Spawner, fake: FakeOpenAI, tmp_path_factory: Any
-) -> str:
-    workdir = tmp_path_factory.mktemp("resume-gateway")
-    return core_stack.start_openai_gateway(
-        module_spawn, workdir, fake.base_url, REQUEST_TIMEOUT_SECONDS="300"
-    )
-
-
-@pytest.fixture
-def gate(fake: FakeOpenAI) -> Iterator[threading.Event]:
-    fake.reset()
-    released = threading.Event()
-    yield released
-    released.set()
 
 
 class Restartable:
@@ -73,31 +55,16 @@ class Restartable:
         return self.client
 
 
+def resume_env(core_stack: CoreStack, gateway: str, **overrides: str) -> dict[str, str]:
+    return core_stack.planner_env(
+        MODEL_GATEWAY_ADDR=gateway, AGENT_GATEWAY_TIMEOUT_SECONDS="300", **overrides
+    )
+
+
 @pytest.fixture
 def planner(core_stack: CoreStack, spawn: Spawner, gateway: str, tmp_path: Path) -> Restartable:
-    env = core_stack.planner_env(
-        MODEL_GATEWAY_ADDR=gateway,
-        AGENT_TOOL_APPROVAL="execute_code",
-        AGENT_GATEWAY_TIMEOUT_SECONDS="300",
-    )
-    return Restartable(spawn, tmp_path, env)
-
-
-def start_run(client: PlannerClient, **extra: Any) -> dict[str, Any]:
-    body = {"prompt": "do it", "session_id": f"s-resume-{uuid.uuid4().hex[:8]}", **extra}
-    reply = httpx.post(f"{client.url}/runs", json=body, headers=client.headers(), timeout=30)
-    assert reply.status_code == 202, reply.text
-    return dict(reply.json())
-
-
-def events_of(client: PlannerClient, run_id: str, until: str | None = None) -> list[SseEvent]:
-    return read_events(f"{client.url}/runs/{run_id}/events", client.headers(), until=until)
-
-
-def sandbox_executions(core_stack: CoreStack, trace_id: str) -> int:
-    return sum(
-        r.get("trace_id") == trace_id and str(r.get("method", "")).endswith("/ExecuteTool")
-        for r in log_events(core_stack["sandbox"], "grpc_request")
+    return Restartable(
+        spawn, tmp_path, resume_env(core_stack, gateway, AGENT_TOOL_APPROVAL="execute_code")
     )
 
 
@@ -131,8 +98,7 @@ def test_kill_9_after_a_tool_finished_resumes_without_running_it_again(
     gate: threading.Event,
     tmp_path: Path,
 ) -> None:
-    env = core_stack.planner_env(MODEL_GATEWAY_ADDR=gateway, AGENT_GATEWAY_TIMEOUT_SECONDS="300")
-    planner = Restartable(spawn, tmp_path, env)
+    planner = Restartable(spawn, tmp_path, resume_env(core_stack, gateway))
     marker = f"ran-{uuid.uuid4().hex[:8]}"
     fake.push(Reply.text(program(f"print({marker!r})")), Reply.held(FINAL, gate))
     run = start_run(planner.client)
@@ -155,8 +121,7 @@ def test_a_tool_in_flight_at_kill_9_is_not_run_again(
     gate: threading.Event,
     tmp_path: Path,
 ) -> None:
-    env = core_stack.planner_env(MODEL_GATEWAY_ADDR=gateway, AGENT_GATEWAY_TIMEOUT_SECONDS="300")
-    planner = Restartable(spawn, tmp_path, env)
+    planner = Restartable(spawn, tmp_path, resume_env(core_stack, gateway))
     fake.push(Reply.text(program("import time; time.sleep(3)")), Reply.text(FINAL))
     run = start_run(planner.client)
     events_of(planner.client, run["run_id"], until="tool.started")
@@ -177,11 +142,7 @@ def test_resume_off_marks_interrupted_runs_failed(
     gate: threading.Event,
     tmp_path: Path,
 ) -> None:
-    env = core_stack.planner_env(
-        MODEL_GATEWAY_ADDR=gateway,
-        AGENT_GATEWAY_TIMEOUT_SECONDS="300",
-        AGENT_RESUME_ON_START="false",
-    )
+    env = resume_env(core_stack, gateway, AGENT_RESUME_ON_START="false")
     planner = Restartable(spawn, tmp_path, env)
     fake.push(Reply.text(program("print(1)")), Reply.held(FINAL, gate))
     run = start_run(planner.client)
@@ -203,10 +164,10 @@ def test_on_postgres_any_replica_decides_and_a_dead_replicas_run_is_adopted(
     lease sweep adopts the run and completes it without running the tool again."""
     cluster = PostgresCluster.create().start()
     try:
-        env = core_stack.planner_env(
-            MODEL_GATEWAY_ADDR=gateway,
+        env = resume_env(
+            core_stack,
+            gateway,
             AGENT_TOOL_APPROVAL="execute_code",
-            AGENT_GATEWAY_TIMEOUT_SECONDS="300",
             AGENT_RUN_HEARTBEAT_SECONDS="0.3",
             DATABASE_URL=cluster.url(),
         )
