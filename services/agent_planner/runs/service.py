@@ -141,16 +141,14 @@ class RunService:
         return CancelAnswer(record, accepted_elsewhere=True)
 
     async def abandon_unfinished(self, heartbeat_before: float) -> int:
-        """End runs left queued or running by a process that is gone."""
+        """Resume (AGENT_RESUME_ON_START) or end the runs a process that is gone left queued
+        or running; runs waiting for a reviewer belong to no process and stay as they are."""
         stale = await self.store.stale_runs(heartbeat_before)
         resumed = 0
         for record in stale:
             if not self.resume_on_start:
                 await self.executor.end(_new_run(record), ABANDONED)
-            elif await self.desk.checkpoints.resume(
-                record.run_id, self.desk.owner, heartbeat_before
-            ):
-                self.pool.submit(QueuedRun(_new_run(record), time.time(), resume=True))
+            elif await self._take_over(record, heartbeat_before):
                 resumed += 1
         if resumed:
             log.warning("runs_resumed", count=resumed, reason="planner_restarted")
