@@ -196,5 +196,6 @@ def add_console(
     async def status() -> dict[str, Any]:
         return (await health())[1]
 
-    add_console_views(app, console_links(settings, deps.memory.http, channels), status)
+    links = console_links(settings, deps.memory.http, channels, deps.notifications.latest)
+    add_console_views(app, links, status)
     add_console_pages(app, settings.JAEGER_UI_URL)

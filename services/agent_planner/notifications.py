@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -16,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from services.agent_planner.audit import utc_timestamp
+from services.kit.json_limits import loads_bounded
 from services.kit.logs import get_logger
 
 log = get_logger("notifications")
@@ -116,6 +118,19 @@ class NotificationPublisher:
         else:
             self._mark_available()
 
+    async def latest(self, count: int) -> list[dict[str, Any]]:
+        """The newest notifications of the stream, newest first (for the console)."""
+        entries = await self.client.xrevrange(self.stream.name, count=count) or []
+        latest = []
+        for entry_id, fields in entries:
+            raw = (fields or {}).get(b"payload") or (fields or {}).get("payload") or b"{}"
+            try:
+                payload = loads_bounded(raw)
+            except ValueError:
+                payload = {"unreadable": True}
+            latest.append({"id": _text(entry_id or b""), "payload": payload})
+        return latest
+
     async def _send(self, payload: str) -> None:
         """PUBLISH for live subscribers and XADD for the consumer group, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
@@ -139,3 +154,7 @@ class NotificationPublisher:
         if self.available is not True:
             log.info("redis_connected", redis=self.redis_url, channel=self.channel)
         self.available = True
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

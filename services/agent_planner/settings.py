@@ -20,6 +20,7 @@ class PlannerSettings(RedisChannelSettings, DatabaseSettings):
     # Memory's own setting of the same name: what the planner stores is clipped to fit it.
     MEMORY_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=16 * 1024)
     RUST_SANDBOX_GRPC_ADDR: str = "localhost:50053"
+    RUST_SANDBOX_URL: str = "http://localhost:8001"  # its /health, shown by the console
     AGENT_MAX_TURNS: int = Field(default=3, ge=1, le=50)
     AGENT_RAG_TOP_K: int = Field(default=3, ge=1, le=100)
     PAGI_API_KEY: str = ""

@@ -69,6 +69,7 @@ def planner(
         workdir,
         MODEL_GATEWAY_ADDR=gateway,
         RUST_SANDBOX_GRPC_ADDR=f"localhost:{sandbox.env['RUST_SANDBOX_GRPC_PORT']}",
+        RUST_SANDBOX_URL=f"http://127.0.0.1:{sandbox.env['RUST_SANDBOX_PORT']}",
         AGENT_GATEWAY_TIMEOUT_SECONDS="300",
         AGENT_TOOL_APPROVAL="execute_code",
     )
@@ -234,6 +235,8 @@ def test_system_page_shows_a_stopped_service_as_down(page: Page, sandbox: Servic
     card = page.locator('.service[data-service="sandbox"] .badge')
     expect(card).to_have_text("serving")
     expect(page.locator('.service[data-service="memory"] .badge')).to_have_text("serving")
+    expect(page.locator('.service[data-service="sandbox"]')).to_contain_text("isolation")
+    expect(page.locator("#notifications tbody tr").first).to_be_visible()
     planner_card = page.locator('.service[data-service="planner"]')
     expect(planner_card).to_contain_text("model_gateway: closed")
     expect(planner_card).not_to_contain_text("[object")

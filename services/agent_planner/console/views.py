@@ -6,6 +6,7 @@ its own credentials, so the browser never holds the internal key."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from services.agent_planner.settings import PlannerSettings
 from services.contracts import modelgateway_pb2 as pb
@@ -23,6 +25,7 @@ from services.kit.knowledge_bases import STANDARD_KNOWLEDGE_BASES
 
 CHECK_SECONDS = 2.0
 HISTORY_LIMIT = 500
+NOTIFICATIONS_SHOWN = 10
 
 
 class KnowledgeQuery(BaseModel):
@@ -41,12 +44,15 @@ class KnowledgeDocument(BaseModel):
 
 @dataclass
 class ConsoleLinks:
-    """What the console's routes talk to: memory over HTTP and gRPC, and health stubs."""
+    """What the console's routes talk to: memory over HTTP and gRPC, health stubs, the
+    sandbox's HTTP health, and the notifications stream."""
 
     http: aiohttp.ClientSession
     memory_url: str
     rag: pb_grpc.ModelGatewayStub
     health: dict[str, health_pb2_grpc.HealthStub]  # gRPC health of gateway, memory, sandbox
+    sandbox_url: str
+    notifications: Callable[[int], Awaitable[list[dict[str, Any]]]]
 
 
 def add_console_views(app: FastAPI, links: ConsoleLinks, status: Any) -> None:
@@ -84,16 +90,20 @@ def add_console_views(app: FastAPI, links: ConsoleLinks, status: Any) -> None:
     @app.get("/system", summary="Health of every service, as the planner sees it")
     async def system() -> JSONResponse:
         names = list(links.health)
-        grpc_states, memory, planner = await asyncio.gather(
+        grpc_states, memory, sandbox, planner, notifications = await asyncio.gather(
             asyncio.gather(*(_grpc_state(links.health[n]) for n in names)),
-            _memory_health(links),
+            _http_health(links, links.memory_url),
+            _http_health(links, links.sandbox_url),
             status(),
+            _latest_notifications(links),
         )
         return JSONResponse(
             {
                 "planner": planner,
                 "grpc": dict(zip(names, grpc_states, strict=True)),
                 "memory": memory,
+                "sandbox": sandbox,
+                "notifications": notifications,
             }
         )
 
@@ -116,10 +126,17 @@ async def _grpc_state(stub: health_pb2_grpc.HealthStub) -> str:
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)).lower()
 
 
-async def _memory_health(links: ConsoleLinks) -> dict[str, Any]:
+async def _latest_notifications(links: ConsoleLinks) -> list[dict[str, Any]] | str:
+    try:
+        return await asyncio.wait_for(links.notifications(NOTIFICATIONS_SHOWN), CHECK_SECONDS)
+    except (RedisError, OSError, TimeoutError) as exc:
+        return f"unavailable: {exc or type(exc).__name__}"
+
+
+async def _http_health(links: ConsoleLinks, base_url: str) -> dict[str, Any]:
     try:
         timeout = aiohttp.ClientTimeout(total=CHECK_SECONDS)
-        async with links.http.get(f"{links.memory_url}/health", timeout=timeout) as reply:
+        async with links.http.get(f"{base_url}/health", timeout=timeout) as reply:
             body = await reply.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return {"status": "down", "error": str(exc) or type(exc).__name__}
@@ -143,11 +160,16 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def console_links(
-    settings: PlannerSettings, http: aiohttp.ClientSession, channels: dict[str, grpc.aio.Channel]
+    settings: PlannerSettings,
+    http: aiohttp.ClientSession,
+    channels: dict[str, grpc.aio.Channel],
+    notifications: Callable[[int], Awaitable[list[dict[str, Any]]]],
 ) -> ConsoleLinks:
     return ConsoleLinks(
         http,
         settings.MEMORY_URL.rstrip("/"),
         pb_grpc.ModelGatewayStub(channels["memory"]),
         {name: health_pb2_grpc.HealthStub(channel) for name, channel in channels.items()},
+        settings.RUST_SANDBOX_URL.rstrip("/"),
+        notifications,
     )

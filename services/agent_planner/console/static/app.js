@@ -425,7 +425,9 @@ function metricsFigures(text) {
 }
 
 async function systemPage() {
-  page.replaceChildren(el("h1", {}, "System"), el("div", { class: "grid", id: "services" }, el("div", { class: "empty" }, "Checking services…")), el("h2", {}, "Live figures"), el("div", { class: "grid", id: "figures" }));
+  page.replaceChildren(el("h1", {}, "System"), el("div", { class: "grid", id: "services" }, el("div", { class: "empty" }, "Checking services…")),
+    el("h2", {}, "Live figures"), el("div", { class: "grid", id: "figures" }),
+    el("h2", {}, "Latest notifications"), el("div", { id: "notifications" }));
   const refresh = async () => {
     const reply = await guarded(() => api("/system"));
     if (!reply) return;
@@ -433,9 +435,18 @@ async function systemPage() {
     const memory = reply.memory || {};
     const cards = [
       serviceCard("planner", planner.status || "ok", [["breakers", Object.entries(planner.breakers || {}).map(([k, v]) => `${k}: ${v}`).join(", ")], ["notifications (Redis)", planner.notifications]]),
-      ...Object.entries(reply.grpc || {}).map(([name, state]) => serviceCard(name, state, name === "memory" ? [["health", memory.status], ["ingestion", memory.ingestion ? `${memory.ingestion.state}` : "-"]] : [])),
+      ...Object.entries(reply.grpc || {}).map(([name, state]) => serviceCard(name, state, facts(name, reply))),
     ];
     document.getElementById("services").replaceChildren(...cards);
+    const latest = reply.notifications;
+    document.getElementById("notifications").replaceChildren(
+      typeof latest === "string" ? el("div", { class: "empty" }, `Notifications ${latest}`)
+        : !latest || !latest.length ? el("div", { class: "empty" }, "No notifications yet.")
+          : el("div", { class: "table-wrap" }, el("table", {},
+            el("thead", {}, el("tr", {}, ["Status", "Trace", "Session", "Time"].map(h => el("th", {}, h)))),
+            el("tbody", {}, latest.map(({ payload: p }) => el("tr", {},
+              el("td", {}, badge(String(p.status || p.type || "result").toLowerCase())), el("td", {}, el("code", {}, p.trace_id || "")),
+              el("td", {}, p.session_id || ""), el("td", {}, p.timestamp || "")))))));
     const text = await fetch("/metrics").then(r => r.text()).catch(() => "");
     const figures = metricsFigures(text);
     for (const name of Object.keys(series)) { series[name].push(figures[name]); if (series[name].length > 30) series[name].shift(); }
@@ -447,6 +458,18 @@ async function systemPage() {
   await refresh();
   const timer = setInterval(refresh, 5000);
   leaving.push(() => clearInterval(timer));
+}
+
+function facts(name, reply) {
+  if (name === "memory") {
+    const memory = reply.memory || {};
+    return [["health", memory.status], ["ingestion", memory.ingestion ? memory.ingestion.state : "-"]];
+  }
+  if (name === "sandbox") {
+    const sandbox = reply.sandbox || {};
+    return [["isolation", sandbox.isolation || sandbox.status], ["running", sandbox.executions_running]];
+  }
+  return [];
 }
 
 function serviceCard(name, state, facts) {
