@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,16 +39,9 @@ def create_audit_log(connection: sa.Connection) -> None:
 
 
 MIGRATIONS = [Migration(1, "audit log", create_audit_log)]
+# Built once: a prebuilt statement keeps its cache key, so each write skips re-deriving it.
+INSERT_ROW = AUDIT_LOG.insert()
 READ_CHECK = "SELECT id FROM audit_log ORDER BY id DESC LIMIT 1"
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    trace_id: str | None
-    session_id: str
-    timestamp: str
-    event_type: str
-    data: str
 
 
 def utc_timestamp() -> str:
@@ -69,11 +61,17 @@ class AuditLog:
         self, trace_id: str | None, session_id: str, event_type: str, data: dict[str, Any]
     ) -> bool:
         """Append one row; a failed write is logged with the full row and returns False."""
-        row = AuditRow(trace_id, session_id, utc_timestamp(), event_type, json.dumps(data))
+        row = {
+            "trace_id": trace_id,
+            "session_id": session_id,
+            "timestamp": utc_timestamp(),
+            "event_type": event_type,
+            "data": json.dumps(data),
+        }
         try:
-            await self.database.write(_insert, asdict(row))
+            await self.database.write(_insert, row)
         except (DatabaseUnavailable, sa.exc.SQLAlchemyError) as exc:
-            log.error("audit_write_failed", error=str(exc), row=asdict(row))
+            log.error("audit_write_failed", error=str(exc), row=row)
             return False
         return True
 
@@ -103,7 +101,7 @@ class AuditLog:
 
 
 def _insert(connection: sa.Connection, row: dict[str, Any]) -> None:
-    connection.execute(AUDIT_LOG.insert(), row)
+    connection.execute(INSERT_ROW, row)
 
 
 def _mappings(connection: sa.Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:

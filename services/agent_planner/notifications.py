@@ -22,6 +22,7 @@ from services.kit.logs import get_logger
 
 log = get_logger("notifications")
 QUEUE_SIZE = 1000
+BATCH_SIZE = 100  # payloads sent in one pipeline at most
 DRAIN_SECONDS = 2.0
 
 
@@ -93,11 +94,16 @@ class NotificationPublisher:
     async def _run(self) -> None:
         await self._check_connection()
         while True:
-            payload = await self._queue.get()
+            # Whatever queued up meanwhile (a result and its COMPLETED status, say) goes out
+            # in the same round trip, in order.
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < BATCH_SIZE:
+                batch.append(self._queue.get_nowait())
             try:
-                await self._publish(payload)
+                await self._publish(batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
     async def _check_connection(self) -> None:
         try:
@@ -107,14 +113,16 @@ class NotificationPublisher:
         else:
             self._mark_available()
 
-    async def _publish(self, payload: str) -> None:
+    async def _publish(self, batch: list[str]) -> None:
         try:
-            await self._send(payload)
+            await self._send(batch)
         except (RedisError, OSError) as exc:
             self._mark_unavailable(exc)
-            log.warning("notification_dropped", reason="redis unavailable", payload=payload)
+            for payload in batch:
+                log.warning("notification_dropped", reason="redis unavailable", payload=payload)
         except Exception as exc:  # anything else must not end the publisher for good
-            log.error("notification_dropped", reason=repr(exc), payload=payload)
+            for payload in batch:
+                log.error("notification_dropped", reason=repr(exc), payload=payload)
         else:
             self._mark_available()
 
@@ -131,13 +139,15 @@ class NotificationPublisher:
             latest.append({"id": _text(entry_id or b""), "payload": payload})
         return latest
 
-    async def _send(self, payload: str) -> None:
-        """PUBLISH for live subscribers and XADD for the consumer group, in one round trip."""
+    async def _send(self, batch: list[str]) -> None:
+        """PUBLISH for live subscribers and XADD for the consumer group, for every payload of
+        the batch, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.publish(self.channel, payload)
-        pipe.xadd(
-            self.stream.name, {"payload": payload}, maxlen=self.stream.maxlen, approximate=True
-        )
+        for payload in batch:
+            pipe.publish(self.channel, payload)
+            pipe.xadd(
+                self.stream.name, {"payload": payload}, maxlen=self.stream.maxlen, approximate=True
+            )
         await pipe.execute()
 
     def _mark_unavailable(self, exc: BaseException) -> None:
