@@ -17,6 +17,7 @@ import pytest
 from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import log_events
+from tests.support.polling import wait_until
 from tests.support.scripted_runs import (
     FINAL,
     events_of,
@@ -49,7 +50,8 @@ def planner(
     core_stack: CoreStack, module_spawn: Spawner, gateway: str, tmp_path_factory: Any
 ) -> PlannerClient:
     workdir = tmp_path_factory.mktemp("approval-planner")
-    return core_stack.start_planner(module_spawn, workdir, **approval_env(gateway))
+    env = approval_env(gateway, AGENT_MAX_CONCURRENT_RUNS="1")  # one worker: see below
+    return core_stack.start_planner(module_spawn, workdir, **env)
 
 
 def approval_request(planner: PlannerClient, run_id: str) -> dict[str, Any]:
@@ -99,6 +101,21 @@ def test_approve_with_edited_args_runs_the_edit(
     assert decided["args"] == new_args and decided["comment"] == "use mine"
     assert "TOOL_APPROVAL_REQUESTED" in [r["event_type"] for r in rows]
     assert sandbox_executions(core_stack, run["trace_id"]) == 1
+
+
+def test_a_waiting_run_holds_no_worker(
+    planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    """The planner has one worker: another run executes to its end while this one waits."""
+    fake.push(Reply.text(printing("later")))
+    waiting = start_run(planner)
+    asked = approval_request(planner, waiting["run_id"])
+    wait_until(lambda: planner.metric("agent_runs_in_flight") == 0, "the worker released")
+    other = start_run(planner, prompt="no tools needed")
+    assert events_of(planner, other["run_id"])[-1].event == "run.succeeded"
+    body = {"call_id": asked["call_id"], "reason": "done with it"}
+    assert post(planner, f"/runs/{waiting['run_id']}/reject", body).status_code == 200
+    assert events_of(planner, waiting["run_id"])[-1].event == "run.succeeded"
 
 
 def test_reject_gives_the_model_the_reason_and_the_run_goes_on(
