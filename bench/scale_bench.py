@@ -92,7 +92,7 @@ def nginx_front(
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     base = Service("planner", [], {"AGENT_PLANNER_PORT": port}, {})
-    copies = [Service(f"planner-{n}", [], {"AGENT_PLANNER_PORT": p.port}, {})
+    copies = [Service(f"planner-{n}", [], {"AGENT_PLANNER_PORT": p.http_port}, {})
               for n, p in enumerate(planners, 1)]
     prefix = workdir / f"nginx-{len(planners)}"
     (prefix / "temp").mkdir(parents=True)
