@@ -14,7 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.core_services import CoreStack, PlannerClient
+from tests.support.core_services import (
+    CoreStack,
+    NotificationListener,
+    PlannerClient,
+    has_status,
+)
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.logs import log_events
 from tests.support.polling import wait_until
@@ -122,8 +127,11 @@ def test_reject_gives_the_model_the_reason_and_the_run_goes_on(
     core_stack: CoreStack, planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
 ) -> None:
     fake.push(Reply.text(printing("never-runs")), Reply.text(FINAL))
-    run = start_run(planner)
-    asked = approval_request(planner, run["run_id"])
+    with NotificationListener(core_stack.ports.redis) as listener:
+        run = start_run(planner)
+        asked = approval_request(planner, run["run_id"])
+        waiting = has_status("WAITING_APPROVAL")
+        assert waiting(listener.wait_for(run["trace_id"], waiting))
     refused = post(planner, f"/runs/{run['run_id']}/reject", {"call_id": asked["call_id"]})
     assert refused.status_code == 422  # a reason is required
     rejected = post(
