@@ -109,6 +109,8 @@ def test_kill_9_after_a_tool_finished_resumes_without_running_it_again(
     assert events[-1].event == "run.succeeded"
     assert [e.event for e in events].count("tool.finished") == 1
     assert marker in fake.requests[-1].user_prompt  # the checkpointed output, given again
+    resumed = [e.data for e in events if e.event == "run.started"][-1]
+    assert resumed == {"turn": 1, "resumed": True}
     assert sandbox_executions(core_stack, run["trace_id"]) == 1
     assert log_events(client.process, "runs_resumed")[0]["count"] == 1
 

@@ -109,7 +109,10 @@ class RunExecutor:
         """Run the loop; None when the run was no longer queued (cancelled while waiting)."""
         run = queued.run
         bind_trace_id(run.trace_id)
-        started = await self.store.start_run(run.run_id, self.owner, {"turn": 0})
+        state = await self._run_state(run, queued.resume)
+        # A resumed run says so, and from which turn it goes on.
+        shown = {"turn": state.turn, "resumed": True} if queued.resume else {"turn": 0}
+        started = await self.store.start_run(run.run_id, self.owner, shown)
         if started is None:
             return None
         RUN_FIRST_EVENT.observe(max(time.time() - queued.created, 0.0))
@@ -117,7 +120,7 @@ class RunExecutor:
         links = [trace.Link(queued.link)] if queued.link is not None else []
         with tracer.start_as_current_span("AgentRun", links=links) as span:
             span.set_attribute("run_id", run.run_id)
-            return await self._drive_loop(await self._run_state(run, queued.resume))
+            return await self._drive_loop(state)
 
     async def _run_state(self, run: NewRun, resume: bool) -> Run:
         resources = tuple(Resource(r["type"], r["uri"]) for r in run.resources)
