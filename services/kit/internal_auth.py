@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
-
-import grpc
 
 from services.kit.logs import get_logger
 
@@ -37,46 +34,6 @@ def authorized(presented: str | None, key: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(credentials.strip().encode(), key.encode())
-
-
-class InternalKeyInterceptor(grpc.aio.ServerInterceptor):
-    """Rejects calls without the key with UNAUTHENTICATED before the servicer runs."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(EXEMPT_METHOD_PREFIXES):
-            return handler
-        metadata = dict(details.invocation_metadata or ())
-        presented = metadata.get(AUTH_METADATA)
-        if authorized(presented if isinstance(presented, str) else None, self._key):
-            return handler
-        return _refusing(handler)
-
-
-def _refusing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """A handler of the same shape that answers UNAUTHENTICATED without reading the request."""
-
-    async def refuse(_: object, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
-
-    if handler.unary_stream is not None:
-
-        async def refuse_stream(request: object, context: grpc.aio.ServicerContext) -> None:
-            await refuse(request, context)
-
-        return grpc.unary_stream_rpc_method_handler(
-            refuse_stream, response_serializer=handler.response_serializer
-        )
-    return grpc.unary_unary_rpc_method_handler(
-        refuse, response_serializer=handler.response_serializer
-    )
 
 
 def is_loopback(host: str) -> bool:
