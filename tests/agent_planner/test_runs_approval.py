@@ -166,6 +166,10 @@ def test_a_request_can_add_tools_to_the_policy(
     run = start_run(planner, approval=["web_search"])
     asked = approval_request(planner, run["run_id"])
     assert asked["tool"] == "web_search"
+    listed = httpx.get(
+        f"{planner.url}/runs", params={"status": "waiting_approval"}, headers=planner.headers()
+    ).json()["runs"]
+    assert [r["run_id"] for r in listed] == [run["run_id"]]
     body = {"call_id": asked["call_id"], "reason": "not now"}
     assert post(planner, f"/runs/{run['run_id']}/reject", body).status_code == 200
     assert events_of(planner, run["run_id"])[-1].event == "run.succeeded"
