@@ -76,7 +76,10 @@ def add_console_views(app: FastAPI, links: ConsoleLinks, status: Any) -> None:
         try:
             reply = await links.rag.GetRAGContext(request, timeout=10)
         except grpc.aio.AioRpcError as exc:
-            return _error(503, f"memory GetRAGContext: {exc.code().name}: {exc.details()}")
+            # Memory refusing the query itself (e.g. a malformed namespace) is the caller's error.
+            refused = exc.code() is grpc.StatusCode.INVALID_ARGUMENT
+            detail = f"memory GetRAGContext: {exc.code().name}: {exc.details()}"
+            return _error(400 if refused else 503, detail)
         return JSONResponse({"matches": [_match(m) for m in reply.matches]})
 
     @app.post("/knowledge/documents", summary="Ingest one text or markdown document")
