@@ -189,7 +189,9 @@ function timeline(runId) {
   const stop = followEvents(runId, (event) => {
     if (event.type === "plan.delta") {
       if (!delta) { delta = el("pre", { class: "delta" }); events.append(card(event, delta)); }
-      delta.textContent += event.data.text ?? event.data.delta ?? "";
+      // A retry or fallback upstream starts the answer over: drop what was shown so far.
+      if (event.data.reset) delta.textContent = "";
+      delta.textContent += event.data.delta ?? "";
       return;
     }
     if (event.type === "plan.received") delta = null;
