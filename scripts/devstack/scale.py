@@ -107,7 +107,6 @@ def replicas(service: Service, count: int) -> list[Service]:
     for n in range(1, count + 1):
         ports = {name: port + n * PORT_STEP for name, port in service.ports.items()}
         env = {**service.env, **{name: str(port) for name, port in ports.items()}}
-        env["OTEL_SERVICE_NAME"] = f"{service.env.get('OTEL_SERVICE_NAME', service.name)}"
         copies.append(
             replace(
                 service,

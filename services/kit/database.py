@@ -50,10 +50,6 @@ def engine_url(database_url: str, sqlite_path: Path) -> str:
     return f"postgresql+asyncpg://{rest}"
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    return sa.make_url(url).render_as_string(hide_password=True)
-
 
 class Database:
     """One database per service. Statements are written once, as functions of a
@@ -105,7 +101,7 @@ class Database:
 
     async def migrate(self, service: str, migrations: Sequence[Migration]) -> list[int]:
         """Apply the migrations this database lacks, in order; returns the versions applied."""
-        return await self.write(_migrate, service, list(migrations), self.is_postgres)
+        return await self.write(_migrate, service, list(migrations))
 
     async def close(self) -> None:
         if self._async is not None:
@@ -218,10 +214,8 @@ MIGRATIONS = sa.Table(
 )
 
 
-def _migrate(
-    connection: sa.Connection, service: str, migrations: list[Migration], postgres: bool
-) -> list[int]:
-    _lock(connection, service, postgres)
+def _migrate(connection: sa.Connection, service: str, migrations: list[Migration]) -> list[int]:
+    _lock(connection, service)
     MIGRATIONS.create(connection, checkfirst=True)
     done = set(
         connection.scalars(sa.select(MIGRATIONS.c.version).where(MIGRATIONS.c.service == service))
@@ -241,10 +235,10 @@ def _migrate(
     return applied
 
 
-def _lock(connection: sa.Connection, service: str, postgres: bool) -> None:
+def _lock(connection: sa.Connection, service: str) -> None:
     """Serialise migrators: a transaction-scoped advisory lock on PostgreSQL; on SQLite an
     immediate write transaction does the same."""
-    if postgres:
+    if connection.dialect.name == "postgresql":
         key = zlib.crc32(f"pagi-migrations:{service}".encode())
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     # On SQLite the transaction began with BEGIN IMMEDIATE: it already holds the lock.

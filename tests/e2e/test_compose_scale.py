@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.test_compose import COMPOSE, resolved
+from tests.e2e.test_compose import COMPOSE, mounts, resolved
 from tests.support.processes import ROOT
 
 SCALE = ROOT / "docker-compose.scale.yml"
@@ -48,9 +48,7 @@ def test_nginx_fronts_every_replica_by_its_compose_name() -> None:
     assert sorted(upstream_members("memory_http")) == sorted(MEMORIES)
     assert sorted(upstream_members("memory_grpc")) == sorted(MEMORIES)
     nginx = stack["nginx"]
-    assert any(
-        v.endswith("/etc/nginx/nginx.conf:ro") or "nginx.conf" in str(v) for v in nginx["volumes"]
-    )
+    assert mounts(nginx) == {str(NGINX_CONF): "/etc/nginx/nginx.conf"}
     published = {
         str(p["published"]) if isinstance(p, dict) else p.split(":")[0] for p in nginx["ports"]
     }
@@ -72,4 +70,4 @@ def test_postgres_is_the_upstream_image_with_a_volume_and_a_health_check() -> No
     postgres = services()["postgres"]
     assert postgres["image"] == "postgres:16"
     assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
-    assert any("postgres-data" in str(volume) for volume in postgres["volumes"])
+    assert mounts(postgres) == {"postgres-data": "/var/lib/postgresql/data"}
