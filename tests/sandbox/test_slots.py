@@ -15,7 +15,9 @@ from tests.sandbox.conftest import Sandbox, running_sandbox
 from tests.support.polling import wait_until
 
 CAP = 2
-TIMED_CODE = "import time\nstart = time.time()\ntime.sleep(0.3)\nprint(start, time.time())\n"
+# Each program runs long enough that the two slots' programs overlap even when starting a
+# sandboxed process is slow on a busy machine.
+TIMED_CODE = "import time\nstart = time.time()\ntime.sleep(1.0)\nprint(start, time.time())\n"
 
 
 @pytest.fixture(scope="module")
