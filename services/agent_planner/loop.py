@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from services.agent_planner.context import ContextGatherer
+from services.agent_planner.context import ContextGatherer, match_summary
 from services.agent_planner.errors import AgentLoopError, DependencyError
 from services.agent_planner.events import CONTEXT_RETRIEVED, PLAN_RECEIVED, elapsed_ms
 from services.agent_planner.limits import LoopLimits
@@ -83,7 +83,8 @@ class AgentLoop:
             resources=[r.as_json() for r in run.resources],
             max_turns=self.limits.max_turns,
             top_k=self.limits.top_k,
-            kbs=list(self.limits.knowledge_bases),
+            kbs=list(run.knowledge.searched(self.limits.knowledge_bases)),
+            **({"namespace": run.knowledge.namespace} if run.knowledge.namespace else {}),
         )
         self.deps.notifications.publish_status(run.trace_id, run.session_id, "STARTED")
         run.playbook.append({"role": "user", "content": run.prompt})
@@ -120,14 +121,16 @@ class AgentLoop:
 
     async def _gather_context(self, run: Run, turn: int) -> str:
         started = time.perf_counter()
-        context = await self.context.gather(run.session_id, run.prompt)
+        context = await self.context.gather(run.session_id, run.prompt, run.knowledge)
         await run.sink.emit(
             CONTEXT_RETRIEVED,
             {
                 "turn": turn,
                 "history_messages": len(context.history),
-                "knowledge_bases": list(self.limits.knowledge_bases),
+                "namespace": run.knowledge.namespace,
+                "knowledge_bases": list(run.knowledge.searched(self.limits.knowledge_bases)),
                 "matches": len(context.matches),
+                "retrieved": [match_summary(m) for m in context.matches],
                 "latency_ms": elapsed_ms(started),
             },
         )

@@ -91,10 +91,11 @@ class MemoryClient:
         return str(reply.get("playbook_id", ""))
 
     async def fetch_rag_context(
-        self, query: str, top_k: int, knowledge_bases: Sequence[str]
+        self, query: str, top_k: int, knowledge_bases: Sequence[str], namespace: str = ""
     ) -> list[pb.RAGMatch]:
+        """Matches from the `<namespace>.<KB>` collections ('' = the plain KB names)."""
         request = pb.RAGContextRequest(
-            query=query, top_k=top_k, knowledge_bases=list(knowledge_bases)
+            query=query, top_k=top_k, knowledge_bases=list(knowledge_bases), namespace=namespace
         )
 
         async def call() -> pb.RAGContextResponse:

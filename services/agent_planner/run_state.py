@@ -9,6 +9,7 @@ from services.agent_planner.audit import AuditLog
 from services.agent_planner.checkpoint import NO_CHECKPOINTS, Checkpoint, Checkpointer
 from services.agent_planner.events import NULL_SINK, EventSink
 from services.agent_planner.gateway_client import GatewayClient
+from services.agent_planner.knowledge_choice import NO_CHOICE, KnowledgeChoice
 from services.agent_planner.memory_client import MemoryClient, Message
 from services.agent_planner.notifications import NotificationPublisher
 from services.agent_planner.sandbox_client import SandboxClient
@@ -42,6 +43,7 @@ class Run:
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     checkpoints: Checkpointer = NO_CHECKPOINTS
     pending: PendingCall | None = None
+    knowledge: KnowledgeChoice = NO_CHOICE  # the namespace and KBs its context comes from
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(

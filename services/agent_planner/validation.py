@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.agent_planner.approval import ApprovalPolicy, InvalidApprovalPolicy
+from services.agent_planner.knowledge_choice import (
+    NO_CHOICE,
+    InvalidKnowledgeChoice,
+    KnowledgeChoice,
+)
 from services.kit.json_limits import JsonRefused, loads_bounded
 from services.kit.wire_limits import MAX_SESSION_ID_CHARS
 
@@ -32,6 +37,7 @@ class PlanRequest:
     session_id: str
     resources: tuple[Resource, ...]
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)  # asked for by the caller
+    knowledge: KnowledgeChoice = NO_CHOICE  # where its RAG context comes from
 
 
 def parse_plan_request(body: bytes) -> PlanRequest:
@@ -56,9 +62,14 @@ def parse_plan_request(body: bytes) -> PlanRequest:
             raise InvalidRequestError(f"resources[{index}] must include non-empty type and uri")
     try:
         approval = ApprovalPolicy.from_request(document.get("approval"))
-    except InvalidApprovalPolicy as exc:
+        knowledge = KnowledgeChoice.from_request(
+            document.get("namespace"), document.get("knowledge_bases")
+        )
+    except (InvalidApprovalPolicy, InvalidKnowledgeChoice) as exc:
         raise InvalidRequestError(str(exc)) from None
-    return PlanRequest(prompt, session_id, tuple(Resource(k, u) for k, u in resources), approval)
+    return PlanRequest(
+        prompt, session_id, tuple(Resource(k, u) for k, u in resources), approval, knowledge
+    )
 
 
 def _decode(body: bytes) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.kit.http_app import create_app
-from services.kit.knowledge_bases import MIND_KB
+from services.kit.knowledge_bases import MIND_KB, valid_name
 from services.kit.timestamps import utc_stamp
 from services.memory.api_ingestion import IngestLimits, api_documents, check_room_for
 from services.memory.components import MemoryComponents
 from services.memory.errors import DependencyUnavailable, InvalidRequest
-from services.memory.knowledge import check_namespace, collection_name, valid_name
+from services.memory.knowledge import check_namespace, collection_name
 from services.memory.playbook import PlaybookStep
 from services.memory.schemas import IngestRequest, Message, PlaybookRequest, StoreRequest
 from services.memory.store import StoredMessage

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,11 +18,10 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
 
+from services.kit.knowledge_bases import NAMESPACE_RULE, valid_name
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.settings import MemorySettings
 
-# Chroma's own rules (3-63 safe characters) minus the dot, which separates the namespace.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,60}[A-Za-z0-9]$")
 Metadata = dict[str, Any]
 # A collection nobody has filled yet (Mind-KB before the first playbook) is looked up again
 # at most this often, not on every query; collections this process creates show at once.
@@ -47,17 +45,11 @@ class ChunkRecord:
     metadata: Metadata
 
 
-def valid_name(name: str) -> bool:
-    return bool(NAME_PATTERN.match(name))
-
-
 def check_namespace(namespace: str) -> str:
     """'' (the plain collections) or a valid name; anything else is refused."""
     namespace = namespace.strip()
     if namespace and not valid_name(namespace):
-        raise InvalidRequest(
-            "namespace: use 3-62 letters, digits, '_' or '-', starting and ending alphanumeric"
-        )
+        raise InvalidRequest(f"namespace: {NAMESPACE_RULE}")
     return namespace
 
 

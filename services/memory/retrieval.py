@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from services.kit.knowledge_bases import DEFAULT_QUERY_KNOWLEDGE_BASES
+from services.kit.knowledge_bases import DEFAULT_QUERY_KNOWLEDGE_BASES, valid_name
 from services.memory.embeddings import Embedder
 from services.memory.errors import InvalidRequest
 from services.memory.knowledge import (
@@ -13,7 +13,6 @@ from services.memory.knowledge import (
     RagMatch,
     check_namespace,
     collection_name,
-    valid_name,
 )
 from services.memory.metrics import RAG_LATENCY
 

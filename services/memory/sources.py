@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.kit.knowledge_bases import valid_name
 from services.kit.logs import get_logger
-from services.memory.knowledge import collection_name, valid_name
+from services.memory.knowledge import collection_name
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 log = get_logger("memory.sources")

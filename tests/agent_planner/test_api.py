@@ -142,3 +142,23 @@ def test_a_session_id_memory_would_refuse_is_a_400_up_front(lone_planner: LonePl
         assert too_long.json() == {"error": "session_id: at most 256 characters (got 257)"}
     at_limit = lone_planner.post("/plan", json.dumps({**VALID, "session_id": "s" * 256}))
     assert at_limit.status_code == 500  # accepted; the loop then fails on the missing gateway
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"namespace": 7}, "namespace: must be a string"),
+        ({"namespace": "a.b"}, "namespace: use 3-62 letters"),
+        ({"namespace": "x"}, "namespace: use 3-62 letters"),
+        ({"knowledge_bases": "Domain-KB"}, "knowledge_bases: must be a list"),
+        ({"knowledge_bases": ["Domain-KB", 3]}, "knowledge_bases: must be a list"),
+        ({"knowledge_bases": ["Heart-KB"]}, "knowledge_bases: unknown knowledge base 'Heart-KB'"),
+    ],
+)
+def test_a_bad_namespace_or_knowledge_base_list_is_a_400_naming_the_field(
+    lone_planner: LonePlanner, extra: dict[str, object], message: str
+) -> None:
+    for path in ("/plan", "/runs"):
+        reply = lone_planner.post(path, json.dumps({**VALID, **extra}))
+        assert reply.status_code == 400, path
+        assert reply.json()["error"].startswith(message), reply.text

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
+from services.agent_planner.knowledge_choice import NO_CHOICE, KnowledgeChoice
 from services.agent_planner.runs.records import NewRun, RunEnding, RunStatus
 from services.agent_planner.runs.sql_store import SqlRunStore
 from services.agent_planner.runs.store import RunNotFoundError, RunQuery
@@ -100,3 +102,26 @@ async def test_event_payloads_are_bounded(store: SqlRunStore) -> None:
     assert event is not None and event.data["truncated"] is True
     [stored] = await store.events_after("big", 1, 10)
     assert len(str(stored.data)) < 2048
+
+
+async def test_a_runs_namespace_and_knowledge_bases_are_kept(store: SqlRunStore) -> None:
+    """What a resumed run (from get_run after a decision, or stale_runs after a restart)
+    and GET /runs/{id} read back; a run without a choice reads as none."""
+    choice = KnowledgeChoice("acme", ("Body-KB", "Domain-KB"))
+    await store.create_run(replace(new_run("chose"), knowledge=choice), CREATED)
+    await store.create_run(new_run("plain"), CREATED)
+    await store.start_run("chose", "dead-owner", {})
+    record = await store.get_run("chose")
+    assert record is not None and record.knowledge == choice
+    assert record.new_run().knowledge == choice
+    assert record.as_json()["namespace"] == "acme"
+    assert record.as_json()["knowledge_bases"] == ["Body-KB", "Domain-KB"]
+    stale = await store.stale_runs(heartbeat_before=4_000_000_000.0)
+    assert {r.run_id: r.knowledge for r in stale} == {"chose": choice, "plain": NO_CHOICE}
+    listed = {r.run_id: r.knowledge for r in await store.list_runs(RunQuery())}
+    assert listed == {"chose": choice, "plain": NO_CHOICE}
+    await store.finish_run("chose", RunEnding(RunStatus.SUCCEEDED, result="{}"))
+    assert await store.delete_finished_before("9999-01-01T00:00:00.000Z") == 1
+    await store.create_run(new_run("chose"), CREATED)  # the id's old choice went with it
+    again = await store.get_run("chose")
+    assert again is not None and again.knowledge == NO_CHOICE

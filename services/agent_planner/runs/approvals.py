@@ -15,7 +15,7 @@ from services.agent_planner.checkpoint import Checkpoint
 from services.agent_planner.runs.executor import QueuedRun
 from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.pool import QueueFullError, RunPool
-from services.agent_planner.runs.records import NewRun, RunRecord
+from services.agent_planner.runs.records import RunRecord
 from services.agent_planner.runs.sql_checkpoints import ApprovalConflict, SqlCheckpointStore
 from services.agent_planner.runs.store import RunStore
 from services.kit.logs import get_logger
@@ -67,9 +67,7 @@ class ApprovalDesk:
             checkpoint = await self.checkpoints.decide(
                 record.run_id, decision.call_id, decision.apply, self.owner
             )
-            run = NewRun(
-                record.run_id, record.session_id, record.trace_id, record.prompt, record.resources
-            )
+            run = record.new_run()
             try:
                 await self._report(record, decision, checkpoint)
             finally:  # the run is queued for this process: it must run whatever happens

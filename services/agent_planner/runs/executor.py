@@ -135,6 +135,7 @@ class RunExecutor:
             checkpoints=StoreCheckpointer(
                 run.run_id, self.checkpoints, self.approval.timeout, self.hub
             ),
+            knowledge=run.knowledge,
         )
         if resume:
             stored = await self.checkpoints.load(run.run_id)

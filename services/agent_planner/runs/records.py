@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from services.agent_planner.knowledge_choice import NO_CHOICE, KnowledgeChoice
+from services.kit.knowledge_bases import PLANNER_KNOWLEDGE_BASES
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -43,6 +46,7 @@ class NewRun:
     prompt: str
     resources: list[dict[str, str]]
     approval: tuple[str, ...] = ()  # tools needing a reviewer (server policy and request's)
+    knowledge: KnowledgeChoice = NO_CHOICE
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,18 @@ class RunRecord:
     reason: str | None = None
     owner: str | None = None  # the planner process executing it (leases build on this)
     heartbeat_at: float | None = None
+    knowledge: KnowledgeChoice = NO_CHOICE
+
+    def new_run(self) -> NewRun:
+        """The run as a worker takes it up again (resumed after a decision or a restart)."""
+        return NewRun(
+            self.run_id,
+            self.session_id,
+            self.trace_id,
+            self.prompt,
+            self.resources,
+            knowledge=self.knowledge,
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +92,8 @@ class RunRecord:
             "result": self.result,
             "error": self.error,
             "reason": self.reason,
+            "namespace": self.knowledge.namespace,
+            "knowledge_bases": list(self.knowledge.searched(PLANNER_KNOWLEDGE_BASES)),
         }
 
 

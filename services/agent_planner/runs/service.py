@@ -80,6 +80,7 @@ class RunService:
                 prompt=request.prompt,
                 resources=[r.as_json() for r in request.resources],
                 approval=tuple(self.approval_for(request).as_list()),
+                knowledge=request.knowledge,
             )
             span.set_attribute("run_id", run.run_id)
             created_at = utc_timestamp()
@@ -96,6 +97,7 @@ class RunService:
             run.prompt,
             run.resources,
             created_at,
+            knowledge=run.knowledge,
         )
 
     async def get(self, run_id: str) -> RunRecord:
@@ -130,7 +132,7 @@ class RunService:
         if record.status.terminal:
             return self._already_ended(record)
         if record.status is RunStatus.WAITING_APPROVAL:  # no process holds it: end it here
-            await self.executor.end(_new_run(record), CANCELLED)
+            await self.executor.end(record.new_run(), CANCELLED)
             return await self.cancel(run_id)
         if await self.pool.cancel(run_id):
             return CancelAnswer(await self.get(run_id))
@@ -147,7 +149,7 @@ class RunService:
         resumed = 0
         for record in stale:
             if not self.resume_on_start:
-                await self.executor.end(_new_run(record), ABANDONED)
+                await self.executor.end(record.new_run(), ABANDONED)
             elif await self._take_over(record, heartbeat_before):
                 resumed += 1
         if resumed:
@@ -161,7 +163,7 @@ class RunService:
         process took it first."""
         if not await self.desk.checkpoints.resume(record.run_id, self.desk.owner, heartbeat_before):
             return False
-        self.pool.submit(QueuedRun(_new_run(record), time.time(), resume=True))
+        self.pool.submit(QueuedRun(record.new_run(), time.time(), resume=True))
         return True
 
     @staticmethod
@@ -169,9 +171,3 @@ class RunService:
         if record.status is RunStatus.CANCELLED:
             return CancelAnswer(record)  # cancelling twice is fine
         raise RunAlreadyFinished(record)
-
-
-def _new_run(record: RunRecord) -> NewRun:
-    return NewRun(
-        record.run_id, record.session_id, record.trace_id, record.prompt, record.resources
-    )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from services.agent_planner.audit import utc_timestamp
+from services.agent_planner.knowledge_choice import KnowledgeChoice
 from services.agent_planner.runs.records import (
     TERMINAL_EVENTS,
     NewRun,
@@ -29,10 +31,11 @@ from services.agent_planner.runs.sql_tables import (
     MIGRATIONS,
     NEXT_SEQ,
     NEXT_SEQ_IF_OPEN,
-    RECORD_COLUMNS,
     RUN_CHECKPOINTS,
     RUN_EVENTS,
+    RUN_KNOWLEDGE,
     RUNS,
+    SELECT_RECORDS,
 )
 from services.agent_planner.runs.store import RunNotFoundError, RunQuery
 from services.kit.database import Database, DatabaseUnavailable
@@ -74,6 +77,8 @@ class SqlRunStore:
             if run.approval:  # kept for whichever process resumes the run
                 policy = {"run_id": run.run_id, "approval": json.dumps(list(run.approval))}
                 connection.execute(RUN_CHECKPOINTS.insert(), {**policy, "updated_at": created_at})
+            if run.knowledge.chosen:  # kept for GET /runs/{id} and for resuming the run
+                connection.execute(RUN_KNOWLEDGE.insert(), _knowledge_row(run))
             return self.insert_event(connection, run.run_id, "run.queued", queued)
 
         return await self.database.write(insert)
@@ -145,8 +150,7 @@ class SqlRunStore:
 
     async def stale_runs(self, heartbeat_before: float) -> list[RunRecord]:
         query = (
-            sa.select(*RECORD_COLUMNS)
-            .where(
+            SELECT_RECORDS.where(
                 IS_OPEN,
                 sa.or_(RUNS.c.heartbeat_at.is_(None), RUNS.c.heartbeat_at < heartbeat_before),
             )
@@ -155,7 +159,7 @@ class SqlRunStore:
         return await self.database.read(_records, query)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        query = sa.select(*RECORD_COLUMNS).where(RUNS.c.run_id == run_id)
+        query = SELECT_RECORDS.where(RUNS.c.run_id == run_id)
         found = await self.database.read(_records, query)
         return found[0] if found else None
 
@@ -182,6 +186,7 @@ class SqlRunStore:
             connection.execute(
                 RUN_CHECKPOINTS.delete().where(RUN_CHECKPOINTS.c.run_id.in_(old_ids))
             )
+            connection.execute(RUN_KNOWLEDGE.delete().where(RUN_KNOWLEDGE.c.run_id.in_(old_ids)))
             return int(connection.execute(RUNS.delete().where(old)).rowcount)
 
         return await self.database.write(delete)
@@ -209,7 +214,7 @@ class SqlRunStore:
 
 
 def _list_runs(connection: sa.Connection, query: RunQuery) -> list[RunRecord]:
-    select = sa.select(*RECORD_COLUMNS)
+    select = SELECT_RECORDS
     if query.before is not None:
         position = connection.execute(
             sa.select(RUNS.c.position).where(RUNS.c.run_id == query.before)
@@ -229,7 +234,18 @@ def _records(connection: sa.Connection, query: sa.Select[Any]) -> list[RunRecord
 
 
 def _record(row: sa.Row[Any]) -> RunRecord:
-    values = list(row)
+    *values, namespace, knowledge_bases = list(row)
     values[3] = RunStatus(values[3])
     values[5] = json.loads(values[5])
-    return RunRecord(*values)
+    record = RunRecord(*values)
+    if namespace is None and knowledge_bases is None:  # the run made no choice
+        return record
+    return replace(record, knowledge=KnowledgeChoice.stored(namespace, knowledge_bases))
+
+
+def _knowledge_row(run: NewRun) -> dict[str, str]:
+    return {
+        "run_id": run.run_id,
+        "namespace": run.knowledge.namespace,
+        "knowledge_bases": run.knowledge.to_text(),
+    }

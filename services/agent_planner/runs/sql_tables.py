@@ -115,7 +115,29 @@ def create_checkpoint_table(connection: sa.Connection) -> None:
     CHECKPOINT_METADATA.create_all(connection)
 
 
+# Version 3: the namespace and knowledge bases a run asked for; a row only for runs that
+# made a choice, so a run without one costs no extra write.
+KNOWLEDGE_METADATA = sa.MetaData()
+RUN_KNOWLEDGE = sa.Table(
+    "run_knowledge",
+    KNOWLEDGE_METADATA,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("namespace", sa.Text, nullable=False, server_default=""),
+    sa.Column("knowledge_bases", sa.Text, nullable=False, server_default="[]"),  # JSON list
+)
+
+
+def create_knowledge_table(connection: sa.Connection) -> None:
+    KNOWLEDGE_METADATA.create_all(connection)
+
+
+# A run's record with its choice (none when it has no run_knowledge row).
+SELECT_RECORDS = sa.select(
+    *RECORD_COLUMNS, RUN_KNOWLEDGE.c.namespace, RUN_KNOWLEDGE.c.knowledge_bases
+).select_from(RUNS.outerjoin(RUN_KNOWLEDGE, RUN_KNOWLEDGE.c.run_id == RUNS.c.run_id))
+
 MIGRATIONS = [
     Migration(1, "runs and run events", create_run_tables),
     Migration(2, "run checkpoints and approvals", create_checkpoint_table),
+    Migration(3, "run namespace and knowledge bases", create_knowledge_table),
 ]
