@@ -304,6 +304,39 @@ def test_another_planner_streams_and_cancels_a_run(
     assert get_run(planner, run_id)["status"] == "cancelled"
 
 
+def test_a_reader_on_another_planner_is_woken_for_each_new_event(
+    core_stack: CoreStack,
+    planner: PlannerClient,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    gate: threading.Event,
+    tmp_path: Path,
+) -> None:
+    """The second planner neither polls nor sends heartbeats within the read timeout, so its
+    reader sees the run go on only if the executing planner announces the events over Redis
+    (which it does for runs another process watches)."""
+    port = free_port()
+    env = core_stack.planner_env(
+        MODEL_GATEWAY_ADDR=gateway,
+        PAGI_AUDIT_DB_PATH=str(planner.audit_db),
+        AGENT_SSE_POLL_SECONDS="600",
+        AGENT_SSE_HEARTBEAT_SECONDS="600",
+    )
+    other = PlannerClient(spawn(planner_process(tmp_path, port, **env)), port)
+    wait_for(lambda: log_events(other.process, "run_hub_subscribed"), "the hub subscribed")
+    fake.push(Reply.held(FINAL, gate))
+    run_id = start_run(planner, session="s-ctl-woken").json()["run_id"]
+    url = f"{other.url}/runs/{run_id}/events"
+    with httpx.stream("GET", url, headers=other.headers(), timeout=30) as response:
+        events = events_only(parse_stream(response.iter_lines()))
+        seen = [next(events) for _ in range(3)]
+        assert [e.event for e in seen] == ["run.queued", "run.started", "context.retrieved"]
+        gate.set()  # the run goes on only now, while the other planner's reader waits
+        rest = [e.event for e in events]
+    assert rest[-2:] == ["plan.received", "run.succeeded"], rest
+
+
 @pytest.mark.parametrize(
     ("stop", "reason"), [("kill -9", "planner_restarted"), ("SIGTERM", "planner_stopped")]
 )
