@@ -1,5 +1,6 @@
-"""The planner's parts, built once per process: one gRPC channel per dependency, one HTTP
-session to memory, the audit log, the notification publisher, and the HTTP app."""
+"""The planner's parts, built once per process: one gRPC channel per dependency (shared by
+its client and the console's health checks), one HTTP session to memory, the audit log, the
+notification publisher, and the HTTP app."""
 
 from __future__ import annotations
 
@@ -69,13 +70,26 @@ async def open_dependencies(settings: PlannerSettings, cleanups: list[Cleanup]) 
         sandbox=settings.RUST_SANDBOX_GRPC_ADDR,
         redis=settings.redis_url(),
     )
+    channels = open_channels(settings, cleanups)
     return LoopDependencies(
-        memory=memory_client(settings, cleanups),
-        gateway=gateway_client(settings, cleanups),
-        sandbox=sandbox_client(settings, cleanups),
+        memory=memory_client(settings, channels["memory"], cleanups),
+        gateway=gateway_client(settings, channels["gateway"]),
+        sandbox=sandbox_client(settings, channels["sandbox"]),
         audit=await open_audit(settings, cleanups),
         notifications=await start_notifications(settings, cleanups),
+        channels=channels,
     )
+
+
+def open_channels(
+    settings: PlannerSettings, cleanups: list[Cleanup]
+) -> dict[str, grpc.aio.Channel]:
+    """The one channel to each gRPC dependency, by service name."""
+    return {
+        "gateway": channel_to(settings.MODEL_GATEWAY_ADDR, settings, cleanups),
+        "memory": channel_to(settings.MEMORY_GRPC_ADDR, settings, cleanups),
+        "sandbox": channel_to(settings.RUST_SANDBOX_GRPC_ADDR, settings, cleanups),
+    }
 
 
 def channel_to(
@@ -86,10 +100,13 @@ def channel_to(
         address, tls, settings.TLS_SERVER_NAME, CHANNEL_OPTIONS, settings.internal_key()
     )
     cleanups.append(channel.close)
+    log.info("grpc_channel_opened", target=address, tls=tls is not None)
     return channel
 
 
-def memory_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> MemoryClient:
+def memory_client(
+    settings: PlannerSettings, channel: grpc.aio.Channel, cleanups: list[Cleanup]
+) -> MemoryClient:
     """History and playbooks over one pooled HTTP session, RAG context over gRPC."""
     http = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS),
@@ -99,24 +116,24 @@ def memory_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> MemoryC
     return MemoryClient(
         http,
         settings.MEMORY_URL,
-        pb_grpc.ModelGatewayStub(channel_to(settings.MEMORY_GRPC_ADDR, settings, cleanups)),
+        pb_grpc.ModelGatewayStub(channel),
         breaker("memory-rag", settings),
         settings.AGENT_RAG_TIMEOUT_SECONDS,
         settings.MEMORY_MAX_BODY_BYTES,
     )
 
 
-def gateway_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> GatewayClient:
+def gateway_client(settings: PlannerSettings, channel: grpc.aio.Channel) -> GatewayClient:
     return GatewayClient(
-        pb_grpc.ModelGatewayStub(channel_to(settings.MODEL_GATEWAY_ADDR, settings, cleanups)),
+        pb_grpc.ModelGatewayStub(channel),
         breaker("model-gateway", settings, is_gateway_process_failure),
         settings.AGENT_GATEWAY_TIMEOUT_SECONDS,
     )
 
 
-def sandbox_client(settings: PlannerSettings, cleanups: list[Cleanup]) -> SandboxClient:
+def sandbox_client(settings: PlannerSettings, channel: grpc.aio.Channel) -> SandboxClient:
     return SandboxClient(
-        pb_grpc.ToolServiceStub(channel_to(settings.RUST_SANDBOX_GRPC_ADDR, settings, cleanups)),
+        pb_grpc.ToolServiceStub(channel),
         settings.AGENT_TOOL_TIMEOUT_SECONDS,
     )
 
@@ -182,20 +199,14 @@ def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
     return app
 
 
-def add_console(
-    app: Any, settings: PlannerSettings, deps: LoopDependencies, cleanups: list[Cleanup]
-) -> None:
-    """The console's pages and the routes it needs beyond the runs and audit APIs."""
-    channels = {
-        "gateway": channel_to(settings.MODEL_GATEWAY_ADDR, settings, cleanups),
-        "memory": channel_to(settings.MEMORY_GRPC_ADDR, settings, cleanups),
-        "sandbox": channel_to(settings.RUST_SANDBOX_GRPC_ADDR, settings, cleanups),
-    }
+def add_console(app: Any, settings: PlannerSettings, deps: LoopDependencies) -> None:
+    """The console's pages and the routes it needs beyond the runs and audit APIs, over the
+    planner's own clients and channels."""
     health = planner_health(deps)
 
     async def status() -> dict[str, Any]:
         return (await health())[1]
 
-    links = console_links(settings, deps.memory.http, channels, deps.notifications.latest)
+    links = console_links(settings, deps, deps.notifications.latest)
     add_console_views(app, links, status)
     add_console_pages(app, settings.JAEGER_UI_URL)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import grpc
+
 from services.agent_planner.approval import ApprovalPolicy, PendingCall
 from services.agent_planner.audit import AuditLog
 from services.agent_planner.checkpoint import NO_CHECKPOINTS, Checkpoint, Checkpointer
@@ -23,6 +25,9 @@ class LoopDependencies:
     sandbox: SandboxClient
     audit: AuditLog
     notifications: NotificationPublisher
+    # The clients' gRPC channels by service (gateway, memory, sandbox): the console's health
+    # checks go over these too, so they open no connection of their own.
+    channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
 
 @dataclass

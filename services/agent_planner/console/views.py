@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from services.agent_planner.run_state import LoopDependencies
 from services.agent_planner.settings import PlannerSettings
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
@@ -164,15 +165,15 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def console_links(
     settings: PlannerSettings,
-    http: aiohttp.ClientSession,
-    channels: dict[str, grpc.aio.Channel],
+    deps: LoopDependencies,
     notifications: Callable[[int], Awaitable[list[dict[str, Any]]]],
 ) -> ConsoleLinks:
+    """The console's links over the loop's own clients and channels (no new connection)."""
     return ConsoleLinks(
-        http,
+        deps.memory.http,
         settings.MEMORY_URL.rstrip("/"),
-        pb_grpc.ModelGatewayStub(channels["memory"]),
-        {name: health_pb2_grpc.HealthStub(channel) for name, channel in channels.items()},
+        deps.memory.rag,
+        {name: health_pb2_grpc.HealthStub(channel) for name, channel in deps.channels.items()},
         settings.RUST_SANDBOX_URL.rstrip("/"),
         notifications,
     )
