@@ -99,9 +99,13 @@ def planner_url(page: Page) -> str:
     return str(page.evaluate("location.origin"))
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, jpeg: bool = False) -> None:
+    """A PNG of the whole page; with jpeg, also a small JPEG (the README's picture)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if jpeg:
+        jpeg_path = str(ARTIFACTS / f"{name}.jpg")
+        page.screenshot(path=jpeg_path, type="jpeg", quality=70, full_page=True)
 
 
 def start_run(page: Page, prompt: str) -> str:
@@ -168,9 +172,13 @@ def tool_call(name: str, **args: Any) -> str:
 
 def test_a_waiting_tool_call_is_approved_with_edited_args(page: Page, fake: FakeOpenAI) -> None:
     fake.push(Reply.text(tool_call("execute_code", code="print('as proposed')")), Reply.text(FINAL))
-    start_run(page, "run some code")
+    run_id = start_run(page, "run some code")
     form = page.locator('#events .event[data-type="tool.approval_required"]')
     expect(form.locator(".approval-args")).to_contain_text("as proposed")
+    # The badge is the run's status as the API reports it, not the stream's state.
+    expect(page.locator("#run-status")).to_have_text("waiting_approval")
+    assert run_status(page, run_id) == "waiting_approval"
+    expect(page.locator("#stream-state")).to_have_text("live")
     screenshot(page, "approval")
     form.locator(".approval-args").fill(json.dumps({"code": "print('as edited by the reviewer')"}))
     form.locator("button.approve").click()
@@ -178,6 +186,70 @@ def test_a_waiting_tool_call_is_approved_with_edited_args(page: Page, fake: Fake
     expect(finished).to_contain_text("as edited by the reviewer")
     expect(finished).not_to_contain_text("as proposed")
     expect(page.locator(".final-plan ol.steps li").first).to_have_text("Clear the floor")
+    expect(page.locator("#run-status")).to_have_text("succeeded")
+
+
+def run_status(page: Page, run_id: str) -> str:
+    reply = httpx.get(
+        f"{planner_url(page)}/runs/{run_id}", headers={"X-API-Key": API_KEY}, timeout=30
+    )
+    return str(reply.json()["status"])
+
+
+def test_a_reload_during_an_approval_wait_shows_waiting_approval(
+    page: Page, fake: FakeOpenAI
+) -> None:
+    fake.push(Reply.text(tool_call("execute_code", code="print(2)")), Reply.text(FINAL))
+    run_id = start_run(page, "wait for me")
+    form = page.locator('#events .event[data-type="tool.approval_required"]')
+    expect(form).to_be_visible()
+    page.reload()
+    expect(page.locator("#run-status")).to_have_text("waiting_approval")
+    form.locator(".reject-reason").fill("not now")
+    form.locator("button.reject").click()
+    expect(page.locator("#run-status")).to_have_text("succeeded")
+    assert run_status(page, run_id) == "succeeded"
+
+
+def ingest(memory_url: str, namespace: str, knowledge_base: str, text: str) -> None:
+    document = {"text": text, "source": f"{knowledge_base}-notes.md"}
+    body = {"knowledge_base": knowledge_base, "namespace": namespace, "documents": [document]}
+    reply = httpx.post(f"{memory_url}/memory/ingest", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+
+
+def test_a_run_searches_the_chosen_namespace_and_knowledge_bases(
+    page: Page, core_stack: CoreStack
+) -> None:
+    namespace = f"console-{uuid.uuid4().hex[:6]}"
+    domain = f"The pangolin-{namespace} archive opens at dawn."
+    body = f"The axolotl-{namespace} service restarts nightly."
+    ingest(core_stack.memory.url, namespace, "Domain-KB", domain)
+    ingest(core_stack.memory.url, namespace, "Body-KB", body)
+    page.goto("/console#/run")
+    page.fill("#prompt", "when does the pangolin archive open")
+    page.fill("#run-namespace", namespace)
+    boxes = page.locator("#run-kbs input.run-kb")
+    expect(boxes).to_have_count(4)
+    for kb in ("Mind-KB", "Body-KB", "Soul-KB"):
+        page.locator(f'#run-kbs input.run-kb[value="{kb}"]').uncheck()
+    page.click("#start")
+    expect(page.locator("#run-view")).to_be_visible()
+    run_id = str(page.locator("#run-view").get_attribute("data-run"))
+    context = page.locator('#events .event[data-type="context.retrieved"]')
+    expect(context).to_contain_text(domain)
+    expect(context).to_contain_text(f"matches from Domain-KB in namespace {namespace}")
+    expect(context).not_to_contain_text(body)
+    expect(page.locator('#events .event[data-type="run.succeeded"]')).to_be_visible()
+    screenshot(page, "run-knowledge", jpeg=True)
+    expect(boxes.and_(page.locator(":checked"))).to_have_count(1)  # the choice is kept
+    shown = httpx.get(
+        f"{planner_url(page)}/runs/{run_id}", headers={"X-API-Key": API_KEY}, timeout=30
+    ).json()
+    assert (shown["namespace"], shown["knowledge_bases"]) == (namespace, ["Domain-KB"])
+    page.goto(f"/console#/runs/{run_id}")
+    searched = f"searches Domain-KB in namespace {namespace}"
+    expect(page.locator("#run-knowledge")).to_have_text(searched)
 
 
 def test_a_rejected_tool_call_lets_the_model_finish(page: Page, fake: FakeOpenAI) -> None:

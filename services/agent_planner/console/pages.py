@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from services.kit.knowledge_bases import PLANNER_KNOWLEDGE_BASES
+
 STATIC = Path(__file__).resolve().parent / "static"
 CONSOLE_PREFIX = "/console"
 
@@ -21,8 +23,11 @@ def is_console_page(path: str) -> bool:
 def add_console_pages(app: FastAPI, jaeger_ui_url: str = "") -> None:
     @app.get(f"{CONSOLE_PREFIX}/config.json", include_in_schema=False)
     async def config() -> JSONResponse:
-        """What the pages need to know that is not secret: where traces can be viewed."""
-        return JSONResponse({"jaeger_ui_url": jaeger_ui_url})
+        """What the pages need to know that is not secret: where traces can be viewed, and
+        the knowledge bases a run may search (the choices of the Run page)."""
+        return JSONResponse(
+            {"jaeger_ui_url": jaeger_ui_url, "knowledge_bases": list(PLANNER_KNOWLEDGE_BASES)}
+        )
 
     @app.get(CONSOLE_PREFIX, include_in_schema=False)
     async def console() -> FileResponse:

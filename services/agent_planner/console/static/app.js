@@ -3,7 +3,7 @@
 
 const KEY_STORE = "pagi-console-key";
 const CLIP = 1200;
-const KBS = ["Mind-KB", "Domain-KB", "Body-KB", "Soul-KB"];
+const KBS = ["Mind-KB", "Domain-KB", "Body-KB", "Soul-KB"];  // until config.json says
 const page = document.getElementById("page");
 let leaving = [];  // clean-ups of the current page (open streams, timers)
 
@@ -83,6 +83,14 @@ async function api(path, options = {}) {
   return body;
 }
 
+// What the planner tells the pages (public, no secret): the Jaeger UI, the knowledge bases a
+// run may search. Fetched once per page load.
+let configReply = null;
+function consoleConfig() {
+  configReply ??= fetch("/console/config.json").then(r => r.json()).catch(() => ({}));
+  return configReply;
+}
+
 async function guarded(work) {
   try { notice(""); return await work(); } catch (err) {
     if (err instanceof ApiError && err.status === 401) return undefined;
@@ -158,26 +166,56 @@ function parseEvent(block) {
 // ---- Run: start one and watch it -------------------------------------------------------
 
 function runPage(runId) {
+  const kbs = el("fieldset", { class: "kbs", id: "run-kbs" }, el("legend", { class: "muted" }, "Knowledge bases searched"));
   const form = el("form", { class: "card", id: "run-form" },
     el("label", {}, "Prompt", el("textarea", { id: "prompt", required: true,
       placeholder: "Search the web for the latest Python release" })),
     el("div", { class: "row" },
       el("label", {}, "Session id", el("input", { id: "session", value: sessionStorage.getItem("pagi-session") || `console-${Math.random().toString(36).slice(2, 8)}` })),
-      el("div", {}, el("button", { type: "submit", id: "start" }, "Start run"))));
+      el("label", {}, "Namespace", el("input", { id: "run-namespace", placeholder: "(none: the plain knowledge bases)",
+        value: sessionStorage.getItem("pagi-namespace") || "" })),
+      el("div", {}, el("button", { type: "submit", id: "start" }, "Start run"))),
+    kbs);
+  const kept = JSON.parse(sessionStorage.getItem("pagi-kbs") || "null");  // the last run's choice
+  consoleConfig().then(config => kbs.append(...(config.knowledge_bases || KBS).map(kb =>
+    el("label", { class: "inline" }, el("input", { type: "checkbox", value: kb, checked: !kept || kept.includes(kb), class: "run-kb" }), kb))));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const session = document.getElementById("session").value.trim();
+    const namespace = document.getElementById("run-namespace").value.trim();
+    const boxes = [...kbs.querySelectorAll("input.run-kb")];
+    const chosen = boxes.filter(b => b.checked).map(b => b.value);
+    if (!chosen.length) { notice("Choose at least one knowledge base."); return; }
     sessionStorage.setItem("pagi-session", session);
-    const started = await guarded(() => api("/runs", { method: "POST",
-      body: { prompt: document.getElementById("prompt").value, session_id: session } }));
+    sessionStorage.setItem("pagi-namespace", namespace);
+    sessionStorage.setItem("pagi-kbs", JSON.stringify(chosen));
+    const body = { prompt: document.getElementById("prompt").value, session_id: session };
+    if (namespace) body.namespace = namespace;
+    if (chosen.length < boxes.length) body.knowledge_bases = chosen;  // all: the default set
+    const started = await guarded(() => api("/runs", { method: "POST", body }));
     if (started) location.hash = `#/run/${started.run_id}`;
   });
   page.replaceChildren(el("h1", {}, "Run an agent"), el("section", { class: "card" }, form));
   if (runId) page.append(timeline(runId));
 }
 
+// The run's status as each event leaves it (terminal events carry their own).
+const STATUS_AFTER = {
+  "run.queued": "queued", "run.started": "running", "tool.approval_required": "waiting_approval",
+  "tool.approved": "queued", "tool.rejected": "queued",
+};
+
 function timeline(runId) {
-  const status = el("span", {}, badge("connecting"));
+  // The badge is the run's status (from the API, then as the events move it); the stream's
+  // own state (live, reconnecting) is shown beside it.
+  const status = el("span", { id: "run-status" }, badge("unknown"));
+  const stream = el("span", { id: "stream-state", class: "muted" }, "connecting");
+  let moves = 0;  // events that set the status: an API answer older than one is stale
+  const showStatus = (value) => { status.dataset.status = value; status.replaceChildren(badge(value)); };
+  const fetchStatus = () => {
+    const asked = moves;
+    api(`/runs/${encodeURIComponent(runId)}`).then(run => { if (moves === asked) showStatus(run.status); }).catch(() => {});
+  };
   const cancel = el("button", { type: "button", class: "danger", id: "cancel" }, "Cancel run");
   const events = el("div", { id: "events" });
   const final = el("div", { id: "final" });
@@ -196,15 +234,20 @@ function timeline(runId) {
     }
     if (event.type === "plan.received") delta = null;
     events.append(card(event, eventBody(runId, event)));
+    if (STATUS_AFTER[event.type]) { moves += 1; showStatus(STATUS_AFTER[event.type]); }
     if (TERMINAL.has(event.type)) {
       cancel.disabled = true;
-      status.replaceChildren(badge(event.type.slice(4)));
+      moves += 1;
+      showStatus(event.data?.status || event.type.slice(4));
       final.replaceChildren(finalPlan(event));
     }
-  }, (state) => { if (state !== "finished") status.replaceChildren(badge(state)); });
+  }, (state) => {
+    stream.textContent = state;
+    if (state === "live") fetchStatus();  // (re)connected: start from what the API says
+  });
   leaving.push(stop);
   return el("section", { class: "card", id: "run-view", "data-run": runId },
-    el("div", { class: "row" }, el("h2", {}, "Run ", el("code", {}, runId), " ", status), el("div", {}, cancel)),
+    el("div", { class: "row" }, el("h2", {}, "Run ", el("code", {}, runId), " ", status, " ", stream), el("div", {}, cancel)),
     events, final);
 }
 
@@ -227,14 +270,21 @@ function summary(event) {
 function eventBody(runId, event) {
   const d = event.data || {};
   switch (event.type) {
-    case "context.retrieved":
-      return el("p", {}, `${d.history_messages ?? 0} history messages, ${d.matches ?? 0} matches from ${(d.knowledge_bases || []).join(", ")}`);
+    case "context.retrieved": return contextBody(d);
     case "plan.received": return clipped(prettyJson(d.plan));
     case "tool.started": return el("div", {}, el("strong", {}, d.name || d.tool), clipped(d.args ?? {}));
     case "tool.finished": return clipped(d.output ?? d.error ?? "");
     case "tool.approval_required": return approvalForm(runId, d);
     default: return TERMINAL.has(event.type) ? el("p", {}, d.reason || d.error || "") : clipped(d);
   }
+}
+
+function contextBody(d) {
+  const where = `${(d.knowledge_bases || []).join(", ")}${d.namespace ? ` in namespace ${d.namespace}` : ""}`;
+  return el("div", {}, el("p", {}, `${d.history_messages ?? 0} history messages, ${d.matches ?? 0} matches from ${where}`),
+    (d.retrieved || []).map(m => el("div", { class: "match" },
+      el("header", {}, badge(m.knowledge_base), el("span", { class: "muted" }, ` distance ${m.distance} · ${m.source || ""}`)),
+      clipped(m.text))));
 }
 
 function prettyJson(text) {
@@ -310,13 +360,14 @@ async function runDetailPage(runId) {
   page.replaceChildren(el("h1", {}, "Run detail"));
   const run = await guarded(() => api(`/runs/${encodeURIComponent(runId)}`));
   if (!run) return;
-  const config = await fetch("/console/config.json").then(r => r.json()).catch(() => ({}));
+  const config = await consoleConfig();
   const trace = config.jaeger_ui_url
     ? el("a", { href: `${config.jaeger_ui_url.replace(/\/$/, "")}/trace/${run.trace_id}`, target: "_blank", rel: "noopener" }, run.trace_id)
     : el("code", {}, run.trace_id);
   page.append(el("section", { class: "card" },
     el("p", {}, "Status ", badge(run.status), " · session ", el("code", {}, run.session_id), " · trace ", trace),
-    el("p", { class: "muted" }, `created ${run.created_at}, started ${run.started_at ?? "-"}, finished ${run.finished_at ?? "-"}, ${run.turns} turns`)));
+    el("p", { class: "muted" }, `created ${run.created_at}, started ${run.started_at ?? "-"}, finished ${run.finished_at ?? "-"}, ${run.turns} turns`),
+    el("p", { class: "muted", id: "run-knowledge" }, `searches ${(run.knowledge_bases || []).join(", ")}${run.namespace ? ` in namespace ${run.namespace}` : ""}`)));
   page.append(timeline(runId));
   const audit = await guarded(() => api(`/audit?trace_id=${encodeURIComponent(run.trace_id)}`));
   if (audit) page.append(el("h2", {}, "Audit rows"), el("div", { class: "table-wrap" }, el("table", { id: "audit" },
