@@ -122,11 +122,11 @@ def bench_rag(samples: int) -> None:
         try:
             proc.wait_for_ingestion(timeout=300)
             seed_playbooks(proc.url)
-            rag_latencies(proc.grpc_address, ALL_KBS, 10)  # warm-up
+            rag_latencies(proc.address, ALL_KBS, 10)  # warm-up
             one, four = [], []
             for _ in range(samples // 10):  # interleaved so load changes hit both alike
-                one += rag_latencies(proc.grpc_address, ["Body-KB"], 10)
-                four += rag_latencies(proc.grpc_address, ALL_KBS, 10)
+                one += rag_latencies(proc.address, ["Body-KB"], 10)
+                four += rag_latencies(proc.address, ALL_KBS, 10)
         finally:
             proc.stop()
     m1, m4 = statistics.median(one) * 1000, statistics.median(four) * 1000

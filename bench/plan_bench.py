@@ -69,7 +69,7 @@ def measure_overhead(stack: CoreStack, samples: int) -> tuple[Floor, list[float]
     )
     planner = stack.planner
     with (
-        grpc.insecure_channel(stack.memory.grpc_address) as memory_channel,
+        grpc.insecure_channel(stack.memory.address) as memory_channel,
         grpc.insecure_channel(f"localhost:{stack.ports.gateway_grpc}") as gateway_channel,
         httpx.Client(base_url=stack.memory.url, timeout=REQUEST_TIMEOUT) as memory_http,
         httpx.Client(

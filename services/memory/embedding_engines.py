@@ -8,6 +8,7 @@ cannot be exported it falls back to torch and logs why, so the service always st
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +145,26 @@ class ExportEngine:
         return out
 
 
+# Batches up to this size (queries, playbooks, concurrent requests batched together) run
+# on one intra-op thread: for them a second thread costs 15-40% more CPU and, with Chroma and
+# the servers on the same cores, barely shortens the call. Larger (ingestion) batches use
+# the configured threads.
+QUERY_BATCH_MAX = 32
+
+
 def onnx_engine(exported: ExportedModel, precision: Precision, threads: int) -> ExportEngine:
+    path = str(exported.model_path(precision))
+    small = _onnx_runner(path, 1)
+    large = _LazyRunner(lambda: _onnx_runner(path, threads)) if threads > 1 else small
+
+    def run(feed: dict[str, npt.NDArray[np.int64]]) -> Any:
+        rows = len(next(iter(feed.values())))
+        return (small if rows <= QUERY_BATCH_MAX else large)(feed)
+
+    return ExportEngine("onnx", precision, ExportTokenizer(exported), run)
+
+
+def _onnx_runner(path: str, threads: int) -> Runner:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -153,14 +173,27 @@ def onnx_engine(exported: ExportedModel, precision: Precision, threads: int) -> 
     # Idle pool threads would otherwise spin for a while after each run, burning CPU that
     # Chroma and the servers need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(
-        str(exported.model_path(precision)), options, providers=["CPUExecutionProvider"]
-    )
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
     def run(feed: dict[str, npt.NDArray[np.int64]]) -> Any:
         return session.run(None, feed)[0]
 
-    return ExportEngine("onnx", precision, ExportTokenizer(exported), run)
+    return run
+
+
+class _LazyRunner:
+    """A runner built on its first call (a second session only when large batches come)."""
+
+    def __init__(self, build: Callable[[], Runner]) -> None:
+        self._build = build
+        self._runner: Runner | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, feed: dict[str, npt.NDArray[np.int64]]) -> Any:
+        with self._lock:
+            if self._runner is None:
+                self._runner = self._build()
+        return self._runner(feed)
 
 
 def openvino_engine(exported: ExportedModel, threads: int) -> ExportEngine:
