@@ -226,3 +226,33 @@ def test_an_idempotent_call_in_flight_at_a_crash_runs_again(
     assert [f["name"] for f in finished] == ["web_search"]
     assert finished[0]["status"] != "interrupted"
     assert sandbox_executions(core_stack, run["trace_id"]) == 1
+
+
+def test_a_run_resumed_after_kill_9_searches_the_namespace_it_chose(
+    core_stack: CoreStack,
+    spawn: Spawner,
+    gateway: str,
+    fake: FakeOpenAI,
+    gate: threading.Event,
+    tmp_path: Path,
+) -> None:
+    namespace = f"resume-{uuid.uuid4().hex[:6]}"
+    text = f"The quoll-{namespace} runbook says: restart the west cluster first."
+    document = {"text": text, "source": "runbook.md"}
+    ingest = {"knowledge_base": "Domain-KB", "namespace": namespace, "documents": [document]}
+    reply = httpx.post(f"{core_stack.memory.url}/memory/ingest", json=ingest, timeout=60)
+    assert reply.status_code == 200, reply.text
+    planner = Restartable(spawn, tmp_path, resume_env(core_stack, gateway))
+    fake.push(Reply.held(FINAL, gate))
+    choice = {"namespace": namespace, "knowledge_bases": ["Domain-KB"]}
+    run = start_run(planner.client, "what does the quoll runbook say", **choice)
+    events_of(planner.client, run["run_id"], until="context.retrieved")
+    wait_until(lambda: len(fake.requests) == 1, "the plan requested (held)")
+    client = planner.kill_and_restart()  # the next reply comes from the fake's default
+    events = events_of(client, run["run_id"])
+    assert events[-1].event == "run.succeeded"
+    contexts = [e.data for e in events if e.event == "context.retrieved"]
+    assert len(contexts) == 2  # before the kill, and again after the restart
+    for context in contexts:
+        assert (context["namespace"], context["knowledge_bases"]) == (namespace, ["Domain-KB"])
+        assert text in [match["text"] for match in context["retrieved"]]
