@@ -51,6 +51,7 @@ class MemoryComponents:
 
     async def close(self) -> None:
         await self.store.close()
+        self.retriever.close()
         self.embedder.close()
 
 

@@ -144,10 +144,16 @@ class KnowledgeStore:
     def search_now(
         self, embedding: list[float], knowledge_base: str, name: str, top_k: int
     ) -> list[RagMatch]:
+        return self.search_many_now([embedding], knowledge_base, name, top_k)[0]
+
+    def search_many_now(
+        self, embeddings: list[list[float]], knowledge_base: str, name: str, top_k: int
+    ) -> list[list[RagMatch]]:
+        """The top_k matches of each vector, in one Chroma query for all of them."""
         collection = self.collection_now(name, create=False)
         if collection is None:
-            return []
-        vectors: list[Sequence[float] | Sequence[int]] = [embedding]
+            return [[] for _ in embeddings]
+        vectors: list[Sequence[float] | Sequence[int]] = list(embeddings)
         with chroma_errors():
             try:
                 found = collection.query(
@@ -157,20 +163,8 @@ class KnowledgeStore:
                 )
             except NotFoundError:
                 self.forget_now(name)
-                return []
-        return list(_matches(found, knowledge_base))
-
-    def search_all_now(
-        self, embedding: list[float], targets: list[tuple[str, str]], top_k: int
-    ) -> list[RagMatch]:
-        return [m for kb, name in targets for m in self.search_now(embedding, kb, name, top_k)]
-
-    async def search(
-        self, embedding: list[float], targets: list[tuple[str, str]], top_k: int
-    ) -> list[RagMatch]:
-        """Search every (knowledge_base, collection) target with one vector, in one worker
-        thread: a query takes well under a millisecond, less than a thread hop per KB costs."""
-        return await asyncio.to_thread(self.search_all_now, embedding, targets, top_k)
+                return [[] for _ in embeddings]
+        return [list(_matches(found, row, knowledge_base)) for row in range(len(embeddings))]
 
     async def heartbeat(self) -> None:
         await asyncio.to_thread(self.heartbeat_now)
@@ -208,11 +202,12 @@ class KnowledgeStore:
         return {i: dict(m or {}) for i, m in zip(found["ids"], metadatas, strict=True)}
 
 
-def _matches(found: Any, knowledge_base: str) -> Iterator[RagMatch]:
-    ids = (found.get("ids") or [[]])[0]
-    documents = (found.get("documents") or [[]])[0] or [""] * len(ids)
-    metadatas = (found.get("metadatas") or [[]])[0] or [{}] * len(ids)
-    distances = (found.get("distances") or [[]])[0] or [0.0] * len(ids)
+def _matches(found: Any, row: int, knowledge_base: str) -> Iterator[RagMatch]:
+    """The matches of the row-th query vector of a Chroma query result."""
+    ids = _column(found, "ids", row)
+    documents = _column(found, "documents", row) or [""] * len(ids)
+    metadatas = _column(found, "metadatas", row) or [{}] * len(ids)
+    distances = _column(found, "distances", row) or [0.0] * len(ids)
     for chunk_id, text, metadata, distance in zip(
         ids, documents, metadatas, distances, strict=True
     ):
@@ -224,3 +219,8 @@ def _matches(found: Any, knowledge_base: str) -> Iterator[RagMatch]:
             knowledge_base=knowledge_base,
             source=str(source),
         )
+
+
+def _column(found: Any, field: str, row: int) -> list[Any]:
+    rows = found.get(field) or []
+    return list(rows[row] or []) if row < len(rows) else []

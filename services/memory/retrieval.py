@@ -1,4 +1,5 @@
-"""RAG retrieval: one query embedding, searched against every requested knowledge base."""
+"""RAG retrieval: one query embedding, searched against every requested knowledge base
+(concurrent requests share both the embedding pass and the Chroma queries)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from services.memory.knowledge import (
     collection_name,
 )
 from services.memory.metrics import RAG_LATENCY
+from services.memory.search_batches import Search, SearchBatcher
 
 MAX_TOP_K = 100
 MAX_KNOWLEDGE_BASES = 16
@@ -32,7 +34,7 @@ class RagQuery:
 class Retriever:
     def __init__(self, embedder: Embedder, knowledge: KnowledgeStore) -> None:
         self._embedder = embedder
-        self._knowledge = knowledge
+        self._searches = SearchBatcher(knowledge)
 
     async def context(self, request: RagQuery) -> list[RagMatch]:
         """Top matches per KB; unknown or not-yet-created KBs simply yield nothing."""
@@ -41,9 +43,12 @@ class Retriever:
         top_k = min(max(request.top_k, 1), MAX_TOP_K)
         targets = [(kb, collection_name(namespace, kb)) for kb in kbs if valid_name(kb)]
         embedding = await self._embedder.encode_query(query)
-        matches = await self._knowledge.search(embedding, targets, top_k)
+        matches = await self._searches.search(Search(embedding, targets, top_k))
         RAG_LATENCY.labels(str(len(kbs))).observe(time.perf_counter() - started)
         return matches
+
+    def close(self) -> None:
+        self._searches.close()
 
 
 def validate(request: RagQuery) -> tuple[str, str, list[str]]:

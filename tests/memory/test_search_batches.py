@@ -1,0 +1,102 @@
+"""Concurrent RAG searches share Chroma queries: one query per collection for all waiting
+requests, each request still gets exactly what it would have got alone, and a collection
+that fails fails only the requests that asked for it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from services.memory.errors import DependencyUnavailable
+from services.memory.knowledge import ChunkRecord, KnowledgeStore, RagMatch
+from services.memory.search_batches import Search, SearchBatcher
+from services.memory.settings import MemorySettings
+
+DIMENSIONS = 16
+
+
+def unit(seed: int) -> list[float]:
+    vector = np.random.default_rng(seed).normal(size=DIMENSIONS)
+    return [float(x) for x in vector / np.linalg.norm(vector)]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> KnowledgeStore:
+    knowledge = KnowledgeStore.from_settings(MemorySettings(CHROMA_PERSIST_DIR=str(tmp_path)))
+    for offset, name in enumerate(["Body-KB", "Soul-KB"]):
+        records = [
+            ChunkRecord(f"{name}-{i}", f"text {i}", unit(100 * offset + i), {"source": name})
+            for i in range(12)
+        ]
+        knowledge.upsert_now(name, records)
+    return knowledge
+
+
+def counting_queries(store: KnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    calls: list[Any] = []
+    search_many_now = store.search_many_now
+
+    def counted(embeddings: list[list[float]], *args: Any) -> list[list[RagMatch]]:
+        calls.append((len(embeddings), *args))
+        return search_many_now(embeddings, *args)
+
+    monkeypatch.setattr(store, "search_many_now", counted)
+    return calls
+
+
+def run_together(batcher: SearchBatcher, searches: list[Search]) -> list[Any]:
+    async def together() -> list[Any]:
+        return await asyncio.gather(
+            *(batcher.search(search) for search in searches), return_exceptions=True
+        )
+
+    return asyncio.run(together())
+
+
+BOTH = [("Body-KB", "Body-KB"), ("Soul-KB", "Soul-KB")]
+
+
+def test_concurrent_searches_share_one_query_per_collection_and_keep_their_results(
+    store: KnowledgeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searches = [Search(unit(seed), BOTH, 3) for seed in range(1000, 1008)]
+    searches.append(Search(unit(2000), [("Soul-KB", "Soul-KB")], 5))
+    alone = [
+        [m for kb, name in s.targets for m in store.search_now(s.embedding, kb, name, s.top_k)]
+        for s in searches
+    ]
+    calls = counting_queries(store, monkeypatch)
+    together = run_together(SearchBatcher(store), searches)
+    assert together == alone
+    assert sorted(calls) == [
+        (1, "Soul-KB", "Soul-KB", 5),
+        (8, "Body-KB", "Body-KB", 3),
+        (8, "Soul-KB", "Soul-KB", 3),
+    ]
+
+
+def test_a_failing_collection_fails_only_the_searches_that_asked_for_it(
+    store: KnowledgeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search_many_now = store.search_many_now
+
+    def soul_is_down(embeddings: list[list[float]], kb: str, name: str, top_k: int) -> Any:
+        if name == "Soul-KB":
+            raise DependencyUnavailable("chroma: Soul-KB unreadable")
+        return search_many_now(embeddings, kb, name, top_k)
+
+    monkeypatch.setattr(store, "search_many_now", soul_is_down)
+    body_only = Search(unit(1), [("Body-KB", "Body-KB")], 3)
+    both = Search(unit(2), BOTH, 3)
+    first, second = run_together(SearchBatcher(store), [body_only, both])
+    assert [m.knowledge_base for m in first] == ["Body-KB"] * 3
+    assert isinstance(second, DependencyUnavailable)
+
+
+def test_a_missing_collection_yields_no_matches(store: KnowledgeStore) -> None:
+    [found] = run_together(SearchBatcher(store), [Search(unit(3), [("Mind-KB", "Mind-KB")], 3)])
+    assert found == []
