@@ -26,7 +26,7 @@ from services.kit.internal_auth import (
 from services.kit.logs import get_logger
 from services.kit.metrics import GRPC_LATENCY, GRPC_REQUESTS
 from services.kit.trace import TRACE_ID_METADATA, bind_trace_id, clean_trace_id, new_trace_id
-from services.kit.tracing import extract_context, get_tracer
+from services.kit.tracing import get_tracer, server_span
 
 Decoder = Callable[[bytes], Any] | None
 log = get_logger("grpc")
@@ -76,7 +76,7 @@ def observed_unary(
         metadata, allowed = observer.start(context)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
-        with tracer.start_as_current_span(method, context=extract_context(metadata)):
+        with server_span(tracer, method, metadata):
             try:
                 if not allowed:
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
@@ -100,7 +100,7 @@ def observed_stream(
         metadata, allowed = observer.start(context)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
-        with tracer.start_as_current_span(method, context=extract_context(metadata)):
+        with server_span(tracer, method, metadata):
             try:
                 if not allowed:
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)

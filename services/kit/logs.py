@@ -1,33 +1,45 @@
 """Structured JSON logs on stdout: one object per line with timestamp, level, service,
-event, trace_id (when bound) and the event's fields."""
+event, trace_id (when bound) and the event's fields.
+
+Every call a service answers writes a line, so the line is built cheaply: level, timestamp
+and service are added in one step, and plain lines go through json's shared C encoder
+(same text as before; a value json cannot encode falls back to structlog's handler).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 from typing import Any
 
 import structlog
+
+# structlog's method names that are not level names (as structlog's add_log_level maps them)
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_service(service),
-        structlog.processors.format_exc_info,
-    ]
     structlog.configure(
-        processors=[*shared, structlog.processors.JSONRenderer(sort_keys=False)],
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            LineFields(service),
+            structlog.processors.JSONRenderer(serializer=dumps_line),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
     )
-    # Route the standard library's records (uvicorn, grpc, chromadb) through the same format.
+    _route_standard_logging(service, numeric)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+
+
+def _route_standard_logging(service: str, numeric: int) -> None:
+    """The standard library's records (uvicorn, grpc, chromadb) in the same format."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -35,7 +47,12 @@ def configure_logging(service: str, level: str = "INFO") -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.JSONRenderer(),
             ],
-            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                LineFields(service),
+                structlog.stdlib.add_logger_name,
+            ],
         )
     )
     root = logging.getLogger()
@@ -43,15 +60,44 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
     for noisy in ("uvicorn.access", "httpx", "httpcore", "chromadb.telemetry"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
 
-def _add_service(service: str) -> structlog.types.Processor:
-    def add(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
-        event.setdefault("service", service)
+class LineFields:
+    """level, timestamp (UTC, microseconds, `Z`) and service; an exc_info becomes the
+    formatted `exception` field."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, logger: Any, method: str, event: structlog.types.EventDict
+    ) -> structlog.types.EventDict:
+        if method in ("info", "debug", "warning", "error", "critical"):
+            event["level"] = method
+        elif "level" not in event:  # a foreign record's level was set by add_log_level
+            event["level"] = _LEVEL_NAMES.get(method, method)
+        event["timestamp"] = self._stamp()
+        event.setdefault("service", self._service)
+        if "exc_info" in event:
+            return structlog.processors.format_exc_info(logger, method, event)
         return event
 
-    return add
+    def _stamp(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # the date and time part changes once a second
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+def dumps_line(event: structlog.types.EventDict, **fallback: Any) -> str:
+    try:
+        return json.dumps(event)
+    except TypeError:  # a value json cannot encode: structlog's default (repr) handles it
+        return json.dumps(event, **fallback)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

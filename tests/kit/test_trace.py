@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
+import grpc
 import httpx
 
+from services.contracts import modelgateway_pb2 as pb
+from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.kit.conftest import StartKit
+from tests.support.kit_server import SHOW_TRACE_CONTEXT
 from tests.support.logs import log_records
 
 
@@ -50,3 +55,19 @@ def test_log_lines_are_json_with_required_fields(start_kit_server: StartKit) -> 
     for event in log_records(server.process.log()):
         assert {"timestamp", "level", "service", "event"} <= set(event)
         assert event["service"] == "kit_server"
+
+
+def test_a_callers_trace_context_is_carried_on_without_an_exporter(
+    start_kit_server: StartKit,
+) -> None:
+    """No span is recorded without OTEL_EXPORTER_OTLP_ENDPOINT, but a caller's W3C context
+    still reaches the calls the handler makes; a call without one carries none."""
+    server = start_kit_server()
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    request = pb.PlanRequest(prompt=SHOW_TRACE_CONTEXT)
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pb_grpc.ModelGatewayStub(channel)
+        traced = stub.GetPlan(request, metadata=(("traceparent", caller),), timeout=10)
+        untraced = stub.GetPlan(request, timeout=10)
+    assert json.loads(traced.plan) == {"traceparent": caller}
+    assert json.loads(untraced.plan) == {}

@@ -1,11 +1,13 @@
 """A small service built only from the kit, for testing the kit itself.
 
 HTTP GET /relay calls this process's own gRPC GetPlan through a kit channel, so one request
-crosses HTTP -> gRPC and both sides log the trace id.
+crosses HTTP -> gRPC and both sides log the trace id. GetPlan with the prompt
+SHOW_TRACE_CONTEXT answers with the trace context an outgoing call would carry on.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -19,8 +21,10 @@ from services.kit.logs import configure_logging, get_logger
 from services.kit.runtime import run, serve
 from services.kit.settings import ServiceSettings, load_settings
 from services.kit.trace import current_trace_id
+from services.kit.tracing import inject_context
 
 log = get_logger("kit_server")
+SHOW_TRACE_CONTEXT = "show trace context"
 
 
 class KitServerSettings(ServiceSettings):
@@ -31,7 +35,12 @@ class KitServerSettings(ServiceSettings):
 class EchoGateway(pb_grpc.ModelGatewayServicer):
     async def GetPlan(self, request: pb.PlanRequest, context: Any) -> pb.PlanResponse:
         log.info("echo_plan", prompt=request.prompt)
-        return pb.PlanResponse(plan=request.prompt, model_name=current_trace_id() or "")
+        plan = request.prompt
+        if plan == SHOW_TRACE_CONTEXT:
+            carrier: dict[str, str] = {}
+            inject_context(carrier)
+            plan = json.dumps(carrier)
+        return pb.PlanResponse(plan=plan, model_name=current_trace_id() or "")
 
 
 async def main() -> None:

@@ -1,0 +1,45 @@
+"""The kit's log line: the same JSON object structlog's standard processors would write
+(level names, exception text, values json cannot encode), with a UTC microsecond stamp."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import structlog
+
+from services.kit.logs import LineFields, dumps_line
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def standard_line(method: str, event: dict[str, Any]) -> dict[str, Any]:
+    event = structlog.processors.add_log_level(None, method, dict(event))
+    event.setdefault("service", "svc")
+    event = structlog.processors.format_exc_info(None, method, event)
+    return dict(json.loads(structlog.processors.JSONRenderer()(None, method, event)))
+
+
+def kit_line(method: str, event: dict[str, Any]) -> dict[str, Any]:
+    rendered = structlog.processors.JSONRenderer(serializer=dumps_line)
+    return dict(json.loads(rendered(None, method, LineFields("svc")(None, method, dict(event)))))
+
+
+def test_lines_match_the_standard_processors_but_for_the_stamp() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failure = sys.exc_info()
+    events = [
+        ("info", {"event": "grpc_request", "code": "OK", "latency_ms": 1.5}),
+        ("warn", {"event": "old_name", "service": "caller"}),
+        ("exception", {"event": "crashed", "exc_info": failure}),
+        ("error", {"event": "odd_value", "value": {1, 2}}),
+    ]
+    for method, event in events:
+        line = kit_line(method, event)
+        assert STAMP.match(line.pop("timestamp")), line
+        assert line == standard_line(method, event)
+    assert "ValueError: boom" in kit_line("exception", events[2][1])["exception"]
