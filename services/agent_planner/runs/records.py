@@ -129,11 +129,12 @@ class RunEnding:
         return data
 
 
-def bounded_payload(data: dict[str, Any], max_bytes: int) -> str:
+def bounded_payload(data: dict[str, Any], max_bytes: int) -> tuple[str, bool]:
     """The JSON text of an event's data, replaced by a marked preview when it is too big, so
-    stored events stay bounded whatever a model or tool returns."""
+    stored events stay bounded whatever a model or tool returns; and whether it was."""
     text = json.dumps(data, ensure_ascii=False)
     if len(text.encode("utf-8")) <= max_bytes:
-        return text
+        return text, False
     preview = text.encode("utf-8")[: max_bytes // 2].decode("utf-8", errors="ignore")
-    return json.dumps({"truncated": True, "original_bytes": len(text.encode()), "preview": preview})
+    marked = {"truncated": True, "original_bytes": len(text.encode()), "preview": preview}
+    return json.dumps(marked), True

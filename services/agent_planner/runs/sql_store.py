@@ -25,7 +25,9 @@ from services.agent_planner.runs.records import (
 )
 from services.agent_planner.runs.sql_tables import (
     EVENTS_AFTER,
+    FINISH_RUN,
     INSERT_EVENT,
+    INSERT_RUN,
     IS_OPEN,
     IS_UNFINISHED,
     MIGRATIONS,
@@ -36,6 +38,7 @@ from services.agent_planner.runs.sql_tables import (
     RUN_KNOWLEDGE,
     RUNS,
     SELECT_RECORDS,
+    START_RUN,
 )
 from services.agent_planner.runs.store import RunNotFoundError, RunQuery
 from services.kit.database import Database, DatabaseUnavailable
@@ -69,17 +72,18 @@ class SqlRunStore:
             "resources": json.dumps(run.resources),
             "created_at": created_at,
             "heartbeat_at": time.time(),  # the lease starts when the run is accepted
+            "last_seq": 1,  # its run.queued event
         }
         queued = {"run_id": run.run_id, "session_id": run.session_id, "trace_id": run.trace_id}
 
         def insert(connection: sa.Connection) -> RunEvent:
-            connection.execute(RUNS.insert(), row)
+            connection.execute(INSERT_RUN, row)
             if run.approval:  # kept for whichever process resumes the run
                 policy = {"run_id": run.run_id, "approval": json.dumps(list(run.approval))}
                 connection.execute(RUN_CHECKPOINTS.insert(), {**policy, "updated_at": created_at})
             if run.knowledge.chosen:  # kept for GET /runs/{id} and for resuming the run
                 connection.execute(RUN_KNOWLEDGE.insert(), _knowledge_row(run))
-            return self.insert_event(connection, run.run_id, "run.queued", queued)
+            return self._store_event(connection, run.run_id, 1, "run.queued", queued)
 
         return await self.database.write(insert)
 
@@ -99,40 +103,33 @@ class SqlRunStore:
         return await self.database.write(append)
 
     async def start_run(self, run_id: str, owner: str, data: dict[str, Any]) -> RunEvent | None:
+        params = {"id": run_id, "started_at": utc_timestamp(), "owner": owner, "now": time.time()}
+
         def start(connection: sa.Connection) -> RunEvent | None:
-            changed = connection.execute(
-                RUNS.update()
-                .where(RUNS.c.run_id == run_id, RUNS.c.status == RunStatus.QUEUED.value)
-                .values(
-                    status=RunStatus.RUNNING.value,
-                    started_at=utc_timestamp(),
-                    owner=owner,
-                    heartbeat_at=time.time(),
-                )
-            ).rowcount
-            return self.insert_event(connection, run_id, "run.started", data) if changed else None
+            seq = connection.execute(START_RUN, params).scalar()
+            if seq is None:
+                return None
+            return self._store_event(connection, run_id, int(seq), "run.started", data)
 
         return await self.database.write(start)
 
     async def finish_run(self, run_id: str, ending: RunEnding) -> RunEvent | None:
-        values: dict[str, Any] = {
+        params = {
+            "id": run_id,
             "status": ending.status.value,
             "finished_at": utc_timestamp(),
             "result": ending.result,
             "error": ending.error,
             "reason": ending.reason,
+            "turns": ending.turns,
         }
-        if ending.turns is not None:
-            values["turns"] = ending.turns
 
         def finish(connection: sa.Connection) -> RunEvent | None:
-            changed = connection.execute(
-                RUNS.update().where(RUNS.c.run_id == run_id, IS_UNFINISHED).values(**values)
-            ).rowcount
-            if not changed:
+            seq = connection.execute(FINISH_RUN, params).scalar()
+            if seq is None:
                 return None
             event_type = TERMINAL_EVENTS[ending.status]
-            return self.insert_event(connection, run_id, event_type, ending.event_data())
+            return self._store_event(connection, run_id, int(seq), event_type, ending.event_data())
 
         return await self.database.write(finish)
 
@@ -149,13 +146,10 @@ class SqlRunStore:
         await self.database.write(lambda connection: connection.execute(statement))
 
     async def stale_runs(self, heartbeat_before: float) -> list[RunRecord]:
-        query = (
-            SELECT_RECORDS.where(
-                IS_OPEN,
-                sa.or_(RUNS.c.heartbeat_at.is_(None), RUNS.c.heartbeat_at < heartbeat_before),
-            )
-            .order_by(RUNS.c.position)
-        )
+        query = SELECT_RECORDS.where(
+            IS_OPEN,
+            sa.or_(RUNS.c.heartbeat_at.is_(None), RUNS.c.heartbeat_at < heartbeat_before),
+        ).order_by(RUNS.c.position)
         return await self.database.read(_records, query)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -205,12 +199,14 @@ class SqlRunStore:
         event_type: str,
         data: dict[str, Any],
     ) -> RunEvent:
-        text, at = bounded_payload(data, self.max_event_bytes), utc_timestamp()
+        (text, cut), at = bounded_payload(data, self.max_event_bytes), utc_timestamp()
         connection.execute(
             INSERT_EVENT,
             {"run_id": run_id, "seq": seq, "type": event_type, "data": text, "created_at": at},
         )
-        return RunEvent(run_id, seq, event_type, json.loads(text), at)
+        # Readers see what the store holds: the caller's data, or its marked preview.
+        shown = json.loads(text) if cut else data
+        return RunEvent(run_id, seq, event_type, shown, at)
 
 
 def _list_runs(connection: sa.Connection, query: RunQuery) -> list[RunRecord]:

@@ -83,6 +83,34 @@ NEXT_SEQ_IF_OPEN = (
     .returning(RUNS.c.last_seq)
 )
 INSERT_EVENT = RUN_EVENTS.insert()
+INSERT_RUN = RUNS.insert()
+START_RUN = (
+    RUNS.update()
+    .where(RUNS.c.run_id == sa.bindparam("id"), RUNS.c.status == RunStatus.QUEUED.value)
+    .values(
+        status=RunStatus.RUNNING.value,
+        started_at=sa.bindparam("started_at"),
+        owner=sa.bindparam("owner"),
+        heartbeat_at=sa.bindparam("now"),
+        last_seq=RUNS.c.last_seq + 1,  # numbers the run.started event in the same statement
+    )
+    .returning(RUNS.c.last_seq)
+)
+FINISH_RUN = (
+    RUNS.update()
+    .where(RUNS.c.run_id == sa.bindparam("id"), IS_UNFINISHED)
+    .values(
+        status=sa.bindparam("status"),
+        finished_at=sa.bindparam("finished_at"),
+        result=sa.bindparam("result", type_=sa.Text),
+        error=sa.bindparam("error", type_=sa.Text),
+        reason=sa.bindparam("reason", type_=sa.Text),
+        # An ending that does not know the turn count keeps the one the events recorded.
+        turns=sa.func.coalesce(sa.bindparam("turns", type_=sa.Integer), RUNS.c.turns),
+        last_seq=RUNS.c.last_seq + 1,  # numbers the terminal event in the same statement
+    )
+    .returning(RUNS.c.last_seq)
+)
 EVENTS_AFTER = (
     sa.select(RUN_EVENTS.c.seq, RUN_EVENTS.c.type, RUN_EVENTS.c.data, RUN_EVENTS.c.created_at)
     .where(RUN_EVENTS.c.run_id == sa.bindparam("id"), RUN_EVENTS.c.seq > sa.bindparam("after"))
