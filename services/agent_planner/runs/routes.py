@@ -56,12 +56,11 @@ async def stream_plan(runs: RunService, request: Request) -> Response:
     """POST /plan with Accept: text/event-stream: start a run and stream it to its end."""
     try:
         body = parse_plan_request(await request.body())
-        record = await runs.start(body)
+        record, stream = await runs.start_streamed(body)
     except InvalidRequestError as exc:
         return error(400, str(exc))
     except QueueFullError:
         return queue_full()
-    stream = runs.new_run_events(record.run_id)
     return event_stream(stream, **{"X-Run-ID": record.run_id, "Location": f"/runs/{record.run_id}"})
 
 

@@ -15,7 +15,13 @@ from services.agent_planner.runs.approvals import ApprovalDesk, Decision
 from services.agent_planner.runs.executor import QueuedRun, RunExecutor
 from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.pool import CANCELLED, RunPool
-from services.agent_planner.runs.records import NewRun, RunEnding, RunRecord, RunStatus
+from services.agent_planner.runs.records import (
+    NewRun,
+    RunEnding,
+    RunEvent,
+    RunRecord,
+    RunStatus,
+)
 from services.agent_planner.runs.store import RunQuery, RunStore
 from services.agent_planner.runs.stream import RunStreamer
 from services.agent_planner.validation import PlanRequest
@@ -72,6 +78,15 @@ class RunService:
     async def start(self, request: PlanRequest) -> RunRecord:
         """Store a new queued run and hand it to the pool; QueueFullError when full. The
         run's own span (in the worker) links to the StartRun span of this request."""
+        return (await self._create(request))[0]
+
+    async def start_streamed(self, request: PlanRequest) -> tuple[RunRecord, AsyncIterator[bytes]]:
+        """Start a run as `start` does, with all its events as a stream (the first one, which
+        this request just stored, is handed over without reading it back)."""
+        record, queued = await self._create(request)
+        return record, self.streamer.follow(record.run_id, 0, known_open=True, first=queued)
+
+    async def _create(self, request: PlanRequest) -> tuple[RunRecord, RunEvent]:
         with self.pool.admission(), tracer.start_as_current_span("StartRun") as span:
             run = NewRun(
                 run_id=f"run_{uuid.uuid4().hex}",
@@ -89,7 +104,7 @@ class RunService:
             link = span.get_span_context()
             self.pool.submit(QueuedRun(run, time.time(), link if link.is_valid else None))
         log.info("run_queued", run_id=run.run_id, session_id=run.session_id)
-        return RunRecord(
+        record = RunRecord(
             run.run_id,
             run.session_id,
             run.trace_id,
@@ -99,6 +114,7 @@ class RunService:
             created_at,
             knowledge=run.knowledge,
         )
+        return record, event
 
     async def get(self, run_id: str) -> RunRecord:
         record = await self.store.get_run(run_id)
@@ -113,10 +129,6 @@ class RunService:
         """RunNotFound before the first byte when the run does not exist."""
         await self.get(run_id)
         return self.streamer.follow(run_id, after)
-
-    def new_run_events(self, run_id: str) -> AsyncIterator[bytes]:
-        """All events of a run this request has just started."""
-        return self.streamer.follow(run_id, 0, known_open=True)
 
     async def settled(self, run_id: str) -> RunRecord:
         """The run once it has ended or waits for a reviewer."""

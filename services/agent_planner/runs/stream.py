@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
@@ -19,6 +19,7 @@ from services.agent_planner.runs.records import RunEvent, RunRecord, RunStatus
 from services.agent_planner.runs.store import RunStore
 
 BATCH = 500
+CHUNK_BYTES = 65536  # events ready together go out in one write, up to about this much
 SETTLED = frozenset({*(s for s in RunStatus if s.terminal), RunStatus.WAITING_APPROVAL})
 WOKEN, HEARTBEAT, POLL = "woken", "heartbeat", "poll"
 
@@ -39,32 +40,37 @@ class RunStreamer:
         self.poll_seconds = poll_seconds
 
     async def follow(
-        self, run_id: str, after: int, known_open: bool = False
+        self, run_id: str, after: int, known_open: bool = False, first: RunEvent | None = None
     ) -> AsyncIterator[bytes]:
         """Every event of run_id numbered above `after`, ending with the terminal one
-        (`known_open`: the caller knows the run has not ended, e.g. it just created it)."""
+        (`known_open`: the caller knows the run has not ended, e.g. it just created it;
+        `first`: the event numbered after+1, which the caller already has)."""
         STREAM_READERS.inc()
         try:
             with self.hub.watch(run_id) as feed:
-                async for chunk in self._follow(run_id, after, feed, known_open):
+                async for chunk in self._follow(run_id, after, feed, known_open, first):
                     yield chunk
         finally:
             STREAM_READERS.dec()
 
     async def _follow(
-        self, run_id: str, after: int, feed: RunFeed, known_open: bool
+        self, run_id: str, after: int, feed: RunFeed, known_open: bool, first: RunEvent | None
     ) -> AsyncIterator[bytes]:
-        events: list[RunEvent] | None = await self.store.events_after(run_id, after, BATCH)
+        events: list[RunEvent] | None
+        if first is not None:
+            events, from_store = [first], False
+        else:
+            events, from_store = await self.store.events_after(run_id, after, BATCH), True
         if not events and not known_open and await self._ended(run_id):
             return  # the reader already has the terminal event
-        last_sent, from_store = time.monotonic(), True
+        last_sent = time.monotonic()
         while True:
             if events is None:
                 events, from_store = await self.store.events_after(run_id, after, BATCH), True
-            for event in events:
-                yield encode_event(event)
-                after = event.seq
-                if event.terminal:
+            for chunk, seq, ended in chunks(events):
+                yield chunk
+                after = seq
+                if ended:
                     return
             if events:
                 last_sent = time.monotonic()
@@ -106,7 +112,26 @@ class RunStreamer:
             return HEARTBEAT
         step = due if self.hub.connected else min(due, self.poll_seconds)
         try:
-            await asyncio.wait_for(wake.wait(), step)
+            async with asyncio.timeout(step):  # no task per wait, unlike wait_for on 3.11
+                await wake.wait()
         except TimeoutError:
             return POLL if step < due else HEARTBEAT
         return WOKEN
+
+
+def chunks(events: list[RunEvent]) -> Iterator[tuple[bytes, int, bool]]:
+    """The events as SSE bytes, joined into as few writes as CHUNK_BYTES allows and cut
+    after a terminal event: (bytes, the last event's number, whether it was terminal)."""
+    parts: list[bytes] = []
+    size = 0
+    for event in events:
+        part = encode_event(event)
+        parts.append(part)
+        size += len(part)
+        if event.terminal or size >= CHUNK_BYTES:
+            yield b"".join(parts), event.seq, event.terminal
+            if event.terminal:
+                return
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts), events[-1].seq, False
