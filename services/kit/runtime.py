@@ -94,10 +94,15 @@ async def serve(
         log.info("stopped")
 
 
-def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Entry point of `python -m services.<name>`: exit 2 with a message on bad config."""
+def run(
+    main: Callable[[], Coroutine[Any, Any, None]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
+    """Entry point of `python -m services.<name>`: exit 2 with a message on bad config.
+    loop_factory picks the event loop (default: asyncio's own)."""
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(main())
     except (ConfigError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         log.error("startup_failed", error=str(exc))

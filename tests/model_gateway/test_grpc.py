@@ -43,6 +43,11 @@ def test_get_plan_without_proto_files(mock_gateway: Gateway) -> None:
     assert json.loads(reply["plan"])["steps"][0].startswith("Restate the objective")
 
 
+def test_the_gateway_runs_on_uvloop(mock_gateway: Gateway) -> None:
+    (configured,) = log_events(mock_gateway.process, "gateway_configured")
+    assert configured["event_loop"] == "uvloop"
+
+
 def test_health_is_serving_in_mock_mode(mock_gateway: Gateway) -> None:
     for service in ("", "modelgateway.ModelGateway"):
         reply = grpcurl_json(
