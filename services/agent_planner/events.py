@@ -18,9 +18,17 @@ TOOL_FINISHED = "tool.finished"
 class EventSink(Protocol):
     async def emit(self, event_type: str, data: dict[str, Any]) -> None: ...
 
+    def hold(self, event_type: str, data: dict[str, Any]) -> None:
+        """Report a step whose event may wait for the next one (or the run's ending) to be
+        stored with it: for an event another follows at once, so the two cost one write."""
+        ...
+
 
 class NullSink:
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        return None
+
+    def hold(self, event_type: str, data: dict[str, Any]) -> None:
         return None
 
 

@@ -98,7 +98,8 @@ class AgentLoop:
             span.set_attribute("model_name", reply.model_name)
         log.info("plan_received", turn=turn, model=reply.model_name, latency_ms=reply.latency_ms)
         await self._audit(run, "PLAN_MODEL_RESPONSE", plan=reply.plan)
-        await run.sink.emit(
+        # Stored with the run's next event (tool.started, or the ending): one write less.
+        run.sink.hold(
             PLAN_RECEIVED,
             {
                 "turn": turn,

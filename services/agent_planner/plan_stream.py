@@ -28,7 +28,7 @@ async def fetch_plan(
         return await gateway.get_plan(planner_input, resources)
     forward = DeltaForwarder(sink, turn)
     reply = await gateway.stream_plan(planner_input, resources, forward)
-    await forward.flush()
+    forward.flush_held()  # plan.received follows at once: one write for both
     return reply
 
 
@@ -59,9 +59,16 @@ class DeltaForwarder:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self._pending:
-            return
+        if self._pending:
+            await self._sink.emit(PLAN_DELTA, self._take())
+
+    def flush_held(self) -> None:
+        """The last delta, held to be stored with the event that follows it."""
+        if self._pending:
+            self._sink.hold(PLAN_DELTA, self._take())
+
+    def _take(self) -> dict[str, object]:
         data = {"turn": self._turn, "delta": "".join(self._pending), "reset": self._reset}
         self._pending, self._pending_chars, self._reset = [], 0, False
         self._emitted, self._last_emit = True, self._clock()
-        await self._sink.emit(PLAN_DELTA, data)
+        return data

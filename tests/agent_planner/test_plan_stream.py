@@ -14,8 +14,13 @@ class RecordingSink:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
+        self.held: list[tuple[str, dict[str, Any]]] = []
+
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
         self.events.append((event_type, data))
+
+    def hold(self, event_type: str, data: dict[str, Any]) -> None:
+        self.held.append((event_type, data))
 
 
 class StepClock:
@@ -67,3 +72,22 @@ def test_a_reset_voids_shown_text_and_drops_unshown_text() -> None:
 def test_a_reset_before_anything_was_shown_voids_nothing() -> None:
     events = run_deltas([("lost", False, 0.0), ("kept", True, 0.0)])
     assert events == [{"turn": 2, "delta": "kept", "reset": False}]
+
+
+def test_the_last_delta_is_held_for_the_event_that_follows() -> None:
+    """At the end of the stream the rest of the text is held, to be stored with the
+    plan.received event that follows it at once."""
+    sink, clock = RecordingSink(), StepClock()
+    forward = DeltaForwarder(sink, turn=1, clock=clock)
+
+    async def feed() -> None:
+        await forward("first ", False)
+        clock.now += DELTA_INTERVAL_SECONDS
+        await forward("second", False)
+        await forward("!", False)
+        forward.flush_held()
+        forward.flush_held()  # nothing left: nothing more held
+
+    asyncio.run(feed())
+    assert sink.events == [(PLAN_DELTA, {"turn": 1, "delta": "first second", "reset": False})]
+    assert sink.held == [(PLAN_DELTA, {"turn": 1, "delta": "!", "reset": False})]

@@ -61,6 +61,22 @@ async def test_a_run_ends_once_and_nothing_follows(store: SqlRunStore) -> None:
     assert record.finished_at is not None and record.result == "{}"
 
 
+async def test_held_events_are_stored_in_order_before_the_ending(store: SqlRunStore) -> None:
+    await store.create_run(new_run("r5"), CREATED)
+    await store.start_run("r5", "a", {})
+    written = await store.append_events("r5", [("plan.delta", {"turn": 1}), ("x", {"turn": 2})])
+    assert [(e.seq, e.type) for e in written] == [(3, "plan.delta"), (4, "x")]
+    held = [("plan.received", {"turn": 3, "plan": "p"})]
+    ended = await store.finish_after("r5", held, RunEnding(RunStatus.SUCCEEDED, result="p"))
+    assert [(e.seq, e.type) for e in ended] == [(5, "plan.received"), (6, "run.succeeded")]
+    record = await store.get_run("r5")
+    assert record is not None and record.turns == 3  # the held event's turn was recorded
+    late = await store.finish_after("r5", held, RunEnding(RunStatus.CANCELLED))
+    assert late == [] and await store.append_events("r5", held) == []
+    stored = await store.events_after("r5", 0, 100)
+    assert [e.seq for e in stored] == [1, 2, 3, 4, 5, 6]
+
+
 async def test_list_is_newest_first_with_filters_and_paging(store: SqlRunStore) -> None:
     for n in range(5):
         await store.create_run(new_run(f"p{n}", "even" if n % 2 == 0 else "odd"), CREATED)

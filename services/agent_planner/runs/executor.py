@@ -18,7 +18,13 @@ from services.agent_planner.metrics import tracer
 from services.agent_planner.notifications import NotificationPublisher
 from services.agent_planner.runs.hub import RunEventHub
 from services.agent_planner.runs.metrics import RUN_FIRST_EVENT, RUNS_FINISHED
-from services.agent_planner.runs.records import NewRun, RunEnding, RunEvent, RunStatus
+from services.agent_planner.runs.records import (
+    NewEvent,
+    NewRun,
+    RunEnding,
+    RunEvent,
+    RunStatus,
+)
 from services.agent_planner.runs.sql_checkpoints import SqlCheckpointStore
 from services.agent_planner.runs.store import RunStore
 from services.agent_planner.validation import Resource
@@ -45,18 +51,36 @@ class QueuedRun:
     resume: bool = False  # continue from the run's checkpoint (after a decision or restart)
 
 
-class StoreSink:
-    """The loop's event sink for a run: store each event, then wake its readers."""
+class HeldEvents:
+    """Events runs hold back to store with their next write (EventSink.hold), by run."""
 
-    def __init__(self, run_id: str, store: RunStore, hub: RunEventHub) -> None:
+    def __init__(self) -> None:
+        self._held: dict[str, list[NewEvent]] = {}
+
+    def add(self, run_id: str, event: NewEvent) -> None:
+        self._held.setdefault(run_id, []).append(event)
+
+    def take(self, run_id: str) -> list[NewEvent]:
+        return self._held.pop(run_id, [])
+
+
+class StoreSink:
+    """The loop's event sink for a run: store each event (with those held before it), then
+    wake its readers."""
+
+    def __init__(self, run_id: str, store: RunStore, hub: RunEventHub, held: HeldEvents) -> None:
         self.run_id = run_id
         self.store = store
         self.hub = hub
+        self.held = held
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        event = await self.store.append_event(self.run_id, event_type, data)
-        if event is not None:
+        events = [*self.held.take(self.run_id), (event_type, data)]
+        for event in await self.store.append_events(self.run_id, events):
             self.hub.announce(event)
+
+    def hold(self, event_type: str, data: dict[str, Any]) -> None:
+        self.held.add(self.run_id, (event_type, data))
 
 
 @dataclass(frozen=True)
@@ -70,17 +94,23 @@ class StoreCheckpointer:
     (whose event it announces to the run's readers)."""
 
     def __init__(
-        self, run_id: str, checkpoints: SqlCheckpointStore, timeout: float, hub: RunEventHub
+        self,
+        run_id: str,
+        checkpoints: SqlCheckpointStore,
+        timeout: float,
+        hub: RunEventHub,
+        held: HeldEvents,
     ) -> None:
         self.run_id = run_id
         self.checkpoints = checkpoints
         self.timeout = timeout
         self.hub = hub
+        self.held = held
 
     async def save(self, checkpoint: Checkpoint, waiting: bool = False) -> None:
         deadline = time.time() + self.timeout if waiting else None
-        event = await self.checkpoints.save(self.run_id, checkpoint, deadline)
-        if event is not None:
+        held = self.held.take(self.run_id)
+        for event in await self.checkpoints.save(self.run_id, checkpoint, deadline, held):
             self.hub.announce(event)
 
 
@@ -104,6 +134,7 @@ class RunExecutor:
         self.owner = owner
         self.checkpoints = checkpoints
         self.approval = approval
+        self.held = HeldEvents()
 
     async def execute(self, queued: QueuedRun) -> RunEnding | None:
         """Run the loop; None when the run was no longer queued (cancelled while waiting)."""
@@ -120,7 +151,10 @@ class RunExecutor:
         links = [trace.Link(queued.link)] if queued.link is not None else []
         with tracer.start_as_current_span("AgentRun", links=links) as span:
             span.set_attribute("run_id", run.run_id)
-            return await self._drive_loop(state)
+            ending = await self._drive_loop(state)
+        if ending is None:  # parked for a reviewer: what it held back is stored now
+            await self._store_held(run.run_id)
+        return ending
 
     async def _run_state(self, run: NewRun, resume: bool) -> Run:
         resources = tuple(Resource(r["type"], r["uri"]) for r in run.resources)
@@ -130,10 +164,10 @@ class RunExecutor:
             resources,
             run.prompt,
             run.prompt,
-            sink=StoreSink(run.run_id, self.store, self.hub),
+            sink=StoreSink(run.run_id, self.store, self.hub, self.held),
             approval=self.approval.policy.union(ApprovalPolicy.of(run.approval)),
             checkpoints=StoreCheckpointer(
-                run.run_id, self.checkpoints, self.approval.timeout, self.hub
+                run.run_id, self.checkpoints, self.approval.timeout, self.hub, self.held
             ),
             knowledge=run.knowledge,
         )
@@ -160,12 +194,20 @@ class RunExecutor:
             return None
         return RunEnding(RunStatus(outcome.status), result=outcome.result, turns=outcome.turns)
 
+    async def _store_held(self, run_id: str) -> None:
+        held = self.held.take(run_id)
+        if held:
+            for event in await self.store.append_events(run_id, held):
+                self.hub.announce(event)
+
     async def end(self, run: NewRun, ending: RunEnding) -> RunEvent | None:
-        """Store the ending (once) and report it; None when the run had already ended."""
-        event = await self.store.finish_run(run.run_id, ending)
-        if event is None:
+        """Store the ending (once, after the events the run held back) and report it; None
+        when the run had already ended."""
+        events = await self.store.finish_after(run.run_id, self.held.take(run.run_id), ending)
+        if not events:
             return None
-        self.hub.announce(event)
+        for event in events:
+            self.hub.announce(event)
         RUNS_FINISHED.labels(ending.status.value).inc()
         log.info(
             "run_finished",
@@ -175,7 +217,7 @@ class RunExecutor:
             trace_id=run.trace_id,
         )
         await self._report(run, ending)
-        return event
+        return events[-1]
 
     async def _report(self, run: NewRun, ending: RunEnding) -> None:
         audit_type = ENDING_AUDIT.get(ending.reason or "")

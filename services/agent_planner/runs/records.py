@@ -97,6 +97,9 @@ class RunRecord:
         }
 
 
+NewEvent = tuple[str, dict[str, Any]]  # an event's type and data, before it is numbered
+
+
 @dataclass(frozen=True)
 class RunEvent:
     run_id: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from services.agent_planner.audit import utc_timestamp
 from services.agent_planner.checkpoint import Checkpoint
 from services.agent_planner.errors import AgentLoopError
-from services.agent_planner.runs.records import RunEvent, RunStatus
+from services.agent_planner.runs.records import NewEvent, RunEvent, RunStatus
 from services.agent_planner.runs.sql_store import SqlRunStore
 from services.agent_planner.runs.sql_tables import IS_OPEN, RUN_CHECKPOINTS, RUNS
 
@@ -47,12 +47,17 @@ class SqlCheckpointStore:
         self.max_bytes = max_bytes
 
     async def save(
-        self, run_id: str, checkpoint: Checkpoint, deadline: float | None = None
-    ) -> RunEvent | None:
-        """Store the checkpoint. With a deadline the run is also parked (waiting for a
-        reviewer until then, no longer held by this process) and its approval_required
-        event stored in the same transaction, so a waiting run always shows its call;
-        that event is returned (None when the run ended meanwhile)."""
+        self,
+        run_id: str,
+        checkpoint: Checkpoint,
+        deadline: float | None = None,
+        before: Sequence[NewEvent] = (),
+    ) -> list[RunEvent]:
+        """Store the checkpoint, after the run's events `before` (events held back until the
+        next write: a checkpoint never gets ahead of the events of its steps). With a
+        deadline the run is also parked (waiting for a reviewer until then, no longer held
+        by this process) and its approval_required event stored in the same transaction, so
+        a waiting run always shows its call. Returns the events stored."""
         text = checkpoint.to_text()
         size = len(text.encode("utf-8"))
         if size > self.max_bytes:
@@ -67,18 +72,20 @@ class SqlCheckpointStore:
             "updated_at": utc_timestamp(),
         }
 
-        def write(connection: sa.Connection) -> RunEvent | None:
+        def write(connection: sa.Connection) -> list[RunEvent]:
+            stored = self.runs.write_events(connection, run_id, before)
             _upsert(connection, run_id, values)
             if deadline is None or pending is None:
-                return None
+                return stored
             parked = connection.execute(
                 RUNS.update()
                 .where(RUNS.c.run_id == run_id, IS_OPEN)
                 .values(status=WAITING, owner=None)
             ).rowcount
             if not parked:
-                return None
-            return self.runs.insert_event(connection, run_id, APPROVAL_REQUIRED, pending.request())
+                return stored
+            asked = self.runs.insert_event(connection, run_id, APPROVAL_REQUIRED, pending.request())
+            return [*stored, asked]
 
         return await self.database.write(write)
 

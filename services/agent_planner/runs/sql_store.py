@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from services.agent_planner.audit import utc_timestamp
 from services.agent_planner.knowledge_choice import KnowledgeChoice
 from services.agent_planner.runs.records import (
     TERMINAL_EVENTS,
+    NewEvent,
     NewRun,
     RunEnding,
     RunEvent,
@@ -90,17 +92,26 @@ class SqlRunStore:
     async def append_event(
         self, run_id: str, event_type: str, data: dict[str, Any]
     ) -> RunEvent | None:
-        turn = data.get("turn")
-        params = {"id": run_id, "turn": turn if isinstance(turn, int) else 0}
+        events = await self.append_events(run_id, [(event_type, data)])
+        return events[0] if events else None
 
-        def append(connection: sa.Connection) -> RunEvent | None:
+    async def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[RunEvent]:
+        return await self.database.write(self.write_events, run_id, events)
+
+    def write_events(
+        self, connection: sa.Connection, run_id: str, events: Sequence[NewEvent]
+    ) -> list[RunEvent]:
+        """Number and store events of an unfinished run, in order; none once it ended."""
+        stored = []
+        for event_type, data in events:
+            turn = data.get("turn")
+            params = {"id": run_id, "turn": turn if isinstance(turn, int) else 0}
             # One statement checks the run is open, numbers the event and records the turn.
             seq = connection.execute(NEXT_SEQ_IF_OPEN, params).scalar()
             if seq is None:
-                return None
-            return self._store_event(connection, run_id, int(seq), event_type, data)
-
-        return await self.database.write(append)
+                break
+            stored.append(self._store_event(connection, run_id, int(seq), event_type, data))
+        return stored
 
     async def start_run(self, run_id: str, owner: str, data: dict[str, Any]) -> RunEvent | None:
         params = {"id": run_id, "started_at": utc_timestamp(), "owner": owner, "now": time.time()}
@@ -114,6 +125,12 @@ class SqlRunStore:
         return await self.database.write(start)
 
     async def finish_run(self, run_id: str, ending: RunEnding) -> RunEvent | None:
+        events = await self.finish_after(run_id, (), ending)
+        return events[-1] if events else None
+
+    async def finish_after(
+        self, run_id: str, before: Sequence[NewEvent], ending: RunEnding
+    ) -> list[RunEvent]:
         params = {
             "id": run_id,
             "status": ending.status.value,
@@ -124,12 +141,14 @@ class SqlRunStore:
             "turns": ending.turns,
         }
 
-        def finish(connection: sa.Connection) -> RunEvent | None:
+        def finish(connection: sa.Connection) -> list[RunEvent]:
+            stored = self.write_events(connection, run_id, before)
             seq = connection.execute(FINISH_RUN, params).scalar()
             if seq is None:
-                return None
+                return []
             event_type = TERMINAL_EVENTS[ending.status]
-            return self._store_event(connection, run_id, int(seq), event_type, ending.event_data())
+            data = ending.event_data()
+            return [*stored, self._store_event(connection, run_id, int(seq), event_type, data)]
 
         return await self.database.write(finish)
 

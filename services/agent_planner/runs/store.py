@@ -4,10 +4,18 @@ the executor and the routes never see SQL."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.agent_planner.runs.records import NewRun, RunEnding, RunEvent, RunRecord, RunStatus
+from services.agent_planner.runs.records import (
+    NewEvent,
+    NewRun,
+    RunEnding,
+    RunEvent,
+    RunRecord,
+    RunStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,11 @@ class RunStore(Protocol):
         follow the terminal event)."""
         ...
 
+    async def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[RunEvent]:
+        """Number and store events in one transaction, in order; those after the run
+        ended are dropped."""
+        ...
+
     async def start_run(self, run_id: str, owner: str, data: dict[str, Any]) -> RunEvent | None:
         """queued -> running owned by `owner`, with its run.started event; None when the run
         is no longer queued (cancelled while it waited)."""
@@ -48,6 +61,13 @@ class RunStore(Protocol):
     async def finish_run(self, run_id: str, ending: RunEnding) -> RunEvent | None:
         """Set the terminal status and append the one terminal event, atomically; None when
         the run had already ended."""
+        ...
+
+    async def finish_after(
+        self, run_id: str, before: Sequence[NewEvent], ending: RunEnding
+    ) -> list[RunEvent]:
+        """The events `before`, then the ending (as finish_run), in one transaction; the
+        events stored, the terminal one last, or none when the run had already ended."""
         ...
 
     async def heartbeat(self, owner: str, run_ids: list[str], now: float) -> None:
