@@ -21,6 +21,7 @@ from chromadb.errors import ChromaError, NotFoundError
 from services.kit.knowledge_bases import NAMESPACE_RULE, valid_name
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.settings import MemorySettings
+from services.memory.snapshots import SNAPSHOT_MAX_CHUNKS, CollectionSnapshot, SnapshotCache
 
 Metadata = dict[str, Any]
 # A collection nobody has filled yet (Mind-KB before the first playbook) is looked up again
@@ -83,13 +84,17 @@ def chroma_errors() -> Iterator[None]:
 class KnowledgeStore:
     """Thin, thread-safe access to the collections; blocking methods end in `_now`."""
 
-    def __init__(self, connect_client: Callable[[], ClientAPI], location: str) -> None:
+    def __init__(
+        self, connect_client: Callable[[], ClientAPI], location: str, snapshots: bool = False
+    ) -> None:
         self.location = location
         self._connect = connect_client
         self._client: ClientAPI | None = None
         self._collections: dict[str, Collection] = {}
         self._missing_until: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Small collections searched in process (see snapshots.py); None marks a large one.
+        self._snapshots: SnapshotCache | None = SnapshotCache() if snapshots else None
 
     @classmethod
     def from_settings(cls, settings: MemorySettings) -> KnowledgeStore:
@@ -98,7 +103,8 @@ class KnowledgeStore:
             if settings.chroma_server_mode
             else settings.CHROMA_PERSIST_DIR
         )
-        return cls(connect(settings), location)
+        # Only the embedded Chroma is copied: a Chroma server has other writers.
+        return cls(connect(settings), location, snapshots=not settings.chroma_server_mode)
 
     def client_now(self) -> ClientAPI:
         with self._lock, chroma_errors():
@@ -130,6 +136,8 @@ class KnowledgeStore:
 
     def forget_now(self, name: str) -> None:
         self._collections.pop(name, None)
+        if self._snapshots is not None:
+            self._snapshots.changed(name)
 
     def heartbeat_now(self) -> None:
         client = self.client_now()
@@ -153,6 +161,15 @@ class KnowledgeStore:
         collection = self.collection_now(name, create=False)
         if collection is None:
             return [[] for _ in embeddings]
+        snapshot = self._snapshot_now(name, collection)
+        if snapshot is not None:
+            return [
+                [
+                    snapshot_match(snapshot, index, distance, knowledge_base)
+                    for index, distance in best
+                ]
+                for best in snapshot.nearest(embeddings, top_k)
+            ]
         vectors: list[Sequence[float] | Sequence[int]] = list(embeddings)
         with chroma_errors():
             try:
@@ -174,7 +191,7 @@ class KnowledgeStore:
             return
         collection = self.collection_now(name, create=True)
         assert collection is not None
-        with chroma_errors():
+        with chroma_errors(), self._changing(name):
             collection.upsert(
                 ids=[r.id for r in records],
                 documents=[r.text for r in records],
@@ -186,8 +203,38 @@ class KnowledgeStore:
         collection = self.collection_now(name, create=False)
         if collection is None or not ids:
             return
-        with chroma_errors():
+        with chroma_errors(), self._changing(name):
             collection.delete(ids=ids)
+
+    def _snapshot_now(self, name: str, collection: Collection) -> CollectionSnapshot | None:
+        """The in-process copy of a small collection (made on first use), else None."""
+        if self._snapshots is None:
+            return None
+        known, snapshot = self._snapshots.get(name)
+        if known:
+            return snapshot
+        generation = self._snapshots.generation(name)
+        with chroma_errors():
+            found = collection.get(
+                limit=SNAPSHOT_MAX_CHUNKS + 1, include=["embeddings", "documents", "metadatas"]
+            )
+        if len(found["ids"]) <= SNAPSHOT_MAX_CHUNKS:
+            snapshot = CollectionSnapshot.from_records(found)
+        self._snapshots.put(name, generation, snapshot)
+        return snapshot
+
+    @contextmanager
+    def _changing(self, name: str) -> Iterator[None]:
+        """Drop the collection's snapshot before and after a write (a search that copied
+        it meanwhile does not keep its copy)."""
+        if self._snapshots is None:
+            yield
+            return
+        self._snapshots.changed(name)
+        try:
+            yield
+        finally:
+            self._snapshots.changed(name)
 
     def metadata_now(
         self, name: str, where: dict[str, Any] | None = None, ids: list[str] | None = None
@@ -219,6 +266,18 @@ def _matches(found: Any, row: int, knowledge_base: str) -> Iterator[RagMatch]:
             knowledge_base=knowledge_base,
             source=str(source),
         )
+
+
+def snapshot_match(
+    snapshot: CollectionSnapshot, index: int, distance: float, knowledge_base: str
+) -> RagMatch:
+    return RagMatch(
+        id=snapshot.ids[index],
+        text=snapshot.texts[index],
+        distance=distance,
+        knowledge_base=knowledge_base,
+        source=snapshot.sources[index],
+    )
 
 
 def _column(found: Any, field: str, row: int) -> list[Any]:

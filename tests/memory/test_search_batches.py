@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from services.memory.errors import DependencyUnavailable
-from services.memory.knowledge import ChunkRecord, KnowledgeStore, RagMatch
+from services.memory.knowledge import ChunkRecord, KnowledgeStore, RagMatch, connect
 from services.memory.search_batches import Search, SearchBatcher
 from services.memory.settings import MemorySettings
 
@@ -24,9 +24,10 @@ def unit(seed: int) -> list[float]:
     return [float(x) for x in vector / np.linalg.norm(vector)]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> KnowledgeStore:
-    knowledge = KnowledgeStore.from_settings(MemorySettings(CHROMA_PERSIST_DIR=str(tmp_path)))
+@pytest.fixture(params=[True, False], ids=["snapshots", "chroma-queries"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> KnowledgeStore:
+    settings = MemorySettings(CHROMA_PERSIST_DIR=str(tmp_path))
+    knowledge = KnowledgeStore(connect(settings), str(tmp_path), snapshots=request.param)
     for offset, name in enumerate(["Body-KB", "Soul-KB"]):
         records = [
             ChunkRecord(f"{name}-{i}", f"text {i}", unit(100 * offset + i), {"source": name})
