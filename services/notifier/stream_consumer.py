@@ -77,7 +77,7 @@ class StreamConsumer:
             if time.monotonic() - last_claim >= self.group.claim_idle_seconds:
                 last_claim = time.monotonic()
                 await self._reclaim(client)
-            await self._handle(client, await self._read(client, ">", block=BLOCK_MS))
+            await self._handle(client, await self._read(client, ">", block=BLOCK_MS), fresh=True)
 
     async def _reclaim(self, client: redis.Redis) -> None:
         start = "0-0"
@@ -107,15 +107,18 @@ class StreamConsumer:
         )
         return list(reply[0][1]) if reply else []
 
-    async def _handle(self, client: redis.Redis, entries: list[Entry]) -> None:
+    async def _handle(self, client: redis.Redis, entries: list[Entry], fresh: bool = False) -> None:
+        """Log and acknowledge entries; `fresh` ones (read with '>') were never delivered
+        before, so none can be marked done yet and the lookup of markers is skipped."""
         if not entries:
             return
         ids = [entry_id.decode() for entry_id, _ in entries]
-        done = await client.mget([self.group.done_key(i) for i in ids])
+        keys = [self.group.done_key(i) for i in ids]
+        done = [None] * len(ids) if fresh else await client.mget(keys)
         pipe = client.pipeline(transaction=True)
-        for entry_id, (_, fields), seen in zip(ids, entries, done, strict=True):
+        for entry_id, key, (_, fields), seen in zip(ids, keys, entries, done, strict=True):
             if seen is None:
                 log_notification(fields.get(b"payload", b""), stream_id=entry_id)
-                pipe.set(self.group.done_key(entry_id), 1, ex=self.group.done_ttl_seconds)
+                pipe.set(key, 1, ex=self.group.done_ttl_seconds)
             pipe.xack(self.group.stream, self.group.group, entry_id)
         await pipe.execute()

@@ -16,7 +16,7 @@ import redis
 
 from tests.support.core_services import CoreStack, notifier_process
 from tests.support.logs import log_events, wait_for_log
-from tests.support.processes import RedisProcess, ServiceProcess
+from tests.support.processes import RedisProcess, ServiceProcess, redis_process
 from tests.support.spawning import Spawner
 from tests.support.sse import read_events
 
@@ -120,3 +120,21 @@ def test_entries_left_by_a_dead_consumer_are_reclaimed_once(
     assert [r["payload"] for r in lines] == payloads[:2]
     assert [r["stream_id"] for r in lines] == ids[:2]
     assert log_events(notifier, "notifications_reclaimed")
+
+
+def test_new_entries_are_logged_and_acknowledged_without_looking_up_done_markers(
+    spawn: Spawner, tmp_path: Path
+) -> None:
+    """Entries read for the first time cannot have been logged before: one XREADGROUP and
+    one MULTI (SET marker + XACK) per batch, no MGET of markers."""
+    own_redis = spawn(redis_process(tmp_path / "redis"))
+    notifier = spawn(notifier_process(tmp_path, own_redis.port))
+    payloads = [json.dumps({"trace_id": f"fresh-{n}"}) for n in range(5)]
+    with redis.Redis(host="127.0.0.1", port=own_redis.port) as client:
+        ids = [client.xadd(STREAM, {"payload": p}).decode() for p in payloads]
+        wait_until(lambda: pending(own_redis.port, STREAM, "notifier") == 0, "all acknowledged")
+        wait_until(lambda: len(received(notifier)) == 5, "every entry logged")
+        stats = client.info("commandstats")
+    assert [r["stream_id"] for r in received(notifier)] == ids
+    assert stats["cmdstat_xack"]["calls"] == 5
+    assert "cmdstat_mget" not in stats
