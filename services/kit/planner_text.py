@@ -67,6 +67,8 @@ def append_tool_result(prompt: str, tool_output: str, plan: str | None = None) -
 
 def focus_text(planner_input: str) -> str:
     """The text inside the last (outermost) `<user_prompt>` block, else the whole input."""
+    if f"</{USER_PROMPT}>" not in planner_input:
+        return planner_input
     tags = list(_USER_PROMPT_TAG.finditer(planner_input))
     closes = [i for i, tag in enumerate(tags) if tag.group(1)]
     if not closes:
@@ -82,6 +84,8 @@ def focus_text(planner_input: str) -> str:
 
 def last_tool_result(text: str) -> str | None:
     """The content of the last `<tool_result>` block in text (trimmed), or None."""
+    if f"<{TOOL_RESULT}>" not in text:
+        return None
     results = _TOOL_RESULT.findall(text)
     return results[-1].strip() if results else None
 

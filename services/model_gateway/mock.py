@@ -19,6 +19,8 @@ THREE_STEPS = (
 )
 _SEARCH_WORDS = re.compile(r"search|web|latest", re.IGNORECASE)
 MAX_QUOTED_CHARS = 2000
+# The steps of the plain plan, as JSON once: most mock plans are this one.
+_STEPS = json.dumps(list(THREE_STEPS))
 
 
 def mock_plan(planner_input: str) -> str:
@@ -31,7 +33,7 @@ def mock_plan(planner_input: str) -> str:
     if _SEARCH_WORDS.search(text):
         tool = {"name": "web_search", "args": {"query": text.strip()}}
         return _reply(prompt, tool=tool)
-    return _reply(prompt, steps=list(THREE_STEPS))
+    return _three_step_reply(prompt)
 
 
 def final_steps(goal: str, tool_output: str) -> list[str]:
@@ -43,6 +45,11 @@ def final_steps(goal: str, tool_output: str) -> list[str]:
         f"Tool output received: {quoted}",
         "Answer the objective from that tool output; no further tool calls are needed.",
     ]
+
+
+def _three_step_reply(prompt: str) -> str:
+    """_reply(prompt, steps=list(THREE_STEPS)), with the steps' JSON made once."""
+    return f'{{"model_type": "{MODEL_NAME}", "prompt": {json.dumps(prompt)}, "steps": {_STEPS}}}'
 
 
 def _reply(prompt: str, **body: object) -> str:

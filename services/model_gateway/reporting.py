@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.logs import get_logger
@@ -22,7 +23,6 @@ from services.model_gateway.metrics import (
 from services.model_gateway.settings import TokenPrice
 
 log = get_logger("model_gateway")
-ALWAYS_LOGGED = frozenset({"prompt_chars", "resource_count", "resource_types", "outcome"})
 
 
 @dataclass(frozen=True)
@@ -52,39 +52,43 @@ def trailing_metadata(report: ChainReport, call: CallFigures) -> tuple[tuple[str
     return tuple((key, value) for key, value in pairs if value)
 
 
+class _CallMetrics(NamedTuple):
+    """The labelled children for one (provider, outcome), looked up once."""
+
+    calls: Any
+    latency: Any
+    upstream: Any
+
+
 class Reporter:
     def __init__(self, prices: Mapping[str, TokenPrice]) -> None:
         self._prices = dict(prices)
+        self._metrics: dict[tuple[str, str], _CallMetrics] = {}
 
     def record(
         self, request: pb.PlanRequest, report: ChainReport, outcome: str, call: CallFigures
     ) -> None:
         provider = report.provider or "none"
-        PLAN_CALLS.labels(provider, outcome).inc()
-        PLAN_LATENCY.labels(provider).observe(call.total_ms / 1000)
+        metrics = self._call_metrics(provider, outcome)
+        metrics.calls.inc()
+        metrics.latency.observe(call.total_ms / 1000)
         if report.upstream_seconds:  # a real provider was called (not the mock alone)
-            UPSTREAM_LATENCY.labels(provider).observe(call.upstream_ms / 1000)
+            metrics.upstream.observe(call.upstream_ms / 1000)
             OVERHEAD.observe(call.overhead_ms / 1000)
         if report.fallbacks:
             FALLBACKS.labels(provider).inc()
         cost = self._count_tokens(report) if outcome == "success" else None
-        fields = {
-            "prompt_chars": len(request.prompt),
-            "resource_count": len(request.resources),
-            "resource_types": sorted({r.type for r in request.resources}),
-            "provider": report.provider,
-            "model": report.model,
-            "outcome": outcome,
-            "attempts": report.attempts,
-            "fallbacks": report.fallbacks,
-            "upstream_ms": round(call.upstream_ms, 1),
-            "overhead_ms": round(call.overhead_ms, 2),
-            "prompt_tokens": report.usage.prompt_tokens,
-            "completion_tokens": report.usage.completion_tokens,
-            "cost": cost,
-        }
-        # Zeros and blanks are left out: the mock's line stays short (one line per call).
-        log.info("plan_request", **{k: v for k, v in fields.items() if v or k in ALWAYS_LOGGED})
+        log.info("plan_request", **_log_fields(request, report, outcome, call, cost))
+
+    def _call_metrics(self, provider: str, outcome: str) -> _CallMetrics:
+        metrics = self._metrics.get((provider, outcome))
+        if metrics is None:
+            metrics = self._metrics[(provider, outcome)] = _CallMetrics(
+                PLAN_CALLS.labels(provider, outcome),
+                PLAN_LATENCY.labels(provider),
+                UPSTREAM_LATENCY.labels(provider),
+            )
+        return metrics
 
     def _count_tokens(self, report: ChainReport) -> float | None:
         usage = report.usage
@@ -98,3 +102,36 @@ class Reporter:
         cost /= 1000
         COST.labels(report.provider, report.model).inc(cost)
         return cost
+
+
+def _log_fields(
+    request: pb.PlanRequest,
+    report: ChainReport,
+    outcome: str,
+    call: CallFigures,
+    cost: float | None,
+) -> dict[str, Any]:
+    """The plan_request line's fields; zeros and blanks are left out, so the mock's line
+    stays short (prompt size, resources and outcome are always there)."""
+    resources = request.resources
+    fields: dict[str, Any] = {
+        "prompt_chars": len(request.prompt),
+        "resource_count": len(resources),
+        "resource_types": sorted({r.type for r in resources}) if resources else [],
+    }
+    optional = (
+        ("provider", report.provider),
+        ("model", report.model),
+        ("outcome", outcome),
+        ("attempts", report.attempts),
+        ("fallbacks", report.fallbacks),
+        ("upstream_ms", round(call.upstream_ms, 1)),
+        ("overhead_ms", round(call.overhead_ms, 2)),
+        ("prompt_tokens", report.usage.prompt_tokens),
+        ("completion_tokens", report.usage.completion_tokens),
+        ("cost", cost),
+    )
+    for key, value in optional:
+        if value or key == "outcome":
+            fields[key] = value
+    return fields

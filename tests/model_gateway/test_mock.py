@@ -7,7 +7,7 @@ import json
 import grpc
 
 from services.contracts import modelgateway_pb2 as pb
-from services.model_gateway.mock import THREE_STEPS
+from services.model_gateway.mock import THREE_STEPS, _three_step_reply
 from tests.model_gateway.conftest import Gateway
 from tests.support.logs import log_events
 
@@ -168,3 +168,12 @@ def test_oversized_prompt_is_invalid(mock_gateway: Gateway) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "prompt too long" in (error.details() or "")
     assert mock_gateway.plan("still serving").model_name == "mock"
+
+
+def test_the_plain_plan_text_is_the_json_of_its_fields() -> None:
+    """The three-step plan's text is built from a JSON-once template; it must be exactly
+    the text json.dumps gives for the same fields."""
+    for prompt in ("tidy the garage", 'say "hi" \\ é ☃', ""):
+        assert _three_step_reply(prompt) == json.dumps(
+            {"model_type": "mock", "prompt": prompt, "steps": list(THREE_STEPS)}
+        )
