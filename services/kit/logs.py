@@ -2,8 +2,9 @@
 event, trace_id (when bound) and the event's fields.
 
 Every call a service answers writes a line, so the line is built cheaply: level, timestamp
-and service are added in one step, and plain lines go through json's shared C encoder
-(same text as before; a value json cannot encode falls back to structlog's handler).
+and service are added in one step, and plain lines go through one C JSON encoder made once
+(json.dumps makes a new one per call) with json.dumps's separators, so the text is what
+json.dumps writes. A value json cannot encode falls back to structlog's renderer (repr).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import sys
 import time
+from _json import make_encoder  # the C encoder behind json.dumps
 from typing import Any
 
 import structlog
@@ -28,7 +30,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             LineFields(service),
-            structlog.processors.JSONRenderer(serializer=dumps_line),
+            render_json,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
@@ -93,11 +95,24 @@ class LineFields:
         return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
 
 
-def dumps_line(event: structlog.types.EventDict, **fallback: Any) -> str:
+def _not_plain(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} is not plain JSON")
+
+
+# markers=None: no check for circular values, which log fields never are (a circular one
+# fails the fast path with RecursionError and gets json.dumps's check on the way back).
+_encode_plain = make_encoder(
+    None, _not_plain, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+_render_any = structlog.processors.JSONRenderer()
+
+
+def render_json(logger: Any, method: str, event: structlog.types.EventDict) -> str:
+    """The event as json.dumps(event) would write it."""
     try:
-        return json.dumps(event)
-    except TypeError:  # a value json cannot encode: structlog's default (repr) handles it
-        return json.dumps(event, **fallback)
+        return "".join(_encode_plain(event, 0))
+    except (TypeError, RecursionError):
+        return str(_render_any(logger, method, event))
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -8,9 +8,10 @@ import re
 import sys
 from typing import Any
 
+import pytest
 import structlog
 
-from services.kit.logs import LineFields, dumps_line
+from services.kit.logs import LineFields, render_json
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -23,8 +24,7 @@ def standard_line(method: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def kit_line(method: str, event: dict[str, Any]) -> dict[str, Any]:
-    rendered = structlog.processors.JSONRenderer(serializer=dumps_line)
-    return dict(json.loads(rendered(None, method, LineFields("svc")(None, method, dict(event)))))
+    return dict(json.loads(render_json(None, method, LineFields("svc")(None, method, dict(event)))))
 
 
 def test_lines_match_the_standard_processors_but_for_the_stamp() -> None:
@@ -43,3 +43,13 @@ def test_lines_match_the_standard_processors_but_for_the_stamp() -> None:
         assert STAMP.match(line.pop("timestamp")), line
         assert line == standard_line(method, event)
     assert "ValueError: boom" in kit_line("exception", events[2][1])["exception"]
+
+
+def test_the_text_is_what_json_dumps_writes() -> None:
+    event = {"event": "e", "text": 'quote " and \\ and é and \u2028', "n": 1e16, "ok": True}
+    event |= {"none": None, "items": [1, 2.5, "x"], "nested": {"a": [{}]}, "nan": float("nan")}
+    assert render_json(None, "info", event) == json.dumps(event)
+    circular: dict[str, object] = {"event": "loop"}
+    circular["self"] = circular
+    with pytest.raises(ValueError, match="Circular reference"):
+        render_json(None, "info", circular)
