@@ -154,6 +154,7 @@ class RunExecutor:
             ending = await self._drive_loop(state)
         if ending is None:  # parked for a reviewer: what it held back is stored now
             await self._store_held(run.run_id)
+            self.hub.watch_elsewhere(run.run_id)
         return ending
 
     async def _run_state(self, run: NewRun, resume: bool) -> Run:

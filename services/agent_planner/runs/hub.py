@@ -96,11 +96,13 @@ class RunEventHub:
                 await task
 
     @contextlib.contextmanager
-    def watch(self, run_id: str) -> Iterator[RunFeed]:
-        """A feed of run_id's new events, while the block runs."""
+    def watch(self, run_id: str, local: bool = False) -> Iterator[RunFeed]:
+        """A feed of run_id's new events, while the block runs. `local`: this process
+        executes the run, so no other process is asked for its events until it leaves
+        (watch_elsewhere) or the periodic renewal."""
         feed = RunFeed()
         feeds = self._feeds.setdefault(run_id, set())
-        if not feeds:
+        if not feeds and not local:
             self._send(f"{self.instance_id} {run_id} {WATCH}")
         feeds.add(feed)
         try:
@@ -126,6 +128,12 @@ class RunEventHub:
         self._send(f"{self.instance_id} {run_id} {event.seq}")
         if event.terminal:
             del self._watched[run_id]  # nothing follows a terminal event
+
+    def watch_elsewhere(self, run_id: str) -> None:
+        """The run left this process (parked for a reviewer, whom another process may
+        answer and resume it): its readers here now need other processes' events."""
+        if run_id in self._feeds:
+            self._send(f"{self.instance_id} {run_id} {WATCH}")
 
     def request_cancel(self, run_id: str) -> None:
         """Ask whichever planner executes run_id to cancel it."""

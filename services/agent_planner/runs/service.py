@@ -84,7 +84,10 @@ class RunService:
         """Start a run as `start` does, with all its events as a stream (the first one, which
         this request just stored, is handed over without reading it back)."""
         record, queued = await self._create(request)
-        return record, self.streamer.follow(record.run_id, 0, known_open=True, first=queued)
+        stream = self.streamer.follow(
+            record.run_id, 0, known_open=True, first=queued, local=self.pool.owns(record.run_id)
+        )
+        return record, stream
 
     async def _create(self, request: PlanRequest) -> tuple[RunRecord, RunEvent]:
         with self.pool.admission(), tracer.start_as_current_span("StartRun") as span:
@@ -128,11 +131,11 @@ class RunService:
     async def events(self, run_id: str, after: int) -> AsyncIterator[bytes]:
         """RunNotFound before the first byte when the run does not exist."""
         await self.get(run_id)
-        return self.streamer.follow(run_id, after)
+        return self.streamer.follow(run_id, after, local=self.pool.owns(run_id))
 
     async def settled(self, run_id: str) -> RunRecord:
         """The run once it has ended or waits for a reviewer."""
-        return await self.streamer.settled(run_id)
+        return await self.streamer.settled(run_id, local=self.pool.owns(run_id))
 
     async def decide(self, run_id: str, decision: Decision) -> RunRecord:
         """RunNotFound, ApprovalConflict or QueueFullError when the decision is refused."""

@@ -40,14 +40,20 @@ class RunStreamer:
         self.poll_seconds = poll_seconds
 
     async def follow(
-        self, run_id: str, after: int, known_open: bool = False, first: RunEvent | None = None
+        self,
+        run_id: str,
+        after: int,
+        known_open: bool = False,
+        first: RunEvent | None = None,
+        local: bool = False,
     ) -> AsyncIterator[bytes]:
         """Every event of run_id numbered above `after`, ending with the terminal one
         (`known_open`: the caller knows the run has not ended, e.g. it just created it;
-        `first`: the event numbered after+1, which the caller already has)."""
+        `first`: the event numbered after+1, which the caller already has; `local`: this
+        process executes the run)."""
         STREAM_READERS.inc()
         try:
-            with self.hub.watch(run_id) as feed:
+            with self.hub.watch(run_id, local) as feed:
                 async for chunk in self._follow(run_id, after, feed, known_open, first):
                     yield chunk
         finally:
@@ -87,10 +93,10 @@ class RunStreamer:
             elif outcome == POLL:
                 events = None
 
-    async def settled(self, run_id: str) -> RunRecord:
+    async def settled(self, run_id: str, local: bool = False) -> RunRecord:
         """The run's record once it has ended or parked for a reviewer (read again at
         every event of the run, or every poll interval when Redis is away)."""
-        with self.hub.watch(run_id) as feed:
+        with self.hub.watch(run_id, local) as feed:
             while True:
                 feed.wake.clear()
                 record = await self.store.get_run(run_id)
