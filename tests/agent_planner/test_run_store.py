@@ -77,6 +77,20 @@ async def test_held_events_are_stored_in_order_before_the_ending(store: SqlRunSt
     assert [e.seq for e in stored] == [1, 2, 3, 4, 5, 6]
 
 
+async def test_a_run_created_started_has_both_first_events(store: SqlRunStore) -> None:
+    queued, started = await store.create_started_run(new_run("r6"), CREATED, "owner-a")
+    assert [(queued.seq, queued.type), (started.seq, started.type)] == [
+        (1, "run.queued"),
+        (2, "run.started"),
+    ]
+    record = await store.get_run("r6")
+    assert record is not None and record.status is RunStatus.RUNNING
+    assert record.owner == "owner-a" and record.started_at == CREATED
+    assert await store.start_run("r6", "owner-b", {}) is None  # no second start
+    appended = await store.append_event("r6", "context.retrieved", {"turn": 1})
+    assert appended is not None and appended.seq == 3
+
+
 async def test_list_is_newest_first_with_filters_and_paging(store: SqlRunStore) -> None:
     for n in range(5):
         await store.create_run(new_run(f"p{n}", "even" if n % 2 == 0 else "odd"), CREATED)

@@ -49,6 +49,7 @@ class QueuedRun:
     created: float
     link: trace.SpanContext | None = None
     resume: bool = False  # continue from the run's checkpoint (after a decision or restart)
+    started: bool = False  # stored as running with its run.started event already
 
 
 class HeldEvents:
@@ -143,11 +144,12 @@ class RunExecutor:
         state = await self._run_state(run, queued.resume)
         # A resumed run says so, and from which turn it goes on.
         shown = {"turn": state.turn, "resumed": True} if queued.resume else {"turn": 0}
-        started = await self.store.start_run(run.run_id, self.owner, shown)
-        if started is None:
-            return None
+        if not queued.started:
+            started = await self.store.start_run(run.run_id, self.owner, shown)
+            if started is None:
+                return None
+            self.hub.announce(started)
         RUN_FIRST_EVENT.observe(max(time.time() - queued.created, 0.0))
-        self.hub.announce(started)
         links = [trace.Link(queued.link)] if queued.link is not None else []
         with tracer.start_as_current_span("AgentRun", links=links) as span:
             span.set_attribute("run_id", run.run_id)

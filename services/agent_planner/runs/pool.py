@@ -42,6 +42,7 @@ class RunPool:
         self._waiting: dict[str, QueuedRun] = {}
         self._running: dict[str, Execution] = {}
         self._reserved = 0
+        self._claimed = 0  # idle workers promised to runs being created as running
         self._stopping = False
         self._workers: list[asyncio.Task[None]] = []
 
@@ -64,8 +65,22 @@ class RunPool:
     def accepted(self) -> int:
         return len(self._waiting) + len(self._running) + self._reserved
 
-    def submit(self, queued: QueuedRun) -> None:
-        """Queue a run already stored as queued (call inside `admission`)."""
+    def claim_worker(self) -> bool:
+        """Promise an idle worker to a run about to be stored as running and submitted with
+        claimed=True (release_claim if that fails); False when none is idle."""
+        busy = len(self._running) + len(self._waiting) + self._claimed
+        if self._stopping or busy >= self.workers:
+            return False
+        self._claimed += 1
+        return True
+
+    def release_claim(self) -> None:
+        self._claimed -= 1
+
+    def submit(self, queued: QueuedRun, claimed: bool = False) -> None:
+        """Queue a run already stored (call inside `admission`)."""
+        if claimed:
+            self.release_claim()
         self._waiting[queued.run.run_id] = queued
         self._queue.put_nowait(queued)
         RUN_QUEUE_DEPTH.set(len(self._waiting))

@@ -78,18 +78,21 @@ class RunService:
     async def start(self, request: PlanRequest) -> RunRecord:
         """Store a new queued run and hand it to the pool; QueueFullError when full. The
         run's own span (in the worker) links to the StartRun span of this request."""
-        return (await self._create(request))[0]
+        return (await self._create(request, start_now=False))[0]
 
     async def start_streamed(self, request: PlanRequest) -> tuple[RunRecord, AsyncIterator[bytes]]:
-        """Start a run as `start` does, with all its events as a stream (the first one, which
-        this request just stored, is handed over without reading it back)."""
-        record, queued = await self._create(request)
+        """Start a run as `start` does, with all its events as a stream (those this request
+        just stored are handed over without reading them back). With a worker idle the run
+        is stored as running at once, its run.started event in the same write."""
+        record, stored = await self._create(request, start_now=True)
         stream = self.streamer.follow(
-            record.run_id, 0, known_open=True, first=queued, local=self.pool.owns(record.run_id)
+            record.run_id, 0, known_open=True, first=stored, local=self.pool.owns(record.run_id)
         )
         return record, stream
 
-    async def _create(self, request: PlanRequest) -> tuple[RunRecord, RunEvent]:
+    async def _create(
+        self, request: PlanRequest, start_now: bool
+    ) -> tuple[RunRecord, list[RunEvent]]:
         with self.pool.admission(), tracer.start_as_current_span("StartRun") as span:
             run = NewRun(
                 run_id=f"run_{uuid.uuid4().hex}",
@@ -102,22 +105,37 @@ class RunService:
             )
             span.set_attribute("run_id", run.run_id)
             created_at = utc_timestamp()
-            event = await self.store.create_run(run, created_at)
-            self.hub.announce(event)
+            claimed = start_now and self.pool.claim_worker()
+            try:
+                stored = await self._store_new(run, created_at, claimed)
+            except BaseException:
+                if claimed:
+                    self.pool.release_claim()
+                raise
+            for event in stored:
+                self.hub.announce(event)
             link = span.get_span_context()
-            self.pool.submit(QueuedRun(run, time.time(), link if link.is_valid else None))
-        log.info("run_queued", run_id=run.run_id, session_id=run.session_id)
+            queued = QueuedRun(run, time.time(), link if link.is_valid else None, started=claimed)
+            self.pool.submit(queued, claimed=claimed)
+        log.info("run_queued", run_id=run.run_id, session_id=run.session_id, started=claimed)
         record = RunRecord(
             run.run_id,
             run.session_id,
             run.trace_id,
-            RunStatus.QUEUED,
+            RunStatus.RUNNING if claimed else RunStatus.QUEUED,
             run.prompt,
             run.resources,
             created_at,
+            started_at=created_at if claimed else None,
             knowledge=run.knowledge,
         )
-        return record, event
+        return record, stored
+
+    async def _store_new(self, run: NewRun, created_at: str, started: bool) -> list[RunEvent]:
+        if started:
+            owner = self.executor.owner
+            return list(await self.store.create_started_run(run, created_at, owner))
+        return [await self.store.create_run(run, created_at)]
 
     async def get(self, run_id: str) -> RunRecord:
         record = await self.store.get_run(run_id)

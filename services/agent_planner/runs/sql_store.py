@@ -65,6 +65,15 @@ class SqlRunStore:
         return True
 
     async def create_run(self, run: NewRun, created_at: str) -> RunEvent:
+        return (await self._create(run, created_at, None))[0]
+
+    async def create_started_run(
+        self, run: NewRun, created_at: str, owner: str
+    ) -> tuple[RunEvent, RunEvent]:
+        queued, started = await self._create(run, created_at, owner)
+        return queued, started
+
+    async def _create(self, run: NewRun, created_at: str, owner: str | None) -> list[RunEvent]:
         row = {
             "run_id": run.run_id,
             "session_id": run.session_id,
@@ -76,16 +85,24 @@ class SqlRunStore:
             "heartbeat_at": time.time(),  # the lease starts when the run is accepted
             "last_seq": 1,  # its run.queued event
         }
+        if owner is not None:  # a worker is free: running at once, run.started included
+            row |= {"status": RunStatus.RUNNING.value, "owner": owner, "last_seq": 2}
+            row["started_at"] = created_at
         queued = {"run_id": run.run_id, "session_id": run.session_id, "trace_id": run.trace_id}
 
-        def insert(connection: sa.Connection) -> RunEvent:
+        def insert(connection: sa.Connection) -> list[RunEvent]:
             connection.execute(INSERT_RUN, row)
             if run.approval:  # kept for whichever process resumes the run
                 policy = {"run_id": run.run_id, "approval": json.dumps(list(run.approval))}
                 connection.execute(RUN_CHECKPOINTS.insert(), {**policy, "updated_at": created_at})
             if run.knowledge.chosen:  # kept for GET /runs/{id} and for resuming the run
                 connection.execute(RUN_KNOWLEDGE.insert(), _knowledge_row(run))
-            return self._store_event(connection, run.run_id, 1, "run.queued", queued)
+            events = [self._store_event(connection, run.run_id, 1, "run.queued", queued)]
+            if owner is not None:
+                events.append(
+                    self._store_event(connection, run.run_id, 2, "run.started", {"turn": 0})
+                )
+            return events
 
         return await self.database.write(insert)
 

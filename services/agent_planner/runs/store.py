@@ -41,6 +41,13 @@ class RunStore(Protocol):
         """Insert the run as queued together with its first event, run.queued."""
         ...
 
+    async def create_started_run(
+        self, run: NewRun, created_at: str, owner: str
+    ) -> tuple[RunEvent, RunEvent]:
+        """Insert the run as already running (a worker of `owner` takes it at once) with
+        its run.queued and run.started events, in one transaction."""
+        ...
+
     async def append_event(
         self, run_id: str, event_type: str, data: dict[str, Any]
     ) -> RunEvent | None:

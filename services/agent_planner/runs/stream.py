@@ -44,12 +44,12 @@ class RunStreamer:
         run_id: str,
         after: int,
         known_open: bool = False,
-        first: RunEvent | None = None,
+        first: list[RunEvent] | None = None,
         local: bool = False,
     ) -> AsyncIterator[bytes]:
         """Every event of run_id numbered above `after`, ending with the terminal one
         (`known_open`: the caller knows the run has not ended, e.g. it just created it;
-        `first`: the event numbered after+1, which the caller already has; `local`: this
+        `first`: the events numbered from after+1 the caller already has; `local`: this
         process executes the run)."""
         STREAM_READERS.inc()
         try:
@@ -60,11 +60,16 @@ class RunStreamer:
             STREAM_READERS.dec()
 
     async def _follow(
-        self, run_id: str, after: int, feed: RunFeed, known_open: bool, first: RunEvent | None
+        self,
+        run_id: str,
+        after: int,
+        feed: RunFeed,
+        known_open: bool,
+        first: list[RunEvent] | None,
     ) -> AsyncIterator[bytes]:
         events: list[RunEvent] | None
         if first is not None:
-            events, from_store = [first], False
+            events, from_store = first, False
         else:
             events, from_store = await self.store.events_after(run_id, after, BATCH), True
         if not events and not known_open and await self._ended(run_id):
