@@ -99,9 +99,10 @@ class OpenAICompatProvider:
     async def answer(
         self, request: ModelRequest, timeout: float, on_delta: DeltaSink | None
     ) -> Completion:
+        # The chain's timer bounds the call (timeout is for providers without one).
         if on_delta is None:
-            return await self.client.complete(request.messages, timeout)
-        return await self.client.stream(request.messages, timeout, on_delta)
+            return await self.client.complete(request.messages)
+        return await self.client.stream(request.messages, on_delta)
 
 
 class ChainPlanner:

@@ -277,3 +277,25 @@ def test_unreachable_provider_is_unavailable(tmp_path: Path) -> None:
         gateway.process.stop()
     assert error.code() == grpc.StatusCode.UNAVAILABLE
     assert "cannot reach openai" in (error.details() or "")
+
+
+def test_a_providers_cookies_are_not_sent_back(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    """Providers authenticate by key: nothing one answer sets rides along on later calls.
+    (By host name: a cookie jar ignores cookies from a bare IP address anyway.)"""
+    fake_openai.reset()
+    fake_openai.always(PLAN)
+    fake_openai.push(Reply.error(429, headers={"Set-Cookie": "session=from-provider; Path=/"}))
+    gateway = gateway_service(
+        tmp_path,
+        LLM_PROVIDER="openai",
+        OPENAI_API_KEY="sk-test-key",
+        OPENAI_BASE_URL=f"http://localhost:{fake_openai.port}/v1",
+    )
+    gateway.process.start(timeout=60)
+    try:
+        gateway.plan("retried once")
+    finally:
+        gateway.process.stop()
+    first, retry = fake_openai.requests
+    assert "cookie" not in first.headers
+    assert "cookie" not in retry.headers
