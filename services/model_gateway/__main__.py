@@ -7,6 +7,7 @@ uvloop's loop costs a fraction of asyncio's pure-Python one per callback.
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import uvloop
 
@@ -39,6 +40,9 @@ async def main() -> None:
     servicer = GatewayServicer(planner, memory, timeout, redact, reporter)
     endpoint.add(pb_grpc.add_ModelGatewayServicer_to_server, servicer, "modelgateway.ModelGateway")
     app = create_gateway_app(planner, memory, timeout, settings.internal_key())
+    # What start-up built (modules, settings, the app) lives as long as the process; out of
+    # the collector's sight, a full collection no longer stops every call for ~50 ms.
+    gc.freeze()
     log.info(
         "gateway_configured",
         provider=planner.name,
@@ -47,6 +51,7 @@ async def main() -> None:
         memory=settings.RAG_GRPC_ADDR,
         timeout_s=timeout,
         event_loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
+        frozen_objects=gc.get_freeze_count(),
     )
     await serve(
         http=(app, settings.MODEL_GATEWAY_HTTP_PORT),
