@@ -4,6 +4,7 @@ ids come from the database, and a run writes its rows one after another."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from datetime import UTC, datetime
@@ -50,8 +51,15 @@ def utc_timestamp() -> str:
 
 
 class AuditLog:
+    """Rows are written by one writer task in the order they were queued; rows queued while
+    a write runs go together in the next transaction (a run's rows and concurrent runs' rows
+    share commits instead of paying one each)."""
+
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._queued: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._last: asyncio.Future[bool] | None = None
 
     async def open(self) -> None:
         await self.database.migrate("agent_planner.audit", MIGRATIONS)
@@ -61,6 +69,13 @@ class AuditLog:
         self, trace_id: str | None, session_id: str, event_type: str, data: dict[str, Any]
     ) -> bool:
         """Append one row; a failed write is logged with the full row and returns False."""
+        return await self.record_soon(trace_id, session_id, event_type, data)
+
+    def record_soon(
+        self, trace_id: str | None, session_id: str, event_type: str, data: dict[str, Any]
+    ) -> asyncio.Future[bool]:
+        """Queue one row (after every row queued before it); the future tells if it was
+        written. `settled` waits for it without holding the caller meanwhile."""
         row = {
             "trace_id": trace_id,
             "session_id": session_id,
@@ -68,10 +83,32 @@ class AuditLog:
             "event_type": event_type,
             "data": json.dumps(data),
         }
+        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queued.append((row, written))
+        self._last = written
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued(), name="audit-writer")
+        return written
+
+    async def settled(self) -> None:
+        """Return once every row queued so far is written (or has failed and been logged)."""
+        if self._last is not None:
+            await asyncio.shield(self._last)
+
+    async def _write_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            written = await self._write([row for row, _ in batch])
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(written)
+
+    async def _write(self, rows: list[dict[str, Any]]) -> bool:
         try:
-            await self.database.write(_insert, row)
+            await self.database.write(_insert, rows)
         except (DatabaseUnavailable, sa.exc.SQLAlchemyError) as exc:
-            log.error("audit_write_failed", error=str(exc), row=row)
+            for row in rows:
+                log.error("audit_write_failed", error=str(exc), row=row)
             return False
         return True
 
@@ -97,11 +134,13 @@ class AuditLog:
         return True
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
         await self.database.close()
 
 
-def _insert(connection: sa.Connection, row: dict[str, Any]) -> None:
-    connection.execute(INSERT_ROW, row)
+def _insert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    connection.execute(INSERT_ROW, rows[0] if len(rows) == 1 else rows)
 
 
 def _mappings(connection: sa.Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:

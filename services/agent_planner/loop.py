@@ -52,6 +52,7 @@ class AgentLoop:
             label = "cancelled"
             raise
         finally:
+            await self.deps.audit.settled()  # the run's audit rows are in before its answer
             PLAN_TOTAL.labels(label).inc()
             LOOP_DURATION.observe(time.perf_counter() - started)
 
@@ -61,7 +62,7 @@ class AgentLoop:
             span.set_attribute("resource_count", len(run.resources))
             if not run.playbook:  # a new run, not one resumed from a checkpoint
                 await self._start(run)
-            if run.pending is not None and not await self.tool_step.settle(run):
+            if run.pending is not None and not await self._settle_tool_step(run):
                 return LoopOutcome("waiting_approval", "", run.turn)
             for turn in range(run.turn + 1, self.limits.max_turns + 1):
                 run.turn = turn
@@ -71,12 +72,12 @@ class AgentLoop:
                 if tool_call is None:
                     return LoopOutcome("succeeded", await self._finish(run, plan), turn)
                 run.pending = new_pending_call(run, plan, tool_call)
-                if not await self.tool_step.settle(run):
+                if not await self._settle_tool_step(run):
                     return LoopOutcome("waiting_approval", "", turn)
             return LoopOutcome("max_turns", await self._give_up(run), run.turn)
 
     async def _start(self, run: Run) -> None:
-        await self._audit(
+        started = self._audit(
             run,
             "PLAN_START",
             prompt=run.prompt,
@@ -86,7 +87,12 @@ class AgentLoop:
             kbs=list(run.knowledge.searched(self.limits.knowledge_bases)),
             **({"namespace": run.knowledge.namespace} if run.knowledge.namespace else {}),
         )
-        self.deps.notifications.publish_status(run.trace_id, run.session_id, "STARTED")
+        # Announced once its row is in the log, as when the write was awaited here.
+        started.add_done_callback(
+            lambda _: self.deps.notifications.publish_status(
+                run.trace_id, run.session_id, "STARTED"
+            )
+        )
         run.playbook.append({"role": "user", "content": run.prompt})
 
     async def _plan(self, run: Run, turn: int) -> str:
@@ -97,7 +103,7 @@ class AgentLoop:
             reply = await self._request_plan(run, planner_input)
             span.set_attribute("model_name", reply.model_name)
         log.info("plan_received", turn=turn, model=reply.model_name, latency_ms=reply.latency_ms)
-        await self._audit(run, "PLAN_MODEL_RESPONSE", plan=reply.plan)
+        self._audit(run, "PLAN_MODEL_RESPONSE", plan=reply.plan)
         # Stored with the run's next event (tool.started, or the ending): one write less.
         run.sink.hold(
             PLAN_RECEIVED,
@@ -117,7 +123,7 @@ class AgentLoop:
                 self.deps.gateway, planner_input, run.resources, run.sink, run.turn
             )
         except DependencyError as exc:
-            await self._audit(run, "PLAN_ERROR", error=str(exc))
+            self._audit(run, "PLAN_ERROR", error=str(exc))
             raise AgentLoopError(str(exc)) from exc
 
     async def _gather_context(self, run: Run, turn: int) -> str:
@@ -139,19 +145,26 @@ class AgentLoop:
 
     async def _finish(self, run: Run, plan: str) -> str:
         run.playbook.append({"role": "assistant", "content": plan})
-        await self._audit(run, "PLAN_END", result=plan)
+        self._audit(run, "PLAN_END", result=plan)
         if run.tool_steps:
             await self._store_playbook(run)
         await self.tool_step.store_delta(run, run.user_prompt, plan)
+        await self.deps.audit.settled()  # notified once the rows are in
         self.deps.notifications.publish_result(run.trace_id, run.session_id, plan)
         self.deps.notifications.publish_status(run.trace_id, run.session_id, "COMPLETED")
         return plan
 
     async def _give_up(self, run: Run) -> str:
         log.warning("max_turns_reached", max_turns=self.limits.max_turns)
-        await self._audit(run, "PLAN_END", result=MAX_TURNS_MESSAGE, reason="max_turns")
+        self._audit(run, "PLAN_END", result=MAX_TURNS_MESSAGE, reason="max_turns")
+        await self.deps.audit.settled()  # notified once the row is in
         self.deps.notifications.publish_status(run.trace_id, run.session_id, "MAX_TURNS")
         return MAX_TURNS_MESSAGE
+
+    async def _settle_tool_step(self, run: Run) -> bool:
+        # The run's rows so far are in before the step checkpoints its state.
+        await self.deps.audit.settled()
+        return await self.tool_step.settle(run)
 
     async def _store_playbook(self, run: Run) -> None:
         first_prompt = str(run.playbook[0]["content"])
@@ -161,9 +174,11 @@ class AgentLoop:
             )
         except DependencyError as exc:
             log.warning("playbook_store_failed", error=str(exc))
-            await self._audit(run, "MEMORY_WRITE_ERROR", write="playbook", error=str(exc))
+            self._audit(run, "MEMORY_WRITE_ERROR", write="playbook", error=str(exc))
             return
         log.info("playbook_stored", playbook_id=playbook_id, steps=len(run.playbook))
 
-    async def _audit(self, run: Run, event_type: str, **data: Any) -> None:
-        await self.deps.audit.record(run.trace_id, run.session_id, event_type, data)
+    def _audit(self, run: Run, event_type: str, **data: Any) -> asyncio.Future[bool]:
+        """Queue the row: it is written (in order) while the loop goes on; the rows are in
+        before a tool step, a notification of the outcome and the run's answer."""
+        return self.deps.audit.record_soon(run.trace_id, run.session_id, event_type, data)
