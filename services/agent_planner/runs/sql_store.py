@@ -34,7 +34,7 @@ from services.agent_planner.runs.sql_tables import (
     IS_UNFINISHED,
     MIGRATIONS,
     NEXT_SEQ,
-    NEXT_SEQ_IF_OPEN,
+    NEXT_SEQS_IF_OPEN,
     RUN_CHECKPOINTS,
     RUN_EVENTS,
     RUN_KNOWLEDGE,
@@ -97,12 +97,10 @@ class SqlRunStore:
                 connection.execute(RUN_CHECKPOINTS.insert(), {**policy, "updated_at": created_at})
             if run.knowledge.chosen:  # kept for GET /runs/{id} and for resuming the run
                 connection.execute(RUN_KNOWLEDGE.insert(), _knowledge_row(run))
-            events = [self._store_event(connection, run.run_id, 1, "run.queued", queued)]
+            events: list[NewEvent] = [("run.queued", queued)]
             if owner is not None:
-                events.append(
-                    self._store_event(connection, run.run_id, 2, "run.started", {"turn": 0})
-                )
-            return events
+                events.append(("run.started", {"turn": 0}))
+            return self._store_events(connection, run.run_id, 1, events)
 
         return await self.database.write(insert)
 
@@ -119,16 +117,14 @@ class SqlRunStore:
         self, connection: sa.Connection, run_id: str, events: Sequence[NewEvent]
     ) -> list[RunEvent]:
         """Number and store events of an unfinished run, in order; none once it ended."""
-        stored = []
-        for event_type, data in events:
-            turn = data.get("turn")
-            params = {"id": run_id, "turn": turn if isinstance(turn, int) else 0}
-            # One statement checks the run is open, numbers the event and records the turn.
-            seq = connection.execute(NEXT_SEQ_IF_OPEN, params).scalar()
-            if seq is None:
-                break
-            stored.append(self._store_event(connection, run_id, int(seq), event_type, data))
-        return stored
+        if not events:
+            return []
+        params = {"id": run_id, "turn": highest_turn(events), "count": len(events)}
+        # One statement checks the run is open, numbers the events and records the turn.
+        last = connection.execute(NEXT_SEQS_IF_OPEN, params).scalar()
+        if last is None:
+            return []
+        return self._store_events(connection, run_id, int(last) - len(events) + 1, events)
 
     async def start_run(self, run_id: str, owner: str, data: dict[str, Any]) -> RunEvent | None:
         params = {"id": run_id, "started_at": utc_timestamp(), "owner": owner, "now": time.time()}
@@ -156,16 +152,16 @@ class SqlRunStore:
             "error": ending.error,
             "reason": ending.reason,
             "turns": ending.turns,
+            "turn": highest_turn(before),
+            "count": len(before) + 1,
         }
 
         def finish(connection: sa.Connection) -> list[RunEvent]:
-            stored = self.write_events(connection, run_id, before)
-            seq = connection.execute(FINISH_RUN, params).scalar()
-            if seq is None:
+            last = connection.execute(FINISH_RUN, params).scalar()
+            if last is None:
                 return []
-            event_type = TERMINAL_EVENTS[ending.status]
-            data = ending.event_data()
-            return [*stored, self._store_event(connection, run_id, int(seq), event_type, data)]
+            events = [*before, (TERMINAL_EVENTS[ending.status], ending.event_data())]
+            return self._store_events(connection, run_id, int(last) - len(events) + 1, events)
 
         return await self.database.write(finish)
 
@@ -227,6 +223,21 @@ class SqlRunStore:
         seq = connection.execute(NEXT_SEQ, {"id": run_id}).scalar_one()
         return self._store_event(connection, run_id, int(seq), event_type, data)
 
+    def _store_events(
+        self, connection: sa.Connection, run_id: str, first_seq: int, events: Sequence[NewEvent]
+    ) -> list[RunEvent]:
+        """Insert events numbered from first_seq on, in one statement."""
+        stored, rows = [], []
+        for seq, (event_type, data) in enumerate(events, first_seq):
+            (text, cut), at = bounded_payload(data, self.max_event_bytes), utc_timestamp()
+            rows.append(
+                {"run_id": run_id, "seq": seq, "type": event_type, "data": text, "created_at": at}
+            )
+            # Readers see what the store holds: the caller's data, or its marked preview.
+            stored.append(RunEvent(run_id, seq, event_type, json.loads(text) if cut else data, at))
+        connection.execute(INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+        return stored
+
     def _store_event(
         self,
         connection: sa.Connection,
@@ -235,14 +246,7 @@ class SqlRunStore:
         event_type: str,
         data: dict[str, Any],
     ) -> RunEvent:
-        (text, cut), at = bounded_payload(data, self.max_event_bytes), utc_timestamp()
-        connection.execute(
-            INSERT_EVENT,
-            {"run_id": run_id, "seq": seq, "type": event_type, "data": text, "created_at": at},
-        )
-        # Readers see what the store holds: the caller's data, or its marked preview.
-        shown = json.loads(text) if cut else data
-        return RunEvent(run_id, seq, event_type, shown, at)
+        return self._store_events(connection, run_id, seq, [(event_type, data)])[0]
 
 
 def _list_runs(connection: sa.Connection, query: RunQuery) -> list[RunRecord]:
@@ -281,3 +285,9 @@ def _knowledge_row(run: NewRun) -> dict[str, str]:
         "namespace": run.knowledge.namespace,
         "knowledge_bases": run.knowledge.to_text(),
     }
+
+
+def highest_turn(events: Sequence[NewEvent]) -> int:
+    """The highest `turn` the events' data name (0 without one): the run's turn count."""
+    turns = [data.get("turn") for _, data in events]
+    return max((turn for turn in turns if isinstance(turn, int)), default=0)

@@ -71,15 +71,16 @@ NEXT_SEQ = (
     .values(last_seq=RUNS.c.last_seq + 1)
     .returning(RUNS.c.last_seq)
 )
-NEXT_SEQ_IF_OPEN = (
+# The highest turn of the events being written, if above the run's count.
+RAISED_TURNS = sa.case(
+    (RUNS.c.turns < sa.bindparam("turn"), sa.bindparam("turn")), else_=RUNS.c.turns
+)
+# Numbers `count` events of an unfinished run at once: they take the numbers up to the
+# returned one.
+NEXT_SEQS_IF_OPEN = (
     RUNS.update()
     .where(RUNS.c.run_id == sa.bindparam("id"), IS_UNFINISHED)
-    .values(
-        last_seq=RUNS.c.last_seq + 1,
-        turns=sa.case(
-            (RUNS.c.turns < sa.bindparam("turn"), sa.bindparam("turn")), else_=RUNS.c.turns
-        ),
-    )
+    .values(last_seq=RUNS.c.last_seq + sa.bindparam("count"), turns=RAISED_TURNS)
     .returning(RUNS.c.last_seq)
 )
 INSERT_EVENT = RUN_EVENTS.insert()
@@ -106,8 +107,9 @@ FINISH_RUN = (
         error=sa.bindparam("error", type_=sa.Text),
         reason=sa.bindparam("reason", type_=sa.Text),
         # An ending that does not know the turn count keeps the one the events recorded.
-        turns=sa.func.coalesce(sa.bindparam("turns", type_=sa.Integer), RUNS.c.turns),
-        last_seq=RUNS.c.last_seq + 1,  # numbers the terminal event in the same statement
+        turns=sa.func.coalesce(sa.bindparam("turns", type_=sa.Integer), RAISED_TURNS),
+        # Numbers the events held for the ending and the terminal one in the same statement.
+        last_seq=RUNS.c.last_seq + sa.bindparam("count"),
     )
     .returning(RUNS.c.last_seq)
 )
