@@ -59,14 +59,40 @@ def check_depth(document: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
         )
 
 
+class _NotFinite(Exception):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+def _not_finite(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+# One decoder for every call, as json.loads shares its default one (json.loads with hooks
+# builds a new decoder and scanner per call, which cost as much as decoding a short reply).
+_DECODER = json.JSONDecoder(parse_constant=_not_finite, parse_float=_finite_float)
+
+
 def loads_bounded(document: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """json.loads that refuses nesting over max_depth and NaN or infinite numbers."""
     check_depth(document, max_depth)
-    return json.loads(
-        document,
-        parse_constant=lambda name: _refuse_number(name, document),
-        parse_float=lambda text: _finite_float(text, document),
-    )
+    if isinstance(document, bytes | bytearray):
+        text = document.decode(json.detect_encoding(document), "surrogatepass")
+    elif document.startswith("\ufeff"):  # as json.loads refuses it
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", document, 0)
+    else:
+        text = document
+    try:
+        return _DECODER.decode(text)
+    except _NotFinite as refused:
+        _refuse_number(refused.token, document)
 
 
 def _may_exceed(document: str | bytes, max_depth: int) -> bool:
@@ -74,13 +100,6 @@ def _may_exceed(document: str | bytes, max_depth: int) -> bool:
     if isinstance(document, bytes):
         return document.count(b"[") + document.count(b"{") > max_depth
     return document.count("[") + document.count("{") > max_depth
-
-
-def _finite_float(text: str, document: str | bytes) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        _refuse_number(text, document)
-    return value
 
 
 def _refuse_number(token: str, document: str | bytes) -> Any:
