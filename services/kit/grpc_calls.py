@@ -41,6 +41,9 @@ class CallObserver:
         self._key = internal_key
         self._latency = GRPC_LATENCY.labels(method)
         self._counts: dict[grpc.StatusCode, Any] = {}
+        # The configured logger itself (made at registration, after logging is set up), not
+        # the module's lazy proxy, which resolves it again on every line.
+        self._log = log.bind()
 
     def start(self, context: grpc.aio.ServicerContext) -> tuple[dict[str, str], bool]:
         """Binds the call's trace id; the caller's metadata and whether it may call."""
@@ -56,7 +59,7 @@ class CallObserver:
             counter = self._counts[code] = GRPC_REQUESTS.labels(self.method, code.name)
         counter.inc()
         self._latency.observe(elapsed)
-        log.info(
+        self._log.info(
             "grpc_request", method=self.method, code=code.name, latency_ms=round(elapsed * 1000, 2)
         )
 

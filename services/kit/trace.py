@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import random
 from contextvars import ContextVar
 
 import structlog
@@ -13,8 +13,17 @@ TRACE_ID_METADATA = "x-trace-id"
 _trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 
+# UUID version 4 bits: the version nibble is 4, the variant bits are 10.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_trace_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID4 text. A trace id is a correlation key, not a secret: it comes from
+    `random` rather than uuid4's os.urandom, a system call (and twice the work) per call
+    answered."""
+    hex_id = f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
 
 
 def current_trace_id() -> str | None:

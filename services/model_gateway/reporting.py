@@ -64,6 +64,7 @@ class Reporter:
     def __init__(self, prices: Mapping[str, TokenPrice]) -> None:
         self._prices = dict(prices)
         self._metrics: dict[tuple[str, str], _CallMetrics] = {}
+        self._log = log.bind()  # the configured logger, not the lazy proxy (one line a call)
 
     def record(
         self, request: pb.PlanRequest, report: ChainReport, outcome: str, call: CallFigures
@@ -78,7 +79,7 @@ class Reporter:
         if report.fallbacks:
             FALLBACKS.labels(provider).inc()
         cost = self._count_tokens(report) if outcome == "success" else None
-        log.info("plan_request", **_log_fields(request, report, outcome, call, cost))
+        self._log.info("plan_request", **_log_fields(request, report, outcome, call, cost))
 
     def _call_metrics(self, provider: str, outcome: str) -> _CallMetrics:
         metrics = self._metrics.get((provider, outcome))
