@@ -2,13 +2,15 @@
 
     python -m bench.bench_servers provider PORT [--delay-ms 50]   # OpenAI-compatible, fixed delay
     python -m bench.bench_servers echo PORT                       # bare grpc.aio GetPlan echo
+    python -m bench.bench_servers echo-uvloop PORT                # the same echo on uvloop
     python -m bench.bench_servers kit-echo PORT                   # the echo behind the kit's server
 
 The provider answers every chat completion after exactly the delay (asyncio, so 32 calls
 at once all wait in parallel); the echo server is grpc.aio with nothing added: no
 interceptor, no health, no logging, GetPlan returns the prompt. kit-echo serves the same
 servicer with the kit's gRPC bootstrap (trace id, span, metrics and a log line per call),
-which shows how much of the gateway's figure is the shared per-call plumbing.
+which shows how much of the gateway's figure is the shared per-call plumbing. The gateway
+runs on uvloop; echo-uvloop shows what that loop alone does to the bare echo.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import time
 
 import grpc
+import uvloop
 from aiohttp import web
 
 from services.contracts import modelgateway_pb2 as pb
@@ -91,7 +94,7 @@ async def serve_echo(port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=["provider", "echo", "kit-echo"])
+    parser.add_argument("kind", choices=["provider", "echo", "echo-uvloop", "kit-echo"])
     parser.add_argument("port", type=int)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     args = parser.parse_args()
@@ -99,6 +102,9 @@ def main() -> None:
         asyncio.run(serve_provider(args.port, args.delay_ms / 1000))
     elif args.kind == "echo":
         asyncio.run(serve_echo(args.port))
+    elif args.kind == "echo-uvloop":
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve_echo(args.port))
     else:
         asyncio.run(serve_kit_echo(args.port))
 

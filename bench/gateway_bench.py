@@ -8,7 +8,8 @@
    would add a memory lookup to the figure. Targets at concurrency 32: p50 <= 2 ms,
    p99 <= 10 ms.
 2. CPU per GetPlan (mock provider) over the CPU per call of a bare grpc.aio echo server,
-   both driven the same way; from /proc. Target <= 1.5.
+   both driven the same way; from /proc. Target <= 1.5. The gateway runs on uvloop and the
+   floor on asyncio's loop, so the same echo on uvloop is shown beside it, for scale.
 
     python -m bench.gateway_bench [--rounds 6] [--per-round 96] [--cpu-calls 2000]
 """
@@ -177,26 +178,24 @@ async def cpu_per_call(port: int, pid: int, calls: int) -> float:
 
 
 async def cpu_comparison(
-    gateway_proc: ServiceProcess,
-    gateway_port: int,
-    echo: ServiceProcess,
-    echo_port: int,
-    kit_echo: ServiceProcess,
-    kit_echo_port: int,
-    calls: int,
-) -> tuple[Comparison, str]:
-    gateway_cpu = echo_cpu = kit_cpu = 0.0
+    servers: dict[str, tuple[ServiceProcess, int]], calls: int
+) -> tuple[Comparison, list[str]]:
+    """CPU per call of each of servers (gateway, echo, echo-uvloop, kit-echo), in turn."""
+    cpu = dict.fromkeys(servers, 0.0)
     for _ in range(2):  # in turn, so all see the same machine
-        echo_cpu += await cpu_per_call(echo_port, echo.pid, calls // 2) / 2
-        kit_cpu += await cpu_per_call(kit_echo_port, kit_echo.pid, calls // 2) / 2
-        gateway_cpu += await cpu_per_call(gateway_port, gateway_proc.pid, calls // 2) / 2
+        for kind, (proc, port) in servers.items():
+            cpu[kind] += await cpu_per_call(port, proc.pid, calls // 2) / 2
+    echo_cpu = cpu["echo"]
     name = f"gateway CPU per GetPlan (mock, concurrency {CPU_CONCURRENCY})"
-    comparison = Comparison(name, gateway_cpu * 1e6, echo_cpu * 1e6, "us", TARGET_CPU_RATIO)
-    split = (
+    comparison = Comparison(name, cpu["gateway"] * 1e6, echo_cpu * 1e6, "us", TARGET_CPU_RATIO)
+    notes = [
         f"of which the kit's per-call plumbing (the echo behind the kit's gRPC server): "
-        f"{kit_cpu * 1e6:.0f} us, ratio {kit_cpu / echo_cpu:.2f} to the bare echo"
-    )
-    return comparison, split
+        f"{cpu['kit-echo'] * 1e6:.0f} us, ratio {cpu['kit-echo'] / echo_cpu:.2f} to the bare echo",
+        f"for scale, the bare echo on uvloop (the gateway's loop): "
+        f"{cpu['echo-uvloop'] * 1e6:.0f} us; the gateway's ratio to it: "
+        f"{cpu['gateway'] / cpu['echo-uvloop']:.2f}",
+    ]
+    return comparison, notes
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> list[str]:
@@ -221,20 +220,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         start(openai)
         lines = await overhead(provider_port, openai_port, args.rounds, args.per_round)
         openai.stop()
-        echo = start(bench_server("echo", echo_port, workdir))
-        kit_echo_port = free_port()
-        kit_echo = start(bench_server("kit-echo", kit_echo_port, workdir))
-        await wait_for_port(echo_port)
-        await wait_for_port(kit_echo_port)
+        servers: dict[str, tuple[ServiceProcess, int]] = {}
+        for kind in ("echo", "echo-uvloop", "kit-echo"):
+            port = echo_port if kind == "echo" else free_port()
+            servers[kind] = (start(bench_server(kind, port, workdir)), port)
+            await wait_for_port(port)
         mock, mock_port = gateway(workdir, LLM_PROVIDER="mock")
-        start(mock)
-        comparison, split = await cpu_comparison(
-            mock, mock_port, echo, echo_port, kit_echo, kit_echo_port, args.cpu_calls
-        )
+        servers["gateway"] = (start(mock), mock_port)
+        comparison, notes = await cpu_comparison(servers, args.cpu_calls)
     finally:
         for proc in reversed(started):
             proc.stop()
-    return [*lines, comparison.line(), split, "", COMPARISON_HEADER, comparison.row()]
+    return [*lines, comparison.line(), *notes, "", COMPARISON_HEADER, comparison.row()]
 
 
 def main() -> None:
