@@ -22,9 +22,14 @@ def memory_gib() -> float:
     return 0.0
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the cores weighs on every figure."""
+    return "load average " + " / ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def describe_machine() -> str:
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {os.cpu_count()} cores, {cpu_model()}; "
         f"{memory_gib():.1f} GiB RAM; Python {platform.python_version()}; "
-        f"{platform.system()} {platform.release()}"
+        f"{platform.system()} {platform.release()}; {load_average()} at the start"
     )

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench import plan_bench
-from bench.machine import describe_machine
+from bench.machine import describe_machine, load_average
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -99,7 +99,8 @@ def main() -> int:
     for name in names:
         extra = QUICK_ARGS.get(name, []) if args.quick else []
         lines += run_plan(extra) if name == "plan" else run_script(name, extra)
-    lines.append(f"Total bench time: {time.monotonic() - started:.0f} s.")
+    elapsed = time.monotonic() - started
+    lines.append(f"Total bench time: {elapsed:.0f} s; {load_average()} at the end.")
     if not args.no_record:
         append_results(lines)
     return 0
