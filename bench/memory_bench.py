@@ -161,7 +161,7 @@ def bench_ingestion(documents: int, rounds: int) -> None:
         embedder.encode_now(chunks[:8])  # warm-up
         for round_number in range(rounds):
             started = time.perf_counter()
-            embedder.engine.embed(chunks, embedder.batch_size)
+            embedder.engine.embed(chunks, embedder.batch_size, bulk=True)
             raw_rates.append(len(chunks) / (time.perf_counter() - started))
             chroma_dir = Path(tmp) / f"chroma-{round_number}"
             store = KnowledgeStore.from_settings(MemorySettings(CHROMA_PERSIST_DIR=str(chroma_dir)))

@@ -61,8 +61,9 @@ class EmbeddingEngine(Protocol):
     backend: str
     precision: str
 
-    def embed(self, texts: list[str], batch_size: int) -> Matrix:
-        """One L2-normalised float32 row per text, in order."""
+    def embed(self, texts: list[str], batch_size: int, bulk: bool = False) -> Matrix:
+        """One L2-normalised float32 row per text, in order; `bulk` (ingestion) may use
+        every configured thread, other calls (queries) use one."""
 
 
 def resolve_model_location(name: str) -> str:
@@ -87,7 +88,7 @@ class TorchEngine:
         torch.set_num_threads(threads)
         self.model = SentenceTransformer(location, device="cpu")
 
-    def embed(self, texts: list[str], batch_size: int) -> Matrix:
+    def embed(self, texts: list[str], batch_size: int, bulk: bool = False) -> Matrix:
         vectors = self.model.encode(
             texts,
             batch_size=batch_size,
@@ -125,43 +126,44 @@ Runner = Callable[[dict[str, npt.NDArray[np.int64]]], Any]
 class ExportEngine:
     """Tokenise, run the exported graph in length-sorted batches (less padding), reorder."""
 
-    def __init__(self, backend: str, precision: str, tokenizer: ExportTokenizer, run: Runner):
+    def __init__(
+        self,
+        backend: str,
+        precision: str,
+        tokenizer: ExportTokenizer,
+        run: Runner,
+        run_bulk: Runner | None = None,
+    ):
         self.backend = backend
         self.precision = precision
         self._tokenize = tokenizer
-        self._run = run
+        self._run_one = run
+        self._run_bulk = run_bulk or run
 
-    def embed(self, texts: list[str], batch_size: int) -> Matrix:
+    def embed(self, texts: list[str], batch_size: int, bulk: bool = False) -> Matrix:
+        run = self._run_bulk if bulk else self._run_one
         if len(texts) == 1:
-            return np.asarray(self._run(self._tokenize(texts)), dtype=np.float32)
+            return np.asarray(run(self._tokenize(texts)), dtype=np.float32)
         order = np.argsort([-len(text) for text in texts], kind="stable")
         out = np.empty((len(texts), 0), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            vectors = np.asarray(self._run(self._tokenize([texts[i] for i in rows])), np.float32)
+            vectors = np.asarray(run(self._tokenize([texts[i] for i in rows])), np.float32)
             if out.shape[1] == 0:
                 out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[rows] = vectors
         return out
 
 
-# Batches up to this size (queries, playbooks, concurrent requests batched together) run
-# on one intra-op thread: for them a second thread costs 15-40% more CPU and, with Chroma and
-# the servers on the same cores, barely shortens the call. Larger (ingestion) batches use
-# the configured threads.
-QUERY_BATCH_MAX = 32
-
-
 def onnx_engine(exported: ExportedModel, precision: Precision, threads: int) -> ExportEngine:
+    """Queries (and batches of concurrent queries) run on one intra-op thread: a second one
+    costs 15-40% more CPU and barely shortens the call while Chroma and the servers share
+    the cores. Ingestion runs on a second session with `threads` threads, opened on first
+    use."""
     path = str(exported.model_path(precision))
-    small = _onnx_runner(path, 1)
-    large = _LazyRunner(lambda: _onnx_runner(path, threads)) if threads > 1 else small
-
-    def run(feed: dict[str, npt.NDArray[np.int64]]) -> Any:
-        rows = len(next(iter(feed.values())))
-        return (small if rows <= QUERY_BATCH_MAX else large)(feed)
-
-    return ExportEngine("onnx", precision, ExportTokenizer(exported), run)
+    one = _onnx_runner(path, 1)
+    pool = _LazyRunner(lambda: _onnx_runner(path, threads)) if threads > 1 else one
+    return ExportEngine("onnx", precision, ExportTokenizer(exported), one, pool)
 
 
 def _onnx_runner(path: str, threads: int) -> Runner:

@@ -93,17 +93,18 @@ class Embedder:
             "query_cache": self.queries.snapshot(),
         }
 
-    def encode_now(self, texts: list[str]) -> list[Vector]:
-        """Blocking encode, for worker threads and the command line."""
+    def encode_now(self, texts: list[str], bulk: bool = False) -> list[Vector]:
+        """Blocking encode, for worker threads and the command line; `bulk` for ingestion
+        (every configured thread), otherwise one thread."""
         started = time.perf_counter()
-        vectors = self.engine.embed(texts, self.batch_size)
+        vectors = self.engine.embed(texts, self.batch_size, bulk)
         EMBEDDING_LATENCY.observe(time.perf_counter() - started)
         rows: list[Vector] = vectors.tolist()
         return rows
 
-    async def encode(self, texts: list[str]) -> list[Vector]:
+    async def encode(self, texts: list[str], bulk: bool = False) -> list[Vector]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.encode_now, texts)
+        return await loop.run_in_executor(self._executor, self.encode_now, texts, bulk)
 
     async def encode_query(self, text: str) -> Vector:
         """encode_one through the query cache (exact text)."""

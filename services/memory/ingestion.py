@@ -172,7 +172,7 @@ class Ingestor:
         try:
             for start in range(0, len(plan.to_embed), size):
                 batch = plan.to_embed[start : start + size]
-                vectors = await self._embedder.encode([c.text for c in batch])
+                vectors = await self._embedder.encode([c.text for c in batch], bulk=True)
                 if writing is not None:
                     await writing
                 records = [

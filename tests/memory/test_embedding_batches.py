@@ -37,7 +37,8 @@ def test_concurrent_queries_are_batched_and_keep_their_own_vectors(
     batches: list[int] = []
     encode_now = embedder.encode_now
 
-    def counting(texts: list[str]) -> list[list[float]]:
+    def counting(texts: list[str], bulk: bool = False) -> list[list[float]]:
+        assert not bulk  # queries run on one thread
         batches.append(len(texts))
         return encode_now(texts)
 
@@ -74,7 +75,7 @@ def test_the_same_text_waiting_twice_is_encoded_once(
     encoded: list[str] = []
     encode_now = embedder.encode_now
 
-    def recording(texts: list[str]) -> list[list[float]]:
+    def recording(texts: list[str], bulk: bool = False) -> list[list[float]]:
         encoded.extend(texts)
         return encode_now(texts)
 
@@ -94,7 +95,7 @@ def test_repeated_queries_are_served_from_the_cache(
     calls: list[list[str]] = []
     encode_now = embedder.encode_now
 
-    def recording(texts: list[str]) -> list[list[float]]:
+    def recording(texts: list[str], bulk: bool = False) -> list[list[float]]:
         calls.append(texts)
         return encode_now(texts)
 

@@ -87,17 +87,16 @@ def _os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def test_query_batches_run_on_one_thread_and_large_batches_on_the_pool() -> None:
-    from services.memory.embedding_engines import QUERY_BATCH_MAX
+def test_queries_run_on_one_thread_and_ingestion_on_the_pool() -> None:
     from tests.support.processes import EMBEDDING_CACHE
 
     engine = open_engine(EmbeddingConfig(backend="onnx", threads=4, cache_dir=EMBEDDING_CACHE))
     assert engine.backend == "onnx"
     before = _os_threads()
     query = engine.embed(["what is the weather in Paris"], 64)
-    engine.embed([f"question {i}" for i in range(QUERY_BATCH_MAX)], 64)
-    assert _os_threads() == before  # no pool threads for queries
-    texts = ["what is the weather in Paris"] + [f"chunk {i}" for i in range(QUERY_BATCH_MAX)]
-    large = engine.embed(texts, 64)
+    engine.embed([f"question {i}" for i in range(80)], 64)
+    assert _os_threads() == before  # no pool threads for queries, however many
+    texts = ["what is the weather in Paris"] + [f"chunk {i}" for i in range(5)]
+    bulk = engine.embed(texts, 64, bulk=True)
     assert _os_threads() == before + 3  # the 4-thread pool: the caller and 3 workers
-    assert float(query[0] @ large[0]) > 0.9999  # same vector, whichever session ran it
+    assert float(query[0] @ bulk[0]) > 0.9999  # same vector, whichever session ran it
