@@ -24,7 +24,7 @@ from services.model_gateway.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from services.model_gateway.metrics import ATTEMPTS
+from services.model_gateway.metrics import ATTEMPTS, child
 from services.model_gateway.redaction import Redactor
 
 log = get_logger("model_gateway")
@@ -191,19 +191,19 @@ class ProviderChain:
             async with asyncio.timeout(timeout):
                 completion = await provider.answer(call.request, timeout, on_delta)
         except UpstreamRejected:
-            ATTEMPTS.labels(name, "rejected").inc()
+            child(ATTEMPTS, name, "rejected").inc()
             raise
         except UpstreamUnavailable:
-            ATTEMPTS.labels(name, "retryable").inc()
+            child(ATTEMPTS, name, "retryable").inc()
             raise
         except TimeoutError:
-            ATTEMPTS.labels(name, "timeout").inc()
+            child(ATTEMPTS, name, "timeout").inc()
             if loop.time() >= call.deadline:
                 raise ChainDeadline from None
             raise UpstreamUnavailable(f"{name} gave no answer within {timeout:g}s") from None
         finally:
             call.report.upstream_seconds += loop.time() - started
-        ATTEMPTS.labels(name, "ok").inc()
+        child(ATTEMPTS, name, "ok").inc()
         self._cooldowns.succeeded(name)
         call.report.usage = completion.usage
         return completion

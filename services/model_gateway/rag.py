@@ -9,7 +9,7 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.knowledge_bases import PREAMBLE_KNOWLEDGE_BASES
 from services.kit.logs import get_logger
-from services.model_gateway.metrics import RAG_LOOKUPS
+from services.model_gateway.metrics import RAG_LOOKUPS, child
 
 log = get_logger("rag")
 PREAMBLE_TOP_K = 3
@@ -37,7 +37,7 @@ class MemoryRag:
         try:
             reply = await self.context(request, timeout)
         except grpc.aio.AioRpcError as exc:
-            RAG_LOOKUPS.labels("unavailable").inc()
+            child(RAG_LOOKUPS, "unavailable").inc()
             log.warning(
                 "rag_context_unavailable",
                 address=self.address,
@@ -45,7 +45,7 @@ class MemoryRag:
                 error=exc.details() or "",
             )
             return []
-        RAG_LOOKUPS.labels("matches" if reply.matches else "empty").inc()
+        child(RAG_LOOKUPS, "matches" if reply.matches else "empty").inc()
         log.info("rag_context", matches=len(reply.matches))
         return list(reply.matches)
 

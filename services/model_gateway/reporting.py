@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.logs import get_logger
@@ -19,6 +19,7 @@ from services.model_gateway.metrics import (
     PLAN_LATENCY,
     TOKENS,
     UPSTREAM_LATENCY,
+    child,
 )
 from services.model_gateway.settings import TokenPrice
 
@@ -52,56 +53,36 @@ def trailing_metadata(report: ChainReport, call: CallFigures) -> tuple[tuple[str
     return tuple((key, value) for key, value in pairs if value)
 
 
-class _CallMetrics(NamedTuple):
-    """The labelled children for one (provider, outcome), looked up once."""
-
-    calls: Any
-    latency: Any
-    upstream: Any
-
-
 class Reporter:
     def __init__(self, prices: Mapping[str, TokenPrice]) -> None:
         self._prices = dict(prices)
-        self._metrics: dict[tuple[str, str], _CallMetrics] = {}
         self._log = log.bind()  # the configured logger, not the lazy proxy (one line a call)
 
     def record(
         self, request: pb.PlanRequest, report: ChainReport, outcome: str, call: CallFigures
     ) -> None:
         provider = report.provider or "none"
-        metrics = self._call_metrics(provider, outcome)
-        metrics.calls.inc()
-        metrics.latency.observe(call.total_ms / 1000)
+        child(PLAN_CALLS, provider, outcome).inc()
+        child(PLAN_LATENCY, provider).observe(call.total_ms / 1000)
         if report.upstream_seconds:  # a real provider was called (not the mock alone)
-            metrics.upstream.observe(call.upstream_ms / 1000)
+            child(UPSTREAM_LATENCY, provider).observe(call.upstream_ms / 1000)
             OVERHEAD.observe(call.overhead_ms / 1000)
         if report.fallbacks:
-            FALLBACKS.labels(provider).inc()
+            child(FALLBACKS, provider).inc()
         cost = self._count_tokens(report) if outcome == "success" else None
         self._log.info("plan_request", **_log_fields(request, report, outcome, call, cost))
-
-    def _call_metrics(self, provider: str, outcome: str) -> _CallMetrics:
-        metrics = self._metrics.get((provider, outcome))
-        if metrics is None:
-            metrics = self._metrics[(provider, outcome)] = _CallMetrics(
-                PLAN_CALLS.labels(provider, outcome),
-                PLAN_LATENCY.labels(provider),
-                UPSTREAM_LATENCY.labels(provider),
-            )
-        return metrics
 
     def _count_tokens(self, report: ChainReport) -> float | None:
         usage = report.usage
         if usage.prompt_tokens or usage.completion_tokens:
-            TOKENS.labels(report.provider, report.model, "prompt").inc(usage.prompt_tokens)
-            TOKENS.labels(report.provider, report.model, "completion").inc(usage.completion_tokens)
+            child(TOKENS, report.provider, report.model, "prompt").inc(usage.prompt_tokens)
+            child(TOKENS, report.provider, report.model, "completion").inc(usage.completion_tokens)
         price = self._prices.get(report.model)
         if price is None:
             return None
         cost = usage.prompt_tokens * price.prompt + usage.completion_tokens * price.completion
         cost /= 1000
-        COST.labels(report.provider, report.model).inc(cost)
+        child(COST, report.provider, report.model).inc(cost)
         return cost
 
 
