@@ -70,8 +70,7 @@ class LineFields:
 
     def __init__(self, service: str) -> None:
         self._service = service
-        self._second = -1
-        self._prefix = ""
+        self._second_text = (-1, "")  # one tuple, so threads never pair a second's text wrongly
 
     def __call__(
         self, logger: Any, method: str, event: structlog.types.EventDict
@@ -89,10 +88,11 @@ class LineFields:
     def _stamp(self) -> str:
         now = time.time()
         second = int(now)
-        if second != self._second:  # the date and time part changes once a second
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        cached = self._second_text
+        if cached[0] != second:  # the date and time part changes once a second
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second_text = cached
+        return f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def _not_plain(value: object) -> object:
