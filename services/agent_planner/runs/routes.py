@@ -9,11 +9,13 @@ from typing import Annotated
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse
+from starlette.types import Send
 
 from services.agent_planner.runs.pool import QueueFullError
 from services.agent_planner.runs.records import RunStatus
 from services.agent_planner.runs.service import RunAlreadyFinished, RunNotFound, RunService
 from services.agent_planner.runs.store import RunNotFoundError, RunQuery
+from services.agent_planner.runs.stream import FinalChunk
 from services.agent_planner.validation import InvalidRequestError, parse_plan_request
 
 RETRY_AFTER_SECONDS = "1"
@@ -36,8 +38,23 @@ def queue_full() -> JSONResponse:
     return response
 
 
+class RunEventResponse(EventSourceResponse):
+    """An SSE response whose FinalChunk also ends the body: one ASGI message and one socket
+    write fewer per stream than an empty closing message after it."""
+
+    async def stream_response(self, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        ended = False
+        async for chunk in self.body_iterator:
+            ended = isinstance(chunk, FinalChunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+        if not ended:  # the stream stopped without its terminal event (e.g. shutdown)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def event_stream(body: AsyncIterator[bytes], **headers: str) -> EventSourceResponse:
-    return EventSourceResponse(body, headers={**STREAM_HEADERS, **headers})
+    return RunEventResponse(body, headers={**STREAM_HEADERS, **headers})
 
 
 def stream_position(after: int | None, last_event_id: str | None) -> int:

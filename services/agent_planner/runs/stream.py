@@ -24,6 +24,11 @@ SETTLED = frozenset({*(s for s in RunStatus if s.terminal), RunStatus.WAITING_AP
 WOKEN, HEARTBEAT, POLL = "woken", "heartbeat", "poll"
 
 
+class FinalChunk(bytes):
+    """A stream's last bytes (they end with its terminal event): the response sends them
+    with the end of the body, in one write instead of two."""
+
+
 def encode_event(event: RunEvent) -> bytes:
     return format_sse_event(
         data_str=json.dumps(event.data, ensure_ascii=False), event=event.type, id=str(event.seq)
@@ -139,10 +144,11 @@ def chunks(events: list[RunEvent]) -> Iterator[tuple[bytes, int, bool]]:
         part = encode_event(event)
         parts.append(part)
         size += len(part)
-        if event.terminal or size >= CHUNK_BYTES:
-            yield b"".join(parts), event.seq, event.terminal
-            if event.terminal:
-                return
+        if event.terminal:
+            yield FinalChunk(b"".join(parts)), event.seq, True
+            return
+        if size >= CHUNK_BYTES:
+            yield b"".join(parts), event.seq, False
             parts, size = [], 0
     if parts:
         yield b"".join(parts), events[-1].seq, False
