@@ -4,6 +4,7 @@ numbers under concurrency, one terminal event, paging, leases and retention."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from services.agent_planner.knowledge_choice import NO_CHOICE, KnowledgeChoice
 from services.agent_planner.runs.records import NewRun, RunEnding, RunStatus
 from services.agent_planner.runs.sql_store import SqlRunStore
 from services.agent_planner.runs.store import RunNotFoundError, RunQuery
+from services.agent_planner.runs.stream import encode_event
 from services.kit.database import Database
 
 CREATED = "2026-01-01T00:00:00.000Z"
@@ -132,6 +134,23 @@ async def test_event_payloads_are_bounded(store: SqlRunStore) -> None:
     assert event is not None and event.data["truncated"] is True
     [stored] = await store.events_after("big", 1, 10)
     assert len(str(stored.data)) < 2048
+
+
+async def test_events_carry_their_sse_text_live_and_replayed(store: SqlRunStore) -> None:
+    """Serialised once: the stored JSON text goes out on the SSE line, never a second dump;
+    a cut event (whose stored preview is ASCII-escaped) is dumped for SSE as before."""
+    await store.create_run(new_run("text"), CREATED)
+    data = {"output": "café ☕", "turn": 1, "latency_ms": 1.5}
+    live = await store.append_event("text", "tool.finished", data)
+    big = await store.append_event("text", "tool.finished", {"output": "é" * 10_000})
+    assert live is not None and big is not None
+    [replayed, replayed_big] = await store.events_after("text", 1, 10)
+    assert live.text == replayed.text == json.dumps(data, ensure_ascii=False)
+    assert replayed.data == data
+    assert big.text is None and replayed_big.text is None
+    assert encode_event(replayed) == f"event: tool.finished\ndata: {live.text}\nid: 2\n\n".encode()
+    dumped = json.dumps(replayed_big.data, ensure_ascii=False)
+    assert encode_event(replayed_big) == f"event: tool.finished\ndata: {dumped}\nid: 3\n\n".encode()
 
 
 async def test_a_runs_namespace_and_knowledge_bases_are_kept(store: SqlRunStore) -> None:

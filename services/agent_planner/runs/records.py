@@ -107,6 +107,9 @@ class RunEvent:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
+    # `data` as the JSON text the SSE line carries, when the store already made it (so an
+    # event is serialised once, not again for every stream it goes out on).
+    text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def terminal(self) -> bool:

@@ -197,7 +197,7 @@ class SqlRunStore:
 
         def select(connection: sa.Connection) -> list[RunEvent]:
             return [
-                RunEvent(run_id, seq, kind, json.loads(data), at)
+                RunEvent(run_id, seq, kind, json.loads(data), at, _sse_text(data))
                 for seq, kind, data, at in connection.execute(EVENTS_AFTER, params)
             ]
 
@@ -234,7 +234,10 @@ class SqlRunStore:
                 {"run_id": run_id, "seq": seq, "type": event_type, "data": text, "created_at": at}
             )
             # Readers see what the store holds: the caller's data, or its marked preview.
-            stored.append(RunEvent(run_id, seq, event_type, json.loads(text) if cut else data, at))
+            if cut:
+                stored.append(RunEvent(run_id, seq, event_type, json.loads(text), at))
+            else:
+                stored.append(RunEvent(run_id, seq, event_type, data, at, text))
         connection.execute(INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
         return stored
 
@@ -285,6 +288,12 @@ def _knowledge_row(run: NewRun) -> dict[str, str]:
         "namespace": run.knowledge.namespace,
         "knowledge_bases": run.knowledge.to_text(),
     }
+
+
+def _sse_text(stored: str) -> str | None:
+    """Stored text that SSE can carry as is: what json.dumps(..., ensure_ascii=False) made,
+    which a preview of a cut event (ASCII-escaped) is not."""
+    return None if stored.startswith('{"truncated": true') else stored
 
 
 def highest_turn(events: Sequence[NewEvent]) -> int:

@@ -30,9 +30,10 @@ class FinalChunk(bytes):
 
 
 def encode_event(event: RunEvent) -> bytes:
-    return format_sse_event(
-        data_str=json.dumps(event.data, ensure_ascii=False), event=event.type, id=str(event.seq)
-    )
+    text = event.text
+    if text is None:
+        text = json.dumps(event.data, ensure_ascii=False)
+    return format_sse_event(data_str=text, event=event.type, id=str(event.seq))
 
 
 class RunStreamer:
