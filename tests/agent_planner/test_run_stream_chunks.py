@@ -5,7 +5,7 @@ long backlog is cut into bounded writes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from services.agent_planner.runs.records import RunEvent
@@ -34,16 +34,16 @@ def test_only_the_terminal_write_is_final() -> None:
     assert not any(isinstance(data, FinalChunk) for data, _, _ in written)
 
 
-async def body_messages(parts: list[bytes]) -> list[dict[str, Any]]:
+async def body_messages(parts: list[bytes]) -> list[MutableMapping[str, Any]]:
     """The ASGI messages the SSE response sends for a stream yielding `parts`."""
 
     async def stream() -> AsyncIterator[bytes]:
         for part in parts:
             yield part
 
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     async def receive() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -17,10 +18,10 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
 def standard_line(method: str, event: dict[str, Any]) -> dict[str, Any]:
-    event = structlog.processors.add_log_level(None, method, dict(event))
-    event.setdefault("service", "svc")
-    event = structlog.processors.format_exc_info(None, method, event)
-    return dict(json.loads(structlog.processors.JSONRenderer()(None, method, event)))
+    fields: MutableMapping[str, Any] = structlog.processors.add_log_level(None, method, dict(event))
+    fields.setdefault("service", "svc")
+    fields = structlog.processors.format_exc_info(None, method, fields)
+    return dict(json.loads(structlog.processors.JSONRenderer()(None, method, fields)))
 
 
 def kit_line(method: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def test_lines_match_the_standard_processors_but_for_the_stamp() -> None:
         raise ValueError("boom")
     except ValueError:
         failure = sys.exc_info()
-    events = [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("info", {"event": "grpc_request", "code": "OK", "latency_ms": 1.5}),
         ("warn", {"event": "old_name", "service": "caller"}),
         ("exception", {"event": "crashed", "exc_info": failure}),
