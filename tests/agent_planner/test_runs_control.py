@@ -287,11 +287,9 @@ def test_another_planner_streams_and_cancels_a_run(
 ) -> None:
     """Two planners on one database: the second follows the first's run live (woken over
     Redis) and its cancel reaches the process executing the run."""
-    port = free_port()
-    env = core_stack.planner_env(
-        MODEL_GATEWAY_ADDR=gateway, PAGI_AUDIT_DB_PATH=str(planner.audit_db)
+    other = core_stack.start_planner(
+        spawn, tmp_path, MODEL_GATEWAY_ADDR=gateway, PAGI_AUDIT_DB_PATH=str(planner.audit_db)
     )
-    other = PlannerClient(spawn(planner_process(tmp_path, port, **env)), port)
     fake.push(Reply.held(FINAL, gate))
     run_id = start_run(planner, session="s-ctl-other").json()["run_id"]
     url = f"{other.url}/runs/{run_id}/events"
@@ -316,14 +314,14 @@ def test_a_reader_on_another_planner_is_woken_for_each_new_event(
     """The second planner neither polls nor sends heartbeats within the read timeout, so its
     reader sees the run go on only if the executing planner announces the events over Redis
     (which it does for runs another process watches)."""
-    port = free_port()
-    env = core_stack.planner_env(
+    other = core_stack.start_planner(
+        spawn,
+        tmp_path,
         MODEL_GATEWAY_ADDR=gateway,
         PAGI_AUDIT_DB_PATH=str(planner.audit_db),
         AGENT_SSE_POLL_SECONDS="600",
         AGENT_SSE_HEARTBEAT_SECONDS="600",
     )
-    other = PlannerClient(spawn(planner_process(tmp_path, port, **env)), port)
     wait_for(lambda: log_events(other.process, "run_hub_subscribed"), "the hub subscribed")
     fake.push(Reply.held(FINAL, gate))
     run_id = start_run(planner, session="s-ctl-woken").json()["run_id"]
