@@ -89,3 +89,25 @@ def test_a_large_collection_is_queried_in_chroma(
     found = copied.search_many_now(queries, "Domain-KB", "Domain-KB", 4)
     assert calls == [3]
     assert found == queried.search_many_now(queries, "Domain-KB", "Domain-KB", 4)
+
+
+def test_a_copy_read_while_a_write_ran_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = stores(tmp_path)
+    store.upsert_now("Body-KB", records(10, seed=7))
+    target = vectors(1, seed=8)[0]
+    get = Collection.get
+
+    def write_after_reading(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        found = get(self, *args, **kwargs)  # the copy read before the write below
+        if "embeddings" in kwargs.get("include", []):
+            monkeypatch.setattr(Collection, "get", get)
+            exact = ChunkRecord("exact", "the answer", target, {"source": "s"})
+            store.upsert_now("Body-KB", [exact])
+        return found
+
+    monkeypatch.setattr(Collection, "get", write_after_reading)
+    assert store.search_now(target, "Body-KB", "Body-KB", 1)[0].id != "exact"  # stale copy
+    [best] = store.search_now(target, "Body-KB", "Body-KB", 1)
+    assert best.id == "exact"
