@@ -225,16 +225,13 @@ class KnowledgeStore:
 
     @contextmanager
     def _changing(self, name: str) -> Iterator[None]:
-        """Drop the collection's snapshot before and after a write (a search that copied
-        it meanwhile does not keep its copy)."""
-        if self._snapshots is None:
-            yield
-            return
-        self._snapshots.changed(name)
+        """Drop the collection's snapshot once a write ends (or fails part way); the bump of
+        its generation also stops a search that copied it meanwhile from keeping its copy."""
         try:
             yield
         finally:
-            self._snapshots.changed(name)
+            if self._snapshots is not None:
+                self._snapshots.changed(name)
 
     def metadata_now(
         self, name: str, where: dict[str, Any] | None = None, ids: list[str] | None = None
