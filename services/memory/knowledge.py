@@ -165,8 +165,14 @@ class KnowledgeStore:
         if snapshot is not None:
             return [
                 [
-                    snapshot_match(snapshot, index, distance, knowledge_base)
-                    for index, distance in best
+                    _match(
+                        snapshot.ids[i],
+                        snapshot.texts[i],
+                        snapshot.metadatas[i],
+                        distance,
+                        knowledge_base,
+                    )
+                    for i, distance in best
                 ]
                 for best in snapshot.nearest(embeddings, top_k)
             ]
@@ -255,25 +261,19 @@ def _matches(found: Any, row: int, knowledge_base: str) -> Iterator[RagMatch]:
     for chunk_id, text, metadata, distance in zip(
         ids, documents, metadatas, distances, strict=True
     ):
-        source = (metadata or {}).get("source") or "chroma"
-        yield RagMatch(
-            id=str(chunk_id),
-            text=text or "",
-            distance=float(distance),
-            knowledge_base=knowledge_base,
-            source=str(source),
-        )
+        yield _match(chunk_id, text, metadata, distance, knowledge_base)
 
 
-def snapshot_match(
-    snapshot: CollectionSnapshot, index: int, distance: float, knowledge_base: str
+def _match(
+    chunk_id: Any, text: str | None, metadata: Metadata | None, distance: float, knowledge_base: str
 ) -> RagMatch:
+    """One match, from a Chroma query row or an in-process snapshot alike."""
     return RagMatch(
-        id=snapshot.ids[index],
-        text=snapshot.texts[index],
-        distance=distance,
+        id=str(chunk_id),
+        text=text or "",
+        distance=float(distance),
         knowledge_base=knowledge_base,
-        source=snapshot.sources[index],
+        source=str((metadata or {}).get("source") or "chroma"),
     )
 
 

@@ -23,23 +23,22 @@ SNAPSHOT_MAX_CHUNKS = 100
 @dataclass(frozen=True)
 class CollectionSnapshot:
     ids: list[str]
-    texts: list[str]
-    sources: list[str]
+    texts: list[str | None]
+    metadatas: list[Any]  # as Chroma returns them
     unit_rows: npt.NDArray[np.float32]  # one L2-normalised row per chunk
 
     @classmethod
     def from_records(cls, found: Any) -> CollectionSnapshot:
         """From a Chroma get(include=["embeddings", "documents", "metadatas"])."""
         ids = [str(i) for i in found["ids"]]
-        texts = [text or "" for text in (found.get("documents") or [""] * len(ids))]
-        metadatas = found.get("metadatas") or [{}] * len(ids)
-        sources = [str((m or {}).get("source") or "chroma") for m in metadatas]
+        texts = list(found.get("documents") or [None] * len(ids))
+        metadatas = list(found.get("metadatas") or [None] * len(ids))
         if not ids:
             return cls([], [], [], np.zeros((0, 0), dtype=np.float32))
         rows = np.asarray(found["embeddings"], dtype=np.float32).reshape(len(ids), -1)
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         unit_rows = (rows / np.where(norms == 0, 1, norms)).astype(np.float32)
-        return cls(ids, texts, sources, unit_rows)
+        return cls(ids, texts, metadatas, unit_rows)
 
     def nearest(self, embeddings: list[list[float]], top_k: int) -> list[list[tuple[int, float]]]:
         """Per vector, the top_k (chunk index, cosine distance) pairs, nearest first. One
