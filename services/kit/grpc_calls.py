@@ -24,7 +24,7 @@ from services.kit.internal_auth import (
     authorized,
 )
 from services.kit.logs import get_logger
-from services.kit.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from services.kit.metrics import GRPC_LATENCY, GRPC_REQUESTS, child
 from services.kit.trace import TRACE_ID_METADATA, bind_trace_id, clean_trace_id, new_trace_id
 from services.kit.tracing import get_tracer, server_span
 
@@ -39,8 +39,7 @@ class CallObserver:
     def __init__(self, method: str, internal_key: str | None) -> None:
         self.method = method
         self._key = internal_key
-        self._latency = GRPC_LATENCY.labels(method)
-        self._counts: dict[grpc.StatusCode, Any] = {}
+        self._latency = child(GRPC_LATENCY, method)
         # The configured logger itself (made at registration, after logging is set up), not
         # the module's lazy proxy, which resolves it again on every line.
         self._log = log.bind()
@@ -54,10 +53,7 @@ class CallObserver:
 
     def finish(self, code: grpc.StatusCode, started: float) -> None:
         elapsed = time.perf_counter() - started
-        counter = self._counts.get(code)
-        if counter is None:
-            counter = self._counts[code] = GRPC_REQUESTS.labels(self.method, code.name)
-        counter.inc()
+        child(GRPC_REQUESTS, self.method, code.name).inc()
         self._latency.observe(elapsed)
         self._log.info(
             "grpc_request", method=self.method, code=code.name, latency_ms=round(elapsed * 1000, 2)

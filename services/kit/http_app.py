@@ -17,7 +17,7 @@ from services.kit.errors import DatabaseUnavailable
 from services.kit.internal_auth import EXEMPT_HTTP_PATHS, UNAUTHENTICATED, authorized
 from services.kit.json_limits import JsonRefused, loads_bounded
 from services.kit.logs import get_logger
-from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, render_metrics
+from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, child, render_metrics
 from services.kit.trace import TRACE_ID_HEADER, bind_trace_id, clean_trace_id, new_trace_id
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
@@ -119,8 +119,8 @@ class RequestContextMiddleware:
         route = scope.get("route")
         path = getattr(route, "path", None) or "<unmatched>"
         method = scope["method"]
-        HTTP_REQUESTS.labels(method, path, str(status)).inc()
-        HTTP_LATENCY.labels(method, path).observe(elapsed)
+        child(HTTP_REQUESTS, method, path, str(status)).inc()
+        child(HTTP_LATENCY, method, path).observe(elapsed)
         log.info(
             "http_request",
             method=method,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -29,3 +32,11 @@ GRPC_LATENCY = Histogram(
 def render_metrics() -> tuple[bytes, str]:
     """The Prometheus text exposition of this process's registry, and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+@functools.cache
+def child(metric: Any, *labels: str) -> Any:
+    """metric.labels(*labels), looked up once per label set: labels() validates and locks on
+    every call, and a call records several. Only for label values from a small fixed set
+    (configured names, routes, status codes, outcomes): every set stays cached."""
+    return metric.labels(*labels)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.kit.logs import get_logger
+from services.kit.metrics import child
 from services.model_gateway.chain_config import ProviderConfig
 from services.model_gateway.completion import Completion, Usage
 from services.model_gateway.cooldown import Cooldowns
@@ -24,7 +25,7 @@ from services.model_gateway.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from services.model_gateway.metrics import ATTEMPTS, child
+from services.model_gateway.metrics import ATTEMPTS
 from services.model_gateway.redaction import Redactor
 
 log = get_logger("model_gateway")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 from prometheus_client import Counter, Histogram
 
 from services.kit.metrics import LATENCY_BUCKETS
@@ -63,11 +60,3 @@ RAG_LOOKUPS = Counter(
     "Knowledge-base lookups for the prompt preamble by outcome (matches, empty, unavailable)",
     ["outcome"],
 )
-
-
-@functools.cache
-def child(metric: Any, *labels: str) -> Any:
-    """metric.labels(*labels), looked up once per label set: labels() validates and locks on
-    every call, and a call records several. Label values are configured provider and model
-    names and fixed outcomes, so the set stays small."""
-    return metric.labels(*labels)

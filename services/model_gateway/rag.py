@@ -9,7 +9,8 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.knowledge_bases import PREAMBLE_KNOWLEDGE_BASES
 from services.kit.logs import get_logger
-from services.model_gateway.metrics import RAG_LOOKUPS, child
+from services.kit.metrics import child
+from services.model_gateway.metrics import RAG_LOOKUPS
 
 log = get_logger("rag")
 PREAMBLE_TOP_K = 3

@@ -10,6 +10,7 @@ from typing import Any
 
 from services.contracts import modelgateway_pb2 as pb
 from services.kit.logs import get_logger
+from services.kit.metrics import child
 from services.model_gateway.chain import ChainReport
 from services.model_gateway.metrics import (
     COST,
@@ -19,7 +20,6 @@ from services.model_gateway.metrics import (
     PLAN_LATENCY,
     TOKENS,
     UPSTREAM_LATENCY,
-    child,
 )
 from services.model_gateway.settings import TokenPrice
 
