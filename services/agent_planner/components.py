@@ -207,6 +207,6 @@ def add_console(app: Any, settings: PlannerSettings, deps: LoopDependencies) -> 
     async def status() -> dict[str, Any]:
         return (await health())[1]
 
-    links = console_links(settings, deps, deps.notifications.latest)
+    links = console_links(settings, deps)
     add_console_views(app, links, status)
     add_console_pages(app, settings.JAEGER_UI_URL)

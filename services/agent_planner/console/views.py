@@ -163,17 +163,13 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def console_links(
-    settings: PlannerSettings,
-    deps: LoopDependencies,
-    notifications: Callable[[int], Awaitable[list[dict[str, Any]]]],
-) -> ConsoleLinks:
+def console_links(settings: PlannerSettings, deps: LoopDependencies) -> ConsoleLinks:
     """The console's links over the loop's own clients and channels (no new connection)."""
     return ConsoleLinks(
         deps.memory.http,
-        settings.MEMORY_URL.rstrip("/"),
+        deps.memory.base_url,
         deps.memory.rag,
         {name: health_pb2_grpc.HealthStub(channel) for name, channel in deps.channels.items()},
         settings.RUST_SANDBOX_URL.rstrip("/"),
-        notifications,
+        deps.notifications.latest,
     )
