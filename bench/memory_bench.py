@@ -158,7 +158,7 @@ def bench_ingestion(documents: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="memory-bench-") as tmp:
         library = Path(tmp) / "kb"
         chunks = write_corpus(library, documents)
-        embedder.encode_now(chunks[:8])  # warm-up
+        embedder.encode_now(chunks[:8], bulk=True)  # warm-up, opening the ingestion session
         for round_number in range(rounds):
             started = time.perf_counter()
             embedder.engine.embed(chunks, embedder.batch_size, bulk=True)
