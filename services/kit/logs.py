@@ -51,7 +51,6 @@ def _route_standard_logging(service: str, numeric: int) -> None:
             ],
             foreign_pre_chain=[
                 structlog.contextvars.merge_contextvars,
-                structlog.processors.add_log_level,
                 LineFields(service),
                 structlog.stdlib.add_logger_name,
             ],
@@ -75,10 +74,7 @@ class LineFields:
     def __call__(
         self, logger: Any, method: str, event: structlog.types.EventDict
     ) -> structlog.types.EventDict:
-        if method in ("info", "debug", "warning", "error", "critical"):
-            event["level"] = method
-        elif "level" not in event:  # a foreign record's level was set by add_log_level
-            event["level"] = _LEVEL_NAMES.get(method, method)
+        event["level"] = _LEVEL_NAMES.get(method, method)
         event["timestamp"] = self._stamp()
         event.setdefault("service", self._service)
         if "exc_info" in event:
