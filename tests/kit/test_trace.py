@@ -10,6 +10,7 @@ import httpx
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.trace import new_trace_id
 from tests.kit.conftest import StartKit
 from tests.support.kit_server import SHOW_TRACE_CONTEXT
 from tests.support.logs import log_records
@@ -37,6 +38,17 @@ def test_missing_trace_id_is_generated(start_kit_server: StartKit) -> None:
     generated = response.headers["X-Trace-ID"]
     assert uuid.UUID(generated).version == 4
     assert response.json()["callee_trace_id"] == generated
+
+
+def test_generated_trace_ids_are_canonical_uuid4_texts() -> None:
+    """The id is built from random bits by hand: it must be exactly the text str(UUID)
+    writes, with the version and variant bits of a UUID4."""
+    ids = [new_trace_id() for _ in range(1000)]
+    for trace_id in ids:
+        parsed = uuid.UUID(trace_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == trace_id
+    assert len(set(ids)) == len(ids)
 
 
 def test_unprintable_trace_id_is_replaced(start_kit_server: StartKit) -> None:
