@@ -12,6 +12,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from services.memory.batching import Coalescer
 from services.memory.embedding_engines import EmbeddingConfig, EmbeddingEngine, open_engine
 from services.memory.metrics import EMBEDDING_LATENCY, QUERY_CACHE_LOOKUPS
 
@@ -65,8 +66,9 @@ class Embedder:
         self._engine: EmbeddingEngine | None = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
-        self._waiting: list[tuple[str, asyncio.Future[Vector]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._singles: Coalescer[str, Vector] = Coalescer(
+            self._encode_together, "embed-batches", limit=self.batch_size
+        )
 
     @classmethod
     def load(cls, config: EmbeddingConfig | None = None) -> Embedder:
@@ -116,34 +118,13 @@ class Embedder:
         return vector
 
     async def encode_one(self, text: str) -> Vector:
-        future: asyncio.Future[Vector] = asyncio.get_running_loop().create_future()
-        self._waiting.append((text, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="embed-batches")
-        return await future
+        return await self._singles.submit(text)
 
-    async def _drain(self) -> None:
-        """Encode the waiting texts, up to batch_size at a time, until none are left."""
-        while self._waiting:
-            batch = self._waiting[: self.batch_size]
-            del self._waiting[: self.batch_size]
-            batch = [(text, future) for text, future in batch if not future.done()]
-            if batch:
-                await self._encode_batch(batch)
-
-    async def _encode_batch(self, batch: list[tuple[str, asyncio.Future[Vector]]]) -> None:
+    async def _encode_together(self, texts: list[str]) -> list[Vector | Exception]:
         # The same text asked for by several waiters is encoded once.
-        texts = list(dict.fromkeys(text for text, _ in batch))
-        try:
-            vectors = dict(zip(texts, await self.encode(texts), strict=True))
-        except Exception as exc:  # every waiter of this batch gets the failure
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for text, future in batch:
-            if not future.done():
-                future.set_result(vectors[text])
+        unique = list(dict.fromkeys(texts))
+        vectors = dict(zip(unique, await self.encode(unique), strict=True))
+        return [vectors[text] for text in texts]
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -9,6 +9,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from services.memory.batching import Coalescer
 from services.memory.knowledge import KnowledgeStore, RagMatch
 
 Vector = list[float]
@@ -23,55 +24,28 @@ class Search:
     top_k: int
 
 
-@dataclass
-class _Waiting:
-    search: Search
-    future: asyncio.Future[list[RagMatch]]
-
-
 class SearchBatcher:
     """Searches that arrive while one batch runs go together in the next."""
 
     def __init__(self, knowledge: KnowledgeStore) -> None:
         self._knowledge = knowledge
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search")
-        self._waiting: list[_Waiting] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._batches: Coalescer[Search, list[RagMatch]] = Coalescer(
+            self._search_together, "search-batches"
+        )
 
     async def search(self, search: Search) -> list[RagMatch]:
         """The matches of every target in turn (each target's best first)."""
-        future: asyncio.Future[list[RagMatch]] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(search, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="search-batches")
-        return await future
+        return await self._batches.submit(search)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch = [waiting for waiting in self._waiting if not waiting.future.done()]
-            self._waiting = []
-            if batch:
-                await self._answer(batch)
-
-    async def _answer(self, batch: list[_Waiting]) -> None:
+    async def _search_together(self, searches: list[Search]) -> list[list[RagMatch] | Exception]:
         loop = asyncio.get_running_loop()
-        searches = [waiting.search for waiting in batch]
-        try:
-            results = await loop.run_in_executor(
-                self._executor, search_together_now, self._knowledge, searches
-            )
-        except Exception as exc:  # the thread pool itself failed: every waiter hears of it
-            results = [exc] * len(batch)
-        for waiting, result in zip(batch, results, strict=True):
-            if waiting.future.done():
-                continue
-            if isinstance(result, Exception):
-                waiting.future.set_exception(result)
-            else:
-                waiting.future.set_result(result)
+        return await loop.run_in_executor(
+            self._executor, search_together_now, self._knowledge, searches
+        )
 
 
 def search_together_now(
