@@ -206,7 +206,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         return proc.start()
 
     try:
-        provider_port, echo_port = free_port(), free_port()
+        provider_port = free_port()
         start(bench_server("provider", provider_port, workdir))
         await wait_for_port(provider_port)
         openai, openai_port = gateway(
@@ -222,7 +222,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         openai.stop()
         servers: dict[str, tuple[ServiceProcess, int]] = {}
         for kind in ("echo", "echo-uvloop", "kit-echo"):
-            port = echo_port if kind == "echo" else free_port()
+            port = free_port()
             servers[kind] = (start(bench_server(kind, port, workdir)), port)
             await wait_for_port(port)
         mock, mock_port = gateway(workdir, LLM_PROVIDER="mock")
