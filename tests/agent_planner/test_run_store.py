@@ -53,9 +53,9 @@ async def test_a_run_ends_once_and_nothing_follows(store: SqlRunStore) -> None:
     await store.create_run(new_run("r2"), CREATED)
     await store.start_run("r2", "a", {})
     done = RunEnding(RunStatus.SUCCEEDED, result="{}", turns=1)
-    ending = await store.finish_run("r2", done)
-    assert ending is not None and ending.type == "run.succeeded"
-    assert await store.finish_run("r2", RunEnding(RunStatus.CANCELLED)) is None
+    ending = await store.finish_after("r2", (), done)
+    assert [event.type for event in ending] == ["run.succeeded"]
+    assert await store.finish_after("r2", (), RunEnding(RunStatus.CANCELLED)) == []
     assert await store.append_event("r2", "tool.started", {}) is None
     assert await store.start_run("r2", "b", {}) is None
     record = await store.get_run("r2")
@@ -120,7 +120,7 @@ async def test_heartbeats_keep_a_lease_and_claim_queued_runs(store: SqlRunStore)
 async def test_retention_deletes_old_finished_runs_and_their_events(store: SqlRunStore) -> None:
     for run_id in ("old", "open"):
         await store.create_run(new_run(run_id), CREATED)
-    await store.finish_run("old", RunEnding(RunStatus.FAILED, error="x"))
+    await store.finish_after("old", (), RunEnding(RunStatus.FAILED, error="x"))
     assert await store.delete_finished_before("2000-01-01T00:00:00.000Z") == 0
     assert await store.delete_finished_before("9999-01-01T00:00:00.000Z") == 1
     assert await store.get_run("old") is None
@@ -169,7 +169,7 @@ async def test_a_runs_namespace_and_knowledge_bases_are_kept(store: SqlRunStore)
     assert {r.run_id: r.knowledge for r in stale} == {"chose": choice, "plain": NO_CHOICE}
     listed = {r.run_id: r.knowledge for r in await store.list_runs(RunQuery())}
     assert listed == {"chose": choice, "plain": NO_CHOICE}
-    await store.finish_run("chose", RunEnding(RunStatus.SUCCEEDED, result="{}"))
+    await store.finish_after("chose", (), RunEnding(RunStatus.SUCCEEDED, result="{}"))
     assert await store.delete_finished_before("9999-01-01T00:00:00.000Z") == 1
     await store.create_run(new_run("chose"), CREATED)  # the id's old choice went with it
     again = await store.get_run("chose")

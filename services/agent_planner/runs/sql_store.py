@@ -137,10 +137,6 @@ class SqlRunStore:
 
         return await self.database.write(start)
 
-    async def finish_run(self, run_id: str, ending: RunEnding) -> RunEvent | None:
-        events = await self.finish_after(run_id, (), ending)
-        return events[-1] if events else None
-
     async def finish_after(
         self, run_id: str, before: Sequence[NewEvent], ending: RunEnding
     ) -> list[RunEvent]:

@@ -65,16 +65,12 @@ class RunStore(Protocol):
         is no longer queued (cancelled while it waited)."""
         ...
 
-    async def finish_run(self, run_id: str, ending: RunEnding) -> RunEvent | None:
-        """Set the terminal status and append the one terminal event, atomically; None when
-        the run had already ended."""
-        ...
-
     async def finish_after(
         self, run_id: str, before: Sequence[NewEvent], ending: RunEnding
     ) -> list[RunEvent]:
-        """The events `before`, then the ending (as finish_run), in one transaction; the
-        events stored, the terminal one last, or none when the run had already ended."""
+        """The events `before`, then the terminal status and its one terminal event, in one
+        transaction; the events stored, the terminal one last, or none when the run had
+        already ended."""
         ...
 
     async def heartbeat(self, owner: str, run_ids: list[str], now: float) -> None:
