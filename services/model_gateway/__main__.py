@@ -1,15 +1,6 @@
-"""`python -m services.model_gateway`: gRPC ModelGateway on 50051, HTTP on 8005.
-
-It runs on uvloop: the gateway's work per call is mostly event-loop and gRPC plumbing, and
-uvloop's loop costs a fraction of asyncio's pure-Python one per callback.
-"""
+"""`python -m services.model_gateway`: gRPC ModelGateway on 50051, HTTP on 8005."""
 
 from __future__ import annotations
-
-import asyncio
-import gc
-
-import uvloop
 
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_server import GrpcEndpoint
@@ -40,9 +31,6 @@ async def main() -> None:
     servicer = GatewayServicer(planner, memory, timeout, redact, reporter)
     endpoint.add(pb_grpc.add_ModelGatewayServicer_to_server, servicer, "modelgateway.ModelGateway")
     app = create_gateway_app(planner, memory, timeout, settings.internal_key())
-    # What start-up built (modules, settings, the app) lives as long as the process; out of
-    # the collector's sight, a full collection no longer stops every call for ~50 ms.
-    gc.freeze()
     log.info(
         "gateway_configured",
         provider=planner.name,
@@ -50,8 +38,6 @@ async def main() -> None:
         chain=[f"{link.name}:{link.model}" for link in chain],
         memory=settings.RAG_GRPC_ADDR,
         timeout_s=timeout,
-        event_loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
-        frozen_objects=gc.get_freeze_count(),
     )
     await serve(
         http=(app, settings.MODEL_GATEWAY_HTTP_PORT),
@@ -62,4 +48,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main, loop_factory=uvloop.new_event_loop)
+    run(main)

@@ -262,3 +262,12 @@ def test_resources_reach_the_audit_log_and_the_gateway(core_stack: CoreStack) ->
     ]
     assert line and requests[0]["resource_count"] == 2
     assert sorted(requests[0]["resource_types"]) == ["audio", "image"]
+
+
+def test_every_service_runs_on_uvloop_with_its_start_up_heap_frozen(core_stack: CoreStack) -> None:
+    for name, proc in core_stack.processes.items():
+        if name == "redis":
+            continue
+        (serving,) = log_events(proc, "serving")
+        assert serving["event_loop"] == "uvloop", name
+        assert serving["frozen_objects"] > 10_000, name  # modules and apps, out of the collector

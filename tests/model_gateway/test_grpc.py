@@ -43,12 +43,6 @@ def test_get_plan_without_proto_files(mock_gateway: Gateway) -> None:
     assert json.loads(reply["plan"])["steps"][0].startswith("Restate the objective")
 
 
-def test_the_gateway_runs_on_uvloop_with_its_start_up_heap_frozen(mock_gateway: Gateway) -> None:
-    (configured,) = log_events(mock_gateway.process, "gateway_configured")
-    assert configured["event_loop"] == "uvloop"
-    assert configured["frozen_objects"] > 10_000  # modules and app, out of the collector
-
-
 def test_health_is_serving_in_mock_mode(mock_gateway: Gateway) -> None:
     for service in ("", "modelgateway.ModelGateway"):
         reply = grpcurl_json(
