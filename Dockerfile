@@ -48,7 +48,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     ANONYMIZED_TELEMETRY=False \
-    TOKENIZERS_PARALLELISM=false
+    TOKENIZERS_PARALLELISM=false \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 # sqlite3 is for the audit-inspector container (same image, different command).
 RUN apt-get update \

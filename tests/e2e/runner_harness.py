@@ -144,6 +144,7 @@ class RunnerRun:
 def runner_env(workdir: Path, **extra: str) -> dict[str, str]:
     env = base_env(**stack_ports())
     env.pop("PYTHONPATH", None)  # the runner must find the services by itself
+    env.pop("GLIBC_TUNABLES", None)  # and give them their malloc settings
     env.update(extra)
     return env
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.devstack.environment import HUGE_PAGES
 from tests.e2e.runner_harness import (
     RunnerRun,
     assert_all_gone,
@@ -95,6 +96,19 @@ def test_plan_over_plain_http_returns_a_plan_and_a_trace_id(core_run: RunnerRun)
     assert status == 200, body
     assert isinstance(body, dict) and '"steps"' in body["result"]
     assert headers.get("x-trace-id")
+
+
+def test_services_run_with_huge_pages_for_malloc(core_run: RunnerRun) -> None:
+    pids = core_run.pids_record()["pids"]
+    for name in CORE_SERVICES - {"redis"}:
+        environ = Path(f"/proc/{pids[name]}/environ").read_bytes().split(b"\0")
+        assert b"GLIBC_TUNABLES=" + HUGE_PAGES.encode() in environ, name
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not thp.exists() or "[never]" in thp.read_text():
+        pytest.skip("this kernel grants no transparent huge pages")
+    rollup = Path(f"/proc/{pids['memory']}/smaps_rollup").read_text()
+    huge_kb = int(rollup.split("AnonHugePages:")[1].split()[0])
+    assert huge_kb >= 8 * 1024, rollup  # the embedding model's weights, at least in part
 
 
 def test_every_service_shares_one_generated_internal_key_kept_out_of_the_output(

@@ -18,6 +18,7 @@ from typing import Self
 import grpc
 import httpx
 
+from scripts.devstack.environment import HUGE_PAGES
 from scripts.devstack.probes import redis_answers
 from scripts.devstack.process_group import launch_in_group, signal_group
 from services.kit.health_probe import grpc_serving
@@ -51,6 +52,7 @@ def base_env(**overrides: str) -> dict[str, str]:
         "ANONYMIZED_TELEMETRY": "False",
         "TOKENIZERS_PARALLELISM": "false",
         "OMP_NUM_THREADS": "1",
+        "GLIBC_TUNABLES": HUGE_PAGES,  # as the dev runner and the image run the services
         # One ONNX export of the embedding model shared by every service the tests start.
         "EMBEDDING_CACHE_DIR": str(EMBEDDING_CACHE),
         "LOG_LEVEL": "INFO",
