@@ -5,6 +5,8 @@ never asserted.
     python -m bench.run_all                 # full run (`make bench`)
     python -m bench.run_all --quick         # short runs, for checking the benches work
     python -m bench.run_all --only plan     # plan, memory, sandbox, gateway, runs or scale
+    python -m bench.run_all --compare-with ../old-checkout   # plus /plan throughput against
+                                                             # another tree's stack
 """
 
 from __future__ import annotations
@@ -67,9 +69,13 @@ def run_script(name: str, extra: list[str]) -> list[str]:
     return [f"### {name} ({module}){status}", "", "```", output, "```", ""]
 
 
-def run_plan(extra: list[str]) -> list[str]:
+def run_plan(extra: list[str], compare_with: str | None) -> list[str]:
     print("\n== plan (plan_bench) ==", flush=True)
-    return plan_bench.main(extra)
+    lines = plan_bench.main(extra)
+    if compare_with:
+        print(f"\n== plan throughput against {compare_with} ==", flush=True)
+        lines += plan_bench.main([*extra, "--compare-with", compare_with, "--concurrency", "32"])
+    return lines
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,6 +85,9 @@ def parse_args() -> argparse.Namespace:
         "--only", default="plan,memory,sandbox,gateway,runs", help="comma-separated benches to run"
     )
     parser.add_argument("--no-record", action="store_true", help="print only; do not append")
+    parser.add_argument(
+        "--compare-with", help="another checkout: /plan throughput of its stack against ours"
+    )
     return parser.parse_args()
 
 
@@ -98,7 +107,10 @@ def main() -> int:
     lines = [f"## Run of {machine.split(';')[0]}{mode}", "", f"Machine: {machine}", ""]
     for name in names:
         extra = QUICK_ARGS.get(name, []) if args.quick else []
-        lines += run_plan(extra) if name == "plan" else run_script(name, extra)
+        if name == "plan":
+            lines += run_plan(extra, args.compare_with)
+        else:
+            lines += run_script(name, extra)
     elapsed = time.monotonic() - started
     lines.append(f"Total bench time: {elapsed:.0f} s; {load_average()} at the end.")
     if not args.no_record:
