@@ -9,8 +9,8 @@ The provider answers every chat completion after exactly the delay (asyncio, so 
 at once all wait in parallel); the echo server is grpc.aio with nothing added: no
 interceptor, no health, no logging, GetPlan returns the prompt. kit-echo serves the same
 servicer with the kit's gRPC bootstrap (trace id, span, metrics and a log line per call),
-which shows how much of the gateway's figure is the shared per-call plumbing. The gateway
-runs on uvloop; echo-uvloop shows what that loop alone does to the bare echo.
+which shows how much of the gateway's figure is the shared per-call plumbing; it runs on
+uvloop, as every service does. echo-uvloop shows what that loop alone does to the bare echo.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def main() -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve_echo(args.port))
     else:
-        asyncio.run(serve_kit_echo(args.port))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve_kit_echo(args.port))
 
 
 if __name__ == "__main__":

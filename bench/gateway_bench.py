@@ -8,7 +8,7 @@
    would add a memory lookup to the figure. Targets at concurrency 32: p50 <= 2 ms,
    p99 <= 10 ms.
 2. CPU per GetPlan (mock provider) over the CPU per call of a bare grpc.aio echo server,
-   both driven the same way; from /proc. Target <= 1.5. The gateway runs on uvloop and the
+   both driven the same way; from /proc. Target <= 1.5. The services run on uvloop and the
    floor on asyncio's loop, so the same echo on uvloop is shown beside it, for scale.
 
     python -m bench.gateway_bench [--rounds 6] [--per-round 96] [--cpu-calls 2000]
@@ -191,7 +191,7 @@ async def cpu_comparison(
     notes = [
         f"of which the kit's per-call plumbing (the echo behind the kit's gRPC server): "
         f"{cpu['kit-echo'] * 1e6:.0f} us, ratio {cpu['kit-echo'] / echo_cpu:.2f} to the bare echo",
-        f"for scale, the bare echo on uvloop (the gateway's loop): "
+        f"for scale, the bare echo on uvloop (the services' loop): "
         f"{cpu['echo-uvloop'] * 1e6:.0f} us; the gateway's ratio to it: "
         f"{cpu['gateway'] / cpu['echo-uvloop']:.2f}",
     ]
