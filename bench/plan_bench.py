@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -290,14 +291,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def tree_label(root: Path) -> str:
+    """The checkout's commit (short), or its directory's name outside git."""
+    found = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() if found.returncode == 0 else root.name
+
+
 def compare_trees(other: Path, concurrency: int, seconds: float, rounds: int) -> list[str]:
     """Throughput of this tree's stack and other's, in turn; markdown lines."""
+    label = tree_label(other)
     stacks: dict[str, Callable[[], AbstractContextManager[PlannerTarget]]] = {
         "this tree": lambda: other_tree_stack(ROOT, **MEMORY_ENV),
-        str(other): lambda: other_tree_stack(other.resolve(), **MEMORY_ENV),
+        label: lambda: other_tree_stack(other.resolve(), **MEMORY_ENV),
     }
     rows = [
-        f"### /plan throughput at concurrency {concurrency}: this tree against {other}",
+        f"### /plan throughput at concurrency {concurrency}: this tree against {label}",
         "",
         f"{rounds} rounds of {seconds:.0f} s each, the two stacks taken in turn, both driven "
         "by this bench's client.",
