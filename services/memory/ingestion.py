@@ -166,12 +166,14 @@ class Ingestor:
 
     async def _embed_and_upsert(self, plan: CollectionPlan, progress: Progress | None) -> None:
         """Embed batch n+1 while batch n is being upserted: Chroma's write and the model
-        overlap instead of taking turns."""
+        overlap instead of taking turns. Chunks go longest first, so each batch holds texts
+        of about one length and pads little (as the engine orders one large call)."""
         size = self._embedder.batch_size
+        pending = sorted(plan.to_embed, key=lambda chunk: len(chunk.text), reverse=True)
         writing: asyncio.Task[None] | None = None
         try:
-            for start in range(0, len(plan.to_embed), size):
-                batch = plan.to_embed[start : start + size]
+            for start in range(0, len(pending), size):
+                batch = pending[start : start + size]
                 vectors = await self._embedder.encode([c.text for c in batch], bulk=True)
                 if writing is not None:
                     await writing
