@@ -3,7 +3,7 @@ traceparent when tracing is on) and the internal key sent as metadata on every c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -16,51 +16,73 @@ from services.kit.tracing import inject_context
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-class CallMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    """Adds the trace id, trace context and (when set) the internal key to every unary call."""
+class CallMetadata:
+    """The metadata every call carries: the internal key (when set), the current trace id
+    and, when tracing is on, the W3C trace context."""
 
     def __init__(self, internal_key: str | None = None) -> None:
         self._auth = [(AUTH_METADATA, bearer(internal_key))] if internal_key else []
 
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
-        details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await continuation(self.with_metadata(details), request)
-
-    def with_metadata(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = [*(details.metadata or ()), *self._auth]
+    def added_to(self, metadata: Any) -> grpc.aio.Metadata:
+        pairs = [*(metadata or ()), *self._auth]
         trace_id = current_trace_id()
         if trace_id:
-            metadata.append((TRACE_ID_METADATA, trace_id))
+            pairs.append((TRACE_ID_METADATA, trace_id))
         carrier: dict[str, str] = {}
         inject_context(carrier)
-        metadata.extend(carrier.items())
-        return grpc.aio.ClientCallDetails(
-            details.method,
-            details.timeout,
-            grpc.aio.Metadata(*metadata),
-            details.credentials,
-            details.wait_for_ready,
-        )
+        pairs.extend(carrier.items())
+        return grpc.aio.Metadata(*pairs)
 
 
-class StreamCallMetadataInterceptor(grpc.aio.UnaryStreamClientInterceptor):
-    """The same metadata on server-streaming calls: grpc.aio files an interceptor under its
-    first matching kind only, so one object implementing both kinds never sees a stream."""
+class _WithMetadata:
+    """A method of the channel (any of the four kinds) whose calls carry CallMetadata."""
 
-    def __init__(self, unary: CallMetadataInterceptor) -> None:
-        self._unary = unary
+    def __init__(self, method: Any, metadata: CallMetadata) -> None:
+        self._method = method
+        self._metadata = metadata
 
-    async def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
-        details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await continuation(self._unary.with_metadata(details), request)
+    def __call__(self, request: Any = None, *, metadata: Any = None, **options: Any) -> Any:
+        return self._method(request, metadata=self._metadata.added_to(metadata), **options)
+
+
+class MetadataChannel(grpc.aio.Channel):
+    """A channel whose every call carries CallMetadata: what a client interceptor would do,
+    without grpc.aio's interceptor machinery, which wraps every call in objects and a task
+    of its own (about 45 us of CPU a call, a tenth of a unary call's client side)."""
+
+    def __init__(self, channel: grpc.aio.Channel, metadata: CallMetadata) -> None:
+        self._channel = channel
+        self._metadata = metadata
+
+    def unary_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return _WithMetadata(self._channel.unary_unary(*args, **kwargs), self._metadata)
+
+    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _WithMetadata(self._channel.unary_stream(*args, **kwargs), self._metadata)
+
+    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return _WithMetadata(self._channel.stream_unary(*args, **kwargs), self._metadata)
+
+    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _WithMetadata(self._channel.stream_stream(*args, **kwargs), self._metadata)
+
+    async def __aenter__(self) -> MetadataChannel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
 
 
 def open_channel(
@@ -81,12 +103,10 @@ def open_channel(
         ("grpc.enable_retries", 0),
         *extra_options,
     ]
-    unary = CallMetadataInterceptor(internal_key)
-    interceptors: list[grpc.aio.ClientInterceptor] = [unary, StreamCallMetadataInterceptor(unary)]
+    metadata = CallMetadata(internal_key)
     if tls is None:
-        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+        return MetadataChannel(grpc.aio.insecure_channel(address, options=options), metadata)
     if server_name.strip():
         options.append(("grpc.ssl_target_name_override", server_name.strip()))
-    return grpc.aio.secure_channel(
-        address, channel_credentials(tls), options=options, interceptors=interceptors
-    )
+    channel = grpc.aio.secure_channel(address, channel_credentials(tls), options=options)
+    return MetadataChannel(channel, metadata)
