@@ -88,9 +88,6 @@ class RunPool:
     def owns(self, run_id: str) -> bool:
         return run_id in self._waiting or run_id in self._running
 
-    def running_ids(self) -> list[str]:
-        return list(self._running)
-
     def owned_ids(self) -> list[str]:
         """Runs this process holds: waiting in its queue or running."""
         return [*self._waiting, *self._running]
