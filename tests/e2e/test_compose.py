@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from scripts.devstack.environment import HUGE_PAGES
 from tests.support.processes import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -156,6 +157,10 @@ def test_the_dockerfile_installs_cpu_torch_before_the_project() -> None:
     assert torch < text.index("install -r /tmp/requirements.txt")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def test_the_image_runs_services_with_the_dev_runners_malloc_settings() -> None:
+    assert f"GLIBC_TUNABLES={HUGE_PAGES}" in DOCKERFILE.read_text()
 
 
 def test_prometheus_scrapes_every_service_metrics_endpoint() -> None:
