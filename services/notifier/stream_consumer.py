@@ -72,12 +72,16 @@ class StreamConsumer:
             await self._handle(client, entries)
 
     async def _follow(self, client: redis.Redis) -> None:
+        """Entries are acknowledged in the same round trip that asks for the next ones."""
         last_claim = 0.0
+        entries: list[Entry] = []
         while True:
             if time.monotonic() - last_claim >= self.group.claim_idle_seconds:
+                await self._handle(client, entries, fresh=True)
+                entries = []
                 last_claim = time.monotonic()
                 await self._reclaim(client)
-            await self._handle(client, await self._read(client, ">", block=BLOCK_MS), fresh=True)
+            entries = await self._handle(client, entries, fresh=True, read_next=True)
 
     async def _reclaim(self, client: redis.Redis) -> None:
         start = "0-0"
@@ -98,27 +102,40 @@ class StreamConsumer:
                 return
 
     async def _read(self, client: redis.Redis, start: str, block: int | None) -> list[Entry]:
-        reply: Any = await client.xreadgroup(
-            self.group.group,
-            self.group.consumer,
-            {self.group.stream: start},
-            count=self.group.batch,
-            block=block,
-        )
-        return list(reply[0][1]) if reply else []
+        return _entries(await client.xreadgroup(*self._read_args(start, block)))
 
-    async def _handle(self, client: redis.Redis, entries: list[Entry], fresh: bool = False) -> None:
-        """Log and acknowledge entries; `fresh` ones (read with '>') were never delivered
-        before, so none can be marked done yet and the lookup of markers is skipped."""
-        if not entries:
-            return
+    def _read_args(self, start: str, block: int | None) -> tuple[Any, ...]:
+        group = self.group
+        return (group.group, group.consumer, {group.stream: start}, group.batch, block)
+
+    async def _handle(
+        self,
+        client: redis.Redis,
+        entries: list[Entry],
+        fresh: bool = False,
+        read_next: bool = False,
+    ) -> list[Entry]:
+        """Log and acknowledge entries, and with `read_next` read new ones (blocking) in the
+        same round trip. `fresh` entries (read with '>') were never delivered before, so
+        none can be marked done yet and the lookup of markers is skipped. An entry is
+        marked done before its ack, in one pipeline, so a crash between the two leaves it
+        marked: redelivered, it is only acknowledged."""
+        if not entries and not read_next:
+            return []
         ids = [entry_id.decode() for entry_id, _ in entries]
         keys = [self.group.done_key(i) for i in ids]
         done = [None] * len(ids) if fresh else await client.mget(keys)
-        pipe = client.pipeline(transaction=True)
+        pipe = client.pipeline(transaction=False)
         for entry_id, key, (_, fields), seen in zip(ids, keys, entries, done, strict=True):
             if seen is None:
                 log_notification(fields.get(b"payload", b""), stream_id=entry_id)
                 pipe.set(key, 1, ex=self.group.done_ttl_seconds)
             pipe.xack(self.group.stream, self.group.group, entry_id)
-        await pipe.execute()
+        if read_next:
+            pipe.xreadgroup(*self._read_args(">", BLOCK_MS))
+        replies = await pipe.execute()
+        return _entries(replies[-1]) if read_next else []
+
+
+def _entries(reply: Any) -> list[Entry]:
+    return list(reply[0][1]) if reply else []
