@@ -45,9 +45,11 @@ INSERT_ROW = AUDIT_LOG.insert()
 READ_CHECK = "SELECT id FROM audit_log ORDER BY id DESC LIMIT 1"
 
 
-def utc_timestamp() -> str:
-    """RFC 3339 UTC with milliseconds, e.g. 2024-05-01T12:00:00.123Z."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_timestamp(at: float | None = None) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. 2024-05-01T12:00:00.123Z: now, or the Unix
+    time `at`."""
+    instant = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class AuditLog:

@@ -80,7 +80,11 @@ def test_approve_with_edited_args_runs_the_edit(
     asked = approval_request(planner, run["run_id"])
     assert (asked["tool"], asked["turn"]) == ("execute_code", 1)
     assert asked["args"]["code"] == "print('from-the-model')"
-    assert get_run(planner, run["run_id"])["status"] == "waiting_approval"
+    waiting = get_run(planner, run["run_id"])
+    assert waiting["status"] == "waiting_approval"
+    shown = waiting["pending_approval"]  # the call, without reading the stream
+    assert {k: shown[k] for k in asked} == asked
+    assert shown["expires_at"] > waiting["started_at"]
     wrong = post(planner, f"/runs/{run['run_id']}/approve", {"call_id": "call_nope"})
     assert wrong.status_code == 409, wrong.text
     assert "call_nope" in wrong.json()["error"]
@@ -98,6 +102,7 @@ def test_approve_with_edited_args_runs_the_edit(
     finished = next(e for e in events if e.event == "tool.finished").data
     assert edited in finished["output"] and "from-the-model" not in finished["output"]
     assert events[-1].event == "run.succeeded"
+    assert "pending_approval" not in get_run(planner, run["run_id"])
     stale = post(planner, f"/runs/{run['run_id']}/approve", {"call_id": asked["call_id"]})
     assert stale.status_code == 409
     rows = planner.audit_rows(run["trace_id"])

@@ -114,7 +114,7 @@ def add_run_routes(app: FastAPI, runs: RunService) -> None:
     @app.get("/runs/{run_id}", summary="One run's status and result")
     async def get_run(run_id: str) -> JSONResponse:
         try:
-            return JSONResponse((await runs.get(run_id)).as_json())
+            return JSONResponse(await runs.describe(run_id))
         except RunNotFound:
             return not_found(run_id)
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from services.agent_planner.approval import ApprovalPolicy
 from services.agent_planner.audit import utc_timestamp
@@ -142,6 +143,15 @@ class RunService:
         if record is None:
             raise RunNotFound(run_id)
         return record
+
+    async def describe(self, run_id: str) -> dict[str, Any]:
+        """GET /runs/{id}: the record, and while it waits for a reviewer the waiting call
+        (`pending_approval`), so a client needs no event stream to decide it."""
+        record = await self.get(run_id)
+        described = record.as_json()
+        if record.status is RunStatus.WAITING_APPROVAL:
+            described["pending_approval"] = await self.desk.checkpoints.waiting_call(run_id)
+        return described
 
     async def list(self, query: RunQuery) -> list[RunRecord]:
         return await self.store.list_runs(query)

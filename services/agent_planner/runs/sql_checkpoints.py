@@ -103,6 +103,23 @@ class SqlCheckpointStore:
 
         return await self.database.read(read)
 
+    async def waiting_call(self, run_id: str) -> dict[str, Any] | None:
+        """The call the run waits on a reviewer for (its tool.approval_required data, and
+        `expires_at`, when the timeout rejects it), or None when it waits for none."""
+        query = sa.select(RUN_CHECKPOINTS.c.data, RUN_CHECKPOINTS.c.deadline).where(
+            RUN_CHECKPOINTS.c.run_id == run_id, RUN_CHECKPOINTS.c.call_id.is_not(None)
+        )
+
+        def read(connection: sa.Connection) -> dict[str, Any] | None:
+            row = connection.execute(query).first()
+            pending = Checkpoint.from_text(row.data).pending if row and row.data else None
+            if row is None or pending is None:
+                return None
+            expires = utc_timestamp(row.deadline) if row.deadline is not None else None
+            return {**pending.request(), "expires_at": expires}
+
+        return await self.database.read(read)
+
     async def decide(
         self, run_id: str, call_id: str, apply: Callable[[Checkpoint], None], owner: str
     ) -> Checkpoint:
