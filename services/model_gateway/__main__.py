@@ -21,7 +21,7 @@ log = get_logger(SERVICE)
 async def main() -> None:
     settings = start_service(GatewaySettings, SERVICE)
     chain = provider_chain(settings)
-    redact = Redactor(configured_keys(settings))
+    redact = Redactor(configured_keys(settings, chain))
     cleanups: list[Cleanup] = []
     memory = open_memory(settings, cleanups)
     planner = build_planner(settings, chain, memory, redact, cleanups)

@@ -1,13 +1,18 @@
 """The provider chain the settings select: LLM_PROVIDER first, then LLM_FALLBACKS in order.
 
-Every OpenAI-compatible provider is one row of PROVIDERS naming its settings; to add another
-(Together, Groq, vLLM, ...), add its BASE_URL / MODEL_NAME / API_KEY fields to
-GatewaySettings and a row here.
+The built-in OpenAI-compatible providers are rows of PROVIDERS naming their settings. Any
+other name is an OpenAI-compatible provider of its own (Groq, Together, vLLM, ...),
+configured by <NAME>_BASE_URL and <NAME>_MODEL_NAME, plus <NAME>_API_KEY when it takes a
+key, read like every setting: the environment first, then the .env file.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
+
+from dotenv import dotenv_values
 
 from services.kit.errors import ConfigError
 from services.model_gateway.mock import MODEL_NAME as MOCK_MODEL_NAME
@@ -32,6 +37,7 @@ PROVIDERS = {
     "openai": ProviderSpec("OPENAI_BASE_URL", "OPENAI_MODEL_NAME", "OPENAI_API_KEY"),
 }
 SUPPORTED_PROVIDERS = (MOCK, *PROVIDERS)
+PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,10 @@ def provider_chain(settings: GatewaySettings) -> list[ProviderConfig]:
     ]
     names = [primary, *(name for name in fallbacks if name)]
     _check_order(names)
-    return [_config(settings, name) for name in names]
+    return [
+        _config(settings, name, "LLM_PROVIDER" if i == 0 else "LLM_FALLBACKS")
+        for i, name in enumerate(names)
+    ]
 
 
 def provider_config(settings: GatewaySettings) -> ProviderConfig | None:
@@ -69,18 +78,21 @@ def provider_config(settings: GatewaySettings) -> ProviderConfig | None:
     return None if primary.is_mock else primary
 
 
-def configured_keys(settings: GatewaySettings) -> list[str]:
-    """Every API key in the settings, used or not: redacted wherever text leaves the gateway."""
-    keys = (getattr(settings, s.key_variable) for s in PROVIDERS.values() if s.key_variable)
+def configured_keys(settings: GatewaySettings, chain: list[ProviderConfig]) -> list[str]:
+    """Every API key in the settings, used or not, and the chain's: redacted wherever text
+    leaves the gateway."""
+    keys = [getattr(settings, s.key_variable) for s in PROVIDERS.values() if s.key_variable]
+    keys += [link.api_key for link in chain]
     return sorted({key.strip() for key in keys if key.strip()})
 
 
 def _provider_name(raw: str, variable: str) -> str:
     name = raw.strip().lower()
-    if name and name not in SUPPORTED_PROVIDERS:
+    if name and name not in SUPPORTED_PROVIDERS and not PROVIDER_NAME.fullmatch(name):
         raise ConfigError(
-            f"{variable}: unsupported provider {raw.strip()!r}; "
-            f"supported values: {', '.join(SUPPORTED_PROVIDERS)}"
+            f"{variable}: {raw.strip()!r} is not a provider name (built-in: "
+            f"{', '.join(SUPPORTED_PROVIDERS)}; another OpenAI-compatible one: up to 40 "
+            "letters, digits, '_' or '-', starting with a letter)"
         )
     return name
 
@@ -96,9 +108,11 @@ def _check_order(names: list[str]) -> None:
         )
 
 
-def _config(settings: GatewaySettings, name: str) -> ProviderConfig:
+def _config(settings: GatewaySettings, name: str, variable: str) -> ProviderConfig:
     if name == MOCK:
         return MOCK_CONFIG
+    if name not in PROVIDERS:
+        return _custom_config(name, variable)
     spec = PROVIDERS[name]
     base = _base_url(getattr(settings, spec.base_url_variable), spec)
     model = getattr(settings, spec.model_variable).strip()
@@ -114,6 +128,30 @@ def _config(settings: GatewaySettings, name: str) -> ProviderConfig:
                 f"{', '.join(SUPPORTED_PROVIDERS)}; mock needs no key)"
             )
     return ProviderConfig(name, base, model, key)
+
+
+def _custom_config(name: str, variable: str) -> ProviderConfig:
+    """An OpenAI-compatible provider known only by its <NAME>_* settings."""
+    prefix = name.upper().replace("-", "_")
+    spec = ProviderSpec(f"{prefix}_BASE_URL", f"{prefix}_MODEL_NAME", f"{prefix}_API_KEY")
+    base, model = _setting(spec.base_url_variable), _setting(spec.model_variable)
+    if not base or not model:
+        raise ConfigError(
+            f"{variable}: unknown provider {name!r}: the built-in ones are "
+            f"{', '.join(SUPPORTED_PROVIDERS)}; for another OpenAI-compatible provider set "
+            f"{spec.base_url_variable} and {spec.model_variable} (and {spec.key_variable} "
+            "when it takes a key)"
+        )
+    return ProviderConfig(name, _base_url(base, spec), model, _setting(f"{prefix}_API_KEY"))
+
+
+def _setting(variable: str) -> str:
+    """A variable no settings class declares, from the same places: the environment, then
+    the .env file."""
+    value = os.environ.get(variable)
+    if value is None:
+        value = dotenv_values(".env").get(variable) if os.path.exists(".env") else None
+    return (value or "").strip()
 
 
 def _base_url(value: str, spec: ProviderSpec) -> str:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from scripts.devstack.environment import HUGE_PAGES
+from services.model_gateway.settings import GatewaySettings
 from tests.support.processes import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -234,3 +235,18 @@ def container_port(port: str | dict[str, Any]) -> str:
     """The port inside the container of a published port, in either syntax."""
     published = str(port["target"]) if isinstance(port, dict) else port.split(":")[-1]
     return published.removesuffix("/tcp")
+
+
+def test_every_provider_chain_setting_reaches_the_gateway_with_its_default() -> None:
+    """What the README's "Model providers" section tells compose users to put in .env is
+    passed to the container; unset, each keeps the gateway's own default."""
+    environment = resolved(COMPOSE)["services"]["model-gateway"]["environment"]
+    fields = GatewaySettings.model_fields
+    chain = [n for n in fields if n.startswith(("LLM_", "OPENAI_", "OPENROUTER_", "OLLAMA_"))]
+    missing = [name for name in chain if name not in environment]
+    assert not missing, f"not passed to model-gateway: {missing}"
+    for name in chain:
+        default = fields[name].get_default(call_default_factory=True)
+        expected = "" if default in ({}, None) else str(default)
+        if name != "OLLAMA_BASE_URL":  # the host's Ollama, seen from the container
+            assert str(environment[name]).removesuffix(".0") == expected.removesuffix(".0"), name

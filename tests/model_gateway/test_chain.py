@@ -275,7 +275,9 @@ def test_mock_is_a_last_resort_only_when_named(primary: FakeOpenAI, tmp_path: Pa
         ({"LLM_FALLBACKS": "mock,openai"}, "mock never fails, so it can only be the last"),
         ({"LLM_PROVIDER": "mock", "LLM_FALLBACKS": "openai"}, "only be the last resort"),
         ({"LLM_FALLBACKS": "openrouter,openrouter"}, "openrouter named more than once"),
-        ({"LLM_FALLBACKS": "claude"}, "LLM_FALLBACKS: unsupported provider 'claude'"),
+        ({"LLM_FALLBACKS": "claude"}, "LLM_FALLBACKS: unknown provider 'claude'"),
+        ({"LLM_FALLBACKS": "claude"}, "set CLAUDE_BASE_URL and CLAUDE_MODEL_NAME"),
+        ({"LLM_FALLBACKS": "my groq"}, "LLM_FALLBACKS: 'my groq' is not a provider name"),
         ({"LLM_FALLBACKS": "openrouter"}, "OPENROUTER_API_KEY is required"),
     ],
 )
@@ -303,3 +305,49 @@ def test_chain_order_and_per_provider_settings(monkeypatch: pytest.MonkeyPatch) 
         ("mock", ""),
     ]
     assert chain[2].base_url == "http://localhost:11434/v1"
+
+
+def test_any_other_name_is_an_openai_compatible_provider_of_its_own(
+    primary: FakeOpenAI, fallback: FakeOpenAI, tmp_path: Path
+) -> None:
+    """LLM_FALLBACKS=my-groq with MY_GROQ_* settings, no code: its key is sent, and
+    redacted like a built-in provider's."""
+    key = "canary-custom-provider-key-9d1f"
+    primary.set_default(Reply.error(503, "primary overloaded"))
+    env = chain_env(
+        primary.base_url,
+        "",
+        LLM_FALLBACKS="my-groq",
+        MY_GROQ_BASE_URL=fallback.base_url,
+        MY_GROQ_MODEL_NAME="llama-3-70b",
+        MY_GROQ_API_KEY=key,
+        LLM_COOLDOWN_SECONDS="0",
+    )
+    with running(tmp_path, **env) as gateway:
+        reply, metadata = gateway.plan_with_metadata("Plan a trip")
+        assert (metadata["x-pagi-provider"], reply.model_name) == ("my-groq", "llama-3-70b")
+        assert fallback.requests[-1].headers["authorization"] == f"Bearer {key}"
+        fallback.set_default(Reply.error(401, f"Incorrect API key provided: {key}"))
+        error = gateway.plan_error("Plan a trip")
+        assert "Incorrect API key provided: [REDACTED]" in (error.details() or "")
+        assert key not in gateway.process.log()
+
+
+def test_a_custom_provider_is_read_from_dot_env_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(
+        "TOGETHER_BASE_URL=https://api.together.example/v1/\n"
+        "TOGETHER_MODEL_NAME=from-dot-env\n"
+        "TOGETHER_API_KEY=dot-env-key\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLM_PROVIDER", "together")
+    monkeypatch.setenv("TOGETHER_MODEL_NAME", "from-the-environment")  # the environment wins
+    (link,) = provider_chain(GatewaySettings())
+    assert (link.name, link.base_url, link.model, link.api_key) == (
+        "together",
+        "https://api.together.example/v1",
+        "from-the-environment",
+        "dot-env-key",
+    )
