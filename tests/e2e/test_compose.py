@@ -14,7 +14,11 @@ import pytest
 import yaml
 
 from scripts.devstack.environment import HUGE_PAGES
+from services.agent_planner.settings import PlannerSettings
+from services.memory.settings import MemorySettings
 from services.model_gateway.settings import GatewaySettings
+from services.notifier.settings import NotifierSettings
+from services.sandbox.settings import SandboxSettings
 from tests.support.processes import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -237,16 +241,73 @@ def container_port(port: str | dict[str, Any]) -> str:
     return published.removesuffix("/tcp")
 
 
-def test_every_provider_chain_setting_reaches_the_gateway_with_its_default() -> None:
-    """What the README's "Model providers" section tells compose users to put in .env is
-    passed to the container; unset, each keeps the gateway's own default."""
-    environment = resolved(COMPOSE)["services"]["model-gateway"]["environment"]
-    fields = GatewaySettings.model_fields
-    chain = [n for n in fields if n.startswith(("LLM_", "OPENAI_", "OPENROUTER_", "OLLAMA_"))]
-    missing = [name for name in chain if name not in environment]
-    assert not missing, f"not passed to model-gateway: {missing}"
-    for name in chain:
-        default = fields[name].get_default(call_default_factory=True)
-        expected = "" if default in ({}, None) else str(default)
-        if name != "OLLAMA_BASE_URL":  # the host's Ollama, seen from the container
-            assert str(environment[name]).removesuffix(".0") == expected.removesuffix(".0"), name
+SETTINGS = {
+    "agent-planner": PlannerSettings,
+    "model-gateway": GatewaySettings,
+    "memory-service": MemorySettings,
+    "rust-sandbox": SandboxSettings,
+    "notification-service": NotifierSettings,
+}
+INTERPOLATED = re.compile(r"\$\{(\w+):-(.*)\}")
+# Passed to compose services on purpose with another default than bare metal's.
+CONTAINER_DEFAULTS = {
+    "OLLAMA_BASE_URL",  # the host's Ollama, seen from the container
+    "OTEL_EXPORTER_OTLP_ENDPOINT",  # compose's Jaeger
+    "SEARXNG_URL",  # none in compose: the container's localhost has no SearXNG
+}
+# Settings .env may carry to compose (README): each must reach its service's container.
+PASSED_THROUGH = {
+    "model-gateway": [
+        n
+        for n in GatewaySettings.model_fields
+        if n.startswith(("LLM_", "OPENAI_", "OPENROUTER_", "OLLAMA_"))
+    ],
+    "agent-planner": [
+        "AGENT_MAX_CONCURRENT_RUNS",
+        "AGENT_RUN_QUEUE_SIZE",
+        "AGENT_RUN_RETENTION_DAYS",
+        "AGENT_TOOL_APPROVAL",
+        "AGENT_APPROVAL_TIMEOUT_SECONDS",
+        "AGENT_RESUME_ON_START",
+        "PAGI_NOTIFICATIONS_STREAM",
+    ],
+    "notification-service": ["NOTIFIER_MODE", "PAGI_NOTIFICATIONS_STREAM"],
+    "memory-service": ["EMBEDDING_BACKEND", "EMBEDDING_QUERY_CACHE_SIZE"],
+}
+
+
+def setting_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value in ({}, None) else str(value)
+
+
+def test_settings_from_dot_env_reach_their_containers() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name, settings in PASSED_THROUGH.items():
+        missing = [s for s in settings if s not in services[name]["environment"]]
+        assert not missing, f"{name} does not pass {missing}"
+
+
+def test_interpolated_defaults_are_the_services_own() -> None:
+    """`NAME: ${NAME:-default}` in compose: unset in .env, the service behaves as on bare
+    metal."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    checked = 0
+    for name, settings in SETTINGS.items():
+        for variable, raw in services[name]["environment"].items():
+            found = INTERPOLATED.fullmatch(str(raw))
+            if found is None or variable in CONTAINER_DEFAULTS:
+                continue  # a fixed value, e.g. the service's port or address in compose
+            assert found[1] == variable, f"{name}: {variable} is read from {found[1]}"
+            if variable not in settings.model_fields:
+                continue
+            field = settings.model_fields[variable]
+            default = setting_text(field.get_default(call_default_factory=True))
+            assert found[2] == default, (
+                f"{name}: {variable} defaults to {found[2]!r}, not {default!r}"
+            )
+            checked += 1
+    assert checked >= 30
