@@ -15,6 +15,7 @@ import yaml
 
 from scripts.devstack.environment import HUGE_PAGES
 from services.agent_planner.settings import PlannerSettings
+from services.kit.settings import ServiceSettings
 from services.memory.settings import MemorySettings
 from services.model_gateway.settings import GatewaySettings
 from services.notifier.settings import NotifierSettings
@@ -241,7 +242,7 @@ def container_port(port: str | dict[str, Any]) -> str:
     return published.removesuffix("/tcp")
 
 
-SETTINGS = {
+SETTINGS: dict[str, type[ServiceSettings]] = {
     "agent-planner": PlannerSettings,
     "model-gateway": GatewaySettings,
     "memory-service": MemorySettings,
