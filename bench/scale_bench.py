@@ -76,12 +76,17 @@ def backend_comparison(
         COMPARISON_HEADER,
         Comparison(
             "CPU per /plan, PostgreSQL (planner + server) vs SQLite (planner)",
-            per["postgresql"], per["sqlite"], "ms", 1.5,
+            per["postgresql"],
+            per["sqlite"],
+            "ms",
+            1.5,
         ).row(),
         Comparison(
             "/plan p50, PostgreSQL vs SQLite",
             percentile(times["postgresql"], 50) * 1000,
-            percentile(times["sqlite"], 50) * 1000, "ms", 1.2,
+            percentile(times["sqlite"], 50) * 1000,
+            "ms",
+            1.2,
         ).row(),
     ]
     return lines
@@ -92,8 +97,10 @@ def nginx_front(
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     base = Service("planner", [], {"AGENT_PLANNER_PORT": port}, {})
-    copies = [Service(f"planner-{n}", [], {"AGENT_PLANNER_PORT": p.http_port}, {})
-              for n, p in enumerate(planners, 1)]
+    copies = [
+        Service(f"planner-{n}", [], {"AGENT_PLANNER_PORT": p.http_port}, {})
+        for n, p in enumerate(planners, 1)
+    ]
     prefix = workdir / f"nginx-{len(planners)}"
     (prefix / "temp").mkdir(parents=True)
     (prefix / "temp").chmod(0o777)
@@ -102,7 +109,8 @@ def nginx_front(
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     proc = subprocess.Popen(
         [binary, "-p", str(prefix), "-c", str(config), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return proc, port
 
@@ -125,8 +133,12 @@ async def load(url: str, headers: dict[str, str], concurrency: int, seconds: flo
 
 
 def throughput(
-    stack: CoreStack, planners: list[PlannerClient], pg_pids: list[int], workdir: Path,
-    concurrency: int, seconds: float,
+    stack: CoreStack,
+    planners: list[PlannerClient],
+    pg_pids: list[int],
+    workdir: Path,
+    concurrency: int,
+    seconds: float,
 ) -> tuple[float, dict[str, float]]:
     nginx, port = nginx_front(planners, workdir)
     try:
@@ -176,14 +188,18 @@ def main(argv: list[str] | None = None) -> None:
                 return PlannerClient(proc, port, stack.api_key)
 
             pg_planners = [planner_on_postgres(n) for n in range(3)]
-            print("\n".join(backend_comparison(stack.planner, pg_planners[0], pg_pids,
-                                               args.samples)))
-            print(f"\nthroughput through nginx at concurrency {args.concurrency}, "
-                  f"{args.seconds:g} s each (CPU per /plan in ms, by role)")
+            print(
+                "\n".join(backend_comparison(stack.planner, pg_planners[0], pg_pids, args.samples))
+            )
+            print(
+                f"\nthroughput through nginx at concurrency {args.concurrency}, "
+                f"{args.seconds:g} s each (CPU per /plan in ms, by role)"
+            )
             results = {}
             for count in (1, 3):
-                rate, split = throughput(stack, pg_planners[:count], pg_pids, workdir,
-                                         args.concurrency, args.seconds)
+                rate, split = throughput(
+                    stack, pg_planners[:count], pg_pids, workdir, args.concurrency, args.seconds
+                )
                 results[count] = rate
                 roles = ", ".join(f"{role} {ms:.2f}" for role, ms in split.items())
                 print(f"{count} planner(s): {rate:.1f} /plan per s; CPU: {roles}")

@@ -124,8 +124,11 @@ class Runner:
     def _announce_ready(self) -> None:
         took = time.time() - self.started_at
         self.console.note(f"{self.profile} stack ready in {took:.1f} s")
-        console = [s.ports["AGENT_PLANNER_PORT"] for s in self.services
-                   if "AGENT_PLANNER_PORT" in s.ports and not s.replica_of]
+        console = [
+            s.ports["AGENT_PLANNER_PORT"]
+            for s in self.services
+            if "AGENT_PLANNER_PORT" in s.ports and not s.replica_of
+        ]
         if console:
             self.console.note(f"  console    http://localhost:{console[0]}/console")
         for service in self.services:

@@ -58,11 +58,23 @@ def postgres_service(env: dict[str, str], console: Console) -> Service | None:
         console.note(f"created a PostgreSQL cluster in {data}")
     env["DATABASE_URL"] = f"postgresql://pagi@127.0.0.1:{POSTGRES_PORT}/postgres"
     argv = as_postgres_user(
-        [postgres_tool("postgres"), "-D", str(data), "-p", str(POSTGRES_PORT), "-k", str(root),
-         "-c", "listen_addresses=127.0.0.1"]
+        [
+            postgres_tool("postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(POSTGRES_PORT),
+            "-k",
+            str(root),
+            "-c",
+            "listen_addresses=127.0.0.1",
+        ]
     )
     return Service(
-        "postgres", argv, {"POSTGRES_PORT": POSTGRES_PORT}, dict(env),
+        "postgres",
+        argv,
+        {"POSTGRES_PORT": POSTGRES_PORT},
+        dict(env),
         lambda: port_in_use(POSTGRES_PORT),
     )
 
@@ -92,8 +104,16 @@ def chroma_service(env: dict[str, str], console: Console) -> Service | None:
     binary = Path(sys.executable).with_name("chroma")
     port = port_from(env, "CHROMA_PORT", default=CHROMA_PORT)
     env["CHROMA_HOST"], env["CHROMA_PORT"] = "127.0.0.1", str(port)
-    argv = [str(binary), "run", "--path", str(SCALE_DIR / "chroma"), "--host", "127.0.0.1",
-            "--port", str(port)]
+    argv = [
+        str(binary),
+        "run",
+        "--path",
+        str(SCALE_DIR / "chroma"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     return Service(
         "chroma", argv, {"CHROMA_PORT": port}, dict(env), http_health(port, "/api/v2/heartbeat")
     )
@@ -198,10 +218,7 @@ def nginx_config(fronted: list[tuple[Service, list[Service]]], prefix: Path) -> 
         "http {\n    access_log off;\n    client_max_body_size 8m;\n"
         f"    client_body_temp_path {temp}/body;\n    proxy_temp_path {temp}/proxy;\n"
         f"    fastcgi_temp_path {temp}/fastcgi;\n    uwsgi_temp_path {temp}/uwsgi;\n"
-        f"    scgi_temp_path {temp}/scgi;\n"
-        + "".join(upstreams)
-        + "".join(servers)
-        + "}\n"
+        f"    scgi_temp_path {temp}/scgi;\n" + "".join(upstreams) + "".join(servers) + "}\n"
     )
 
 

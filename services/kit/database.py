@@ -50,7 +50,6 @@ def engine_url(database_url: str, sqlite_path: Path) -> str:
     return f"postgresql+asyncpg://{rest}"
 
 
-
 class Database:
     """One database per service. Statements are written once, as functions of a
     SQLAlchemy Connection, and run by `read` or `write`: on SQLite in one dedicated thread

@@ -60,9 +60,7 @@ async def keep_consuming(
             await asyncio.sleep(delay)
 
 
-async def _consume_once(
-    redis_url: str, consume: Callable[[redis.Redis], Awaitable[None]]
-) -> None:
+async def _consume_once(redis_url: str, consume: Callable[[redis.Redis], Awaitable[None]]) -> None:
     client = connect(redis_url)
     try:
         await consume(client)

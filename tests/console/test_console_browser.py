@@ -30,8 +30,13 @@ ARTIFACTS = ROOT / "test-artifacts" / "console"
 FINAL = '{"steps": ["Clear the floor", "Sort what stays", "Label the shelves"]}'
 # No network at run time: Chromium must not try to reach anything but the planner.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # Generous: a "hung" bound on a loaded machine, never the thing measured.
 expect.set_options(timeout=60_000)
@@ -87,9 +92,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser, planner: PlannerClient) -> Iterator[Page]:
     """A console tab that already holds the planner's API key."""
     context = browser.new_context(base_url=planner.url, viewport={"width": 1280, "height": 900})
-    context.add_init_script(
-        f"sessionStorage.setItem('pagi-console-key', {planner.api_key!r});"
-    )
+    context.add_init_script(f"sessionStorage.setItem('pagi-console-key', {planner.api_key!r});")
     tab = context.new_page()
     yield tab
     context.close()
@@ -161,8 +164,11 @@ def test_a_reload_mid_run_shows_the_whole_timeline(page: Page, fake: FakeOpenAI)
         f"{planner_url(page)}/runs/{run_id}/events", headers={"X-API-Key": API_KEY}, timeout=30
     ).text
     # Every event once, in order; consecutive plan.delta events share one card.
-    expected = [e.id for e in events_only(parse_stream(iter(stored.splitlines())))
-                if e.event != "plan.delta" or e.id is None]
+    expected = [
+        e.id
+        for e in events_only(parse_stream(iter(stored.splitlines())))
+        if e.event != "plan.delta" or e.id is None
+    ]
     assert [n for n in shown if n in expected] == expected
 
 
