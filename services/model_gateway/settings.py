@@ -3,9 +3,12 @@ start-up)."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from pydantic_settings import NoDecode
 
 from services.kit.settings import ServiceSettings
 
@@ -24,7 +27,9 @@ class GatewaySettings(ServiceSettings):
     LLM_COOLDOWN_SECONDS: float = Field(default=30.0, ge=0, le=3600)
     LLM_COOLDOWN_FAILURES: int = Field(default=3, ge=1, le=100)
     LLM_ATTEMPT_TIMEOUT_SECONDS: float = Field(default=0.0, ge=0, le=600)
-    LLM_PRICES_PER_1K: dict[str, TokenPrice] = Field(default_factory=dict)
+    # NoDecode: parsed by the validator below, so a blank value (compose passes one when
+    # .env is silent) means no prices instead of failing as JSON.
+    LLM_PRICES_PER_1K: Annotated[dict[str, TokenPrice], NoDecode] = Field(default_factory=dict)
     OPENROUTER_API_KEY: str = ""
     OPENROUTER_MODEL_NAME: str = "mistralai/mistral-7b-instruct:free"
     OPENROUTER_BASE_URL: str = "https://openrouter.ai/api/v1"
@@ -60,5 +65,13 @@ class GatewaySettings(ServiceSettings):
 
     @field_validator("LLM_PRICES_PER_1K", mode="before")
     @classmethod
-    def blank_means_no_prices(cls, value: Any) -> Any:
-        return {} if isinstance(value, str) and not value.strip() else value
+    def prices_from_json(cls, value: Any) -> Any:
+        """JSON text by model; blank means no prices."""
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return {}
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"expected a JSON object by model name: {exc}") from None

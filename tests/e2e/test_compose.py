@@ -4,6 +4,7 @@ name exists, health checks and dependencies are wired, Prometheus scrapes every 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -312,3 +313,19 @@ def test_interpolated_defaults_are_the_services_own() -> None:
             )
             checked += 1
     assert checked >= 30
+
+
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, TLS_OVERRIDE)], ids=["base", "tls"])
+def test_each_service_accepts_the_environment_compose_gives_it(
+    files: tuple[Path, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Settings load from exactly what compose resolves (blank where .env is silent)."""
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    services = resolved(*files)["services"]
+    for name, settings in SETTINGS.items():
+        with monkeypatch.context() as env:
+            for variable in [v for v in os.environ if v in settings.model_fields]:
+                env.delenv(variable)
+            for variable, value in services[name]["environment"].items():
+                env.setenv(variable, "" if value is None else str(value))
+            settings()  # raises naming the setting compose got wrong

@@ -54,6 +54,13 @@ def test_bad_timeout_and_partial_tls_are_refused(tmp_path: Path) -> None:
     assert "TLS_SERVER_KEY_PATH" in tls.stderr
 
 
+def test_prices_that_are_not_json_are_refused_naming_the_variable(tmp_path: Path) -> None:
+    result = start_gateway(tmp_path, LLM_PRICES_PER_1K="{gpt-4o: 1}")
+    assert result.returncode == 2
+    assert "LLM_PRICES_PER_1K" in result.stderr
+    assert "expected a JSON object by model name" in result.stderr
+
+
 def test_provider_selection_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert provider_config(GatewaySettings()) is None
     monkeypatch.setenv("LLM_PROVIDER", "OpenRouter")
@@ -79,9 +86,11 @@ def test_provider_selection_and_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_blank_values_keep_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_MODEL_NAME", "RAG_GRPC_ADDR"):
         monkeypatch.setenv(name, "  ")
+    monkeypatch.setenv("LLM_PRICES_PER_1K", "")  # what compose passes when .env is silent
     settings = GatewaySettings()
     assert provider_config(settings) is None
     assert settings.RAG_GRPC_ADDR == "localhost:50052"
+    assert settings.LLM_PRICES_PER_1K == {}
     monkeypatch.setenv("LLM_PROVIDER", "openai")
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     openai = provider_config(GatewaySettings())
