@@ -7,7 +7,6 @@ import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
-
 from pydantic_settings import NoDecode
 
 from services.kit.settings import ServiceSettings
