@@ -91,7 +91,7 @@ async def run_plan_with_approval(runs: RunService, body: PlanRequest) -> JSONRes
     except QueueFullError:
         return queue_full()
     if record.status is RunStatus.WAITING_APPROVAL:
-        return waiting_answer(record)
+        return waiting_answer(record, await runs.waiting_call(record.run_id))
     if record.result is None:  # failed, or cancelled meanwhile
         return error_response(500, f"Agent execution failed: {record.error or record.status}")
     return JSONResponse({"result": record.result})

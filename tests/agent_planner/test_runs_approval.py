@@ -199,6 +199,7 @@ def test_synchronous_plan_answers_202_while_the_run_waits(
     assert body["status"] == "waiting_approval"
     assert reply.headers["Location"] == f"/runs/{body['run_id']}"
     asked = approval_request(planner, body["run_id"])
+    assert body["pending_approval"]["call_id"] == asked["call_id"]  # no stream needed
     body_reject = {"call_id": asked["call_id"], "reason": "sync test"}
     assert post(planner, f"/runs/{body['run_id']}/reject", body_reject).status_code == 200
     assert events_of(planner, body["run_id"])[-1].event == "run.succeeded"

@@ -30,13 +30,12 @@ class RejectBody(BaseModel):
     reason: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
 
 
-def waiting_answer(record: RunRecord) -> JSONResponse:
-    """202 for a synchronous /plan whose run waits for a reviewer."""
+def waiting_answer(record: RunRecord, pending: dict[str, Any] | None) -> JSONResponse:
+    """202 for a synchronous /plan whose run waits for a reviewer, with the waiting call."""
     link = f"/runs/{record.run_id}"
+    body = {"run_id": record.run_id, "status": record.status.value, "run": link}
     return JSONResponse(
-        {"run_id": record.run_id, "status": record.status.value, "run": link},
-        status_code=202,
-        headers={"Location": link},
+        {**body, "pending_approval": pending}, status_code=202, headers={"Location": link}
     )
 
 

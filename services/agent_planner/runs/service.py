@@ -150,8 +150,12 @@ class RunService:
         record = await self.get(run_id)
         described = record.as_json()
         if record.status is RunStatus.WAITING_APPROVAL:
-            described["pending_approval"] = await self.desk.checkpoints.waiting_call(run_id)
+            described["pending_approval"] = await self.waiting_call(run_id)
         return described
+
+    async def waiting_call(self, run_id: str) -> dict[str, Any] | None:
+        """The call the run waits on a reviewer for, None when it waits for none."""
+        return await self.desk.checkpoints.waiting_call(run_id)
 
     async def list(self, query: RunQuery) -> list[RunRecord]:
         return await self.store.list_runs(query)
