@@ -38,8 +38,8 @@ def test_replicas_share_postgres_and_reach_memory_through_nginx() -> None:
         env = stack[name]["environment"]
         assert (env["MEMORY_URL"], env["MEMORY_GRPC_ADDR"]) == ("http://nginx:8003", "nginx:50052")
     assert stack["model-gateway"]["environment"]["RAG_GRPC_ADDR"] == "nginx:50052"
-    ingesting = [m for m in MEMORIES if stack[m]["environment"].get("MEMORY_INGEST_ON_START")]
-    assert ingesting == ["memory-service-2"]  # only the first replica ingests
+    quiet = [m for m in MEMORIES if stack[m]["environment"]["MEMORY_INGEST_ON_START"] == "false"]
+    assert quiet == ["memory-service-2"]  # only the first replica ingests
 
 
 def test_nginx_fronts_every_replica_by_its_compose_name() -> None:
