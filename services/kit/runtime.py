@@ -29,6 +29,7 @@ from services.kit.tracing import configure_tracing, shutdown_tracing
 log = get_logger("runtime")
 Cleanup = Callable[[], Awaitable[None]]
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+TICK_SECONDS = 1.0
 
 
 def start_service(settings_class: type[SettingsT], service: str) -> SettingsT:
@@ -41,14 +42,33 @@ def start_service(settings_class: type[SettingsT], service: str) -> SettingsT:
 
 
 class _QuietSignalsServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
+    """uvicorn without its own signal handling (the runtime owns SIGTERM/SIGINT), whose
+    housekeeping tick (the Date header, the exit check) runs once a second instead of ten
+    times: an idle service wakes up nine times a second fewer. `request_exit` ends the
+    wait at once, so stopping is as quick as before."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit_requested = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit_requested.set()
 
-def _http_server(app: FastAPI, port: int, host: str) -> uvicorn.Server:
+    async def main_loop(self) -> None:
+        counter = 0  # on_tick refreshes the Date header when counter % 10 == 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK_SECONDS):
+                    await self._exit_requested.wait()
+
+
+def _http_server(app: FastAPI, port: int, host: str) -> _QuietSignalsServer:
     config = uvicorn.Config(
         app,
         host=host,
@@ -96,7 +116,7 @@ async def serve(
         log.info("shutting_down")
     finally:
         if server is not None:
-            server.should_exit = True
+            server.request_exit()
         if grpc_endpoint is not None:
             await grpc_endpoint.stop()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -19,7 +19,9 @@ from services.notifier.connection import Backoff, keep_consuming
 from services.notifier.subscriber import log_notification
 
 log = get_logger("notifier")
-BLOCK_MS = 1000
+# Longest wait for new entries: an idle notifier wakes this often (or more often when the
+# reclaim interval is shorter, so reclaiming is not delayed by the wait).
+BLOCK_MS = 5000
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 
@@ -104,6 +106,10 @@ class StreamConsumer:
     async def _read(self, client: redis.Redis, start: str, block: int | None) -> list[Entry]:
         return _entries(await client.xreadgroup(*self._read_args(start, block)))
 
+    @property
+    def _block_ms(self) -> int:
+        return max(1, min(BLOCK_MS, int(self.group.claim_idle_seconds * 1000)))
+
     def _read_args(self, start: str, block: int | None) -> tuple[Any, ...]:
         group = self.group
         return (group.group, group.consumer, {group.stream: start}, group.batch, block)
@@ -132,7 +138,7 @@ class StreamConsumer:
                 pipe.set(key, 1, ex=self.group.done_ttl_seconds)
             pipe.xack(self.group.stream, self.group.group, entry_id)
         if read_next:
-            pipe.xreadgroup(*self._read_args(">", BLOCK_MS))
+            pipe.xreadgroup(*self._read_args(">", self._block_ms))
         replies = await pipe.execute()
         return _entries(replies[-1]) if read_next else []
 

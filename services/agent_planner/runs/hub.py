@@ -233,7 +233,9 @@ class RunEventHub:
                 self._subscribed()
                 renewed = time.monotonic()
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                    # Wait for a message until the next renewal is due, not waking before.
+                    due = max(0.0, renewed + WATCH_REFRESH_SECONDS - time.monotonic())
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=due)
                     if message is not None and message.get("type") == "message":
                         self._receive(message["data"])
                     if time.monotonic() - renewed >= WATCH_REFRESH_SECONDS:
