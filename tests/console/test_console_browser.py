@@ -133,10 +133,12 @@ def test_a_run_shows_its_final_plan_live(page: Page) -> None:
 
 def test_cancel_stops_a_waiting_run(page: Page, fake: FakeOpenAI) -> None:
     gate = threading.Event()
+    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.held(FINAL, gate))
     try:
         start_run(page, "hold this one")
         expect(page.locator('#events .event[data-type="run.started"]')).to_be_visible()
+        fake.gather(1)  # the model call is in flight: the cancel must stop it, not precede it
         page.click("#cancel")
         expect(page.locator('#events .event[data-type="run.cancelled"]')).to_be_visible()
         expect(page.locator("#final")).to_contain_text("Run cancelled")
@@ -146,6 +148,7 @@ def test_cancel_stops_a_waiting_run(page: Page, fake: FakeOpenAI) -> None:
 
 def test_a_reload_mid_run_shows_the_whole_timeline(page: Page, fake: FakeOpenAI) -> None:
     gate = threading.Event()
+    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.held(FINAL, gate))
     try:
         run_id = start_run(page, "hold then finish")
@@ -177,6 +180,7 @@ def tool_call(name: str, **args: Any) -> str:
 
 
 def test_a_waiting_tool_call_is_approved_with_edited_args(page: Page, fake: FakeOpenAI) -> None:
+    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.text(tool_call("execute_code", code="print('as proposed')")), Reply.text(FINAL))
     run_id = start_run(page, "run some code")
     form = page.locator('#events .event[data-type="tool.approval_required"]')
@@ -205,6 +209,7 @@ def run_status(page: Page, run_id: str) -> str:
 def test_a_reload_during_an_approval_wait_shows_waiting_approval(
     page: Page, fake: FakeOpenAI
 ) -> None:
+    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.text(tool_call("execute_code", code="print(2)")), Reply.text(FINAL))
     run_id = start_run(page, "wait for me")
     form = page.locator('#events .event[data-type="tool.approval_required"]')
@@ -259,6 +264,7 @@ def test_a_run_searches_the_chosen_namespace_and_knowledge_bases(
 
 
 def test_a_rejected_tool_call_lets_the_model_finish(page: Page, fake: FakeOpenAI) -> None:
+    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.text(tool_call("execute_code", code="print(1)")), Reply.text(FINAL))
     start_run(page, "run code I will refuse")
     form = page.locator('#events .event[data-type="tool.approval_required"]')
