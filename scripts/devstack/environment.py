@@ -10,6 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
@@ -25,20 +26,13 @@ HUGE_PAGES = "glibc.malloc.hugetlb=1"
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file (comments, blank lines and `export ` ignored)."""
-    values: dict[str, str] = {}
+    """The KEY=VALUE settings of a .env file, read by python-dotenv as each service's
+    settings read it (comments after a value, quotes and `export ` included), so what the
+    runner passes on as real environment is what the service would have read itself."""
     if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+        return {}
+    values = dotenv_values(path, encoding="utf-8")
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def stack_environment() -> dict[str, str]:
