@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from dotenv import dotenv_values
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +40,17 @@ class ServiceSettings(BaseSettings):
     # Loopback unless told otherwise: containers set 0.0.0.0 explicitly.
     BIND_HOST: str = "127.0.0.1"
     INTERNAL_API_KEY: str = ""
+
+    @classmethod
+    def undeclared(cls, name: str) -> str:
+        """A variable no field declares (e.g. a custom provider's <NAME>_BASE_URL), from
+        the same places as the fields: the environment, then the env file; "" if unset."""
+        value = os.environ.get(name)
+        env_file = cls.model_config.get("env_file")
+        if value is None and isinstance(env_file, str) and Path(env_file).is_file():
+            encoding = cls.model_config.get("env_file_encoding")
+            value = dotenv_values(env_file, encoding=encoding).get(name)
+        return (value or "").strip()
 
     def internal_key(self) -> str | None:
         """The shared key of internal calls, or None when unset or blank."""

@@ -8,11 +8,8 @@ key, read like every setting: the environment first, then the .env file.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-
-from dotenv import dotenv_values
 
 from services.kit.errors import ConfigError
 from services.model_gateway.mock import MODEL_NAME as MOCK_MODEL_NAME
@@ -112,7 +109,7 @@ def _config(settings: GatewaySettings, name: str, variable: str) -> ProviderConf
     if name == MOCK:
         return MOCK_CONFIG
     if name not in PROVIDERS:
-        return _custom_config(name, variable)
+        return _custom_config(settings, name, variable)
     spec = PROVIDERS[name]
     base = _base_url(getattr(settings, spec.base_url_variable), spec)
     model = getattr(settings, spec.model_variable).strip()
@@ -130,11 +127,14 @@ def _config(settings: GatewaySettings, name: str, variable: str) -> ProviderConf
     return ProviderConfig(name, base, model, key)
 
 
-def _custom_config(name: str, variable: str) -> ProviderConfig:
+def _custom_config(settings: GatewaySettings, name: str, variable: str) -> ProviderConfig:
     """An OpenAI-compatible provider known only by its <NAME>_* settings."""
     prefix = name.upper().replace("-", "_")
     spec = ProviderSpec(f"{prefix}_BASE_URL", f"{prefix}_MODEL_NAME", f"{prefix}_API_KEY")
-    base, model = _setting(spec.base_url_variable), _setting(spec.model_variable)
+    base, model = (
+        settings.undeclared(spec.base_url_variable),
+        settings.undeclared(spec.model_variable),
+    )
     if not base or not model:
         raise ConfigError(
             f"{variable}: unknown provider {name!r}: the built-in ones are "
@@ -142,16 +142,8 @@ def _custom_config(name: str, variable: str) -> ProviderConfig:
             f"{spec.base_url_variable} and {spec.model_variable} (and {spec.key_variable} "
             "when it takes a key)"
         )
-    return ProviderConfig(name, _base_url(base, spec), model, _setting(f"{prefix}_API_KEY"))
-
-
-def _setting(variable: str) -> str:
-    """A variable no settings class declares, from the same places: the environment, then
-    the .env file."""
-    value = os.environ.get(variable)
-    if value is None:
-        value = dotenv_values(".env").get(variable) if os.path.exists(".env") else None
-    return (value or "").strip()
+    key = settings.undeclared(f"{prefix}_API_KEY")
+    return ProviderConfig(name, _base_url(base, spec), model, key)
 
 
 def _base_url(value: str, spec: ProviderSpec) -> str:
