@@ -51,6 +51,13 @@ def fake() -> Iterator[FakeOpenAI]:
         yield server
 
 
+@pytest.fixture(autouse=True)
+def no_left_over_replies(fake: FakeOpenAI) -> None:
+    """Each test starts from an empty reply queue: a reply an earlier test queued for a
+    model call that never came must not answer this test's call."""
+    fake.reset()
+
+
 @pytest.fixture(scope="module")
 def sandbox(module_spawn: Spawner, tmp_path_factory: Any) -> ServiceProcess:
     """The console planner's own sandbox, so the system test can stop it."""
@@ -133,7 +140,6 @@ def test_a_run_shows_its_final_plan_live(page: Page) -> None:
 
 def test_cancel_stops_a_waiting_run(page: Page, fake: FakeOpenAI) -> None:
     gate = threading.Event()
-    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.held(FINAL, gate))
     try:
         start_run(page, "hold this one")
@@ -148,7 +154,6 @@ def test_cancel_stops_a_waiting_run(page: Page, fake: FakeOpenAI) -> None:
 
 def test_a_reload_mid_run_shows_the_whole_timeline(page: Page, fake: FakeOpenAI) -> None:
     gate = threading.Event()
-    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.held(FINAL, gate))
     try:
         run_id = start_run(page, "hold then finish")
@@ -180,7 +185,6 @@ def tool_call(name: str, **args: Any) -> str:
 
 
 def test_a_waiting_tool_call_is_approved_with_edited_args(page: Page, fake: FakeOpenAI) -> None:
-    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.text(tool_call("execute_code", code="print('as proposed')")), Reply.text(FINAL))
     run_id = start_run(page, "run some code")
     form = page.locator('#events .event[data-type="tool.approval_required"]')
@@ -209,7 +213,6 @@ def run_status(page: Page, run_id: str) -> str:
 def test_a_reload_during_an_approval_wait_shows_waiting_approval(
     page: Page, fake: FakeOpenAI
 ) -> None:
-    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.text(tool_call("execute_code", code="print(2)")), Reply.text(FINAL))
     run_id = start_run(page, "wait for me")
     form = page.locator('#events .event[data-type="tool.approval_required"]')
@@ -264,7 +267,6 @@ def test_a_run_searches_the_chosen_namespace_and_knowledge_bases(
 
 
 def test_a_rejected_tool_call_lets_the_model_finish(page: Page, fake: FakeOpenAI) -> None:
-    fake.reset()  # nothing left over from an earlier test
     fake.push(Reply.text(tool_call("execute_code", code="print(1)")), Reply.text(FINAL))
     start_run(page, "run code I will refuse")
     form = page.locator('#events .event[data-type="tool.approval_required"]')
