@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from services.memory.errors import DependencyUnavailable, InvalidRequest
 
 log = get_logger("memory.store")
 UNREADABLE_EXTRA = "extra_unreadable"
+SHORT_READ_ROWS = 100  # a history read of up to this many rows runs on the event loop
 METADATA = sa.MetaData()
 MESSAGES = sa.Table(
     "messages",
@@ -95,7 +97,8 @@ class SessionStore:
         return len(rows)
 
     async def history(self, session_id: str, limit: int | None = None) -> list[StoredMessage]:
-        rows = await self._use("query failed", self._db.read, _history, session_id, limit)
+        read = partial(self._db.read, short=limit is not None and limit <= SHORT_READ_ROWS)
+        rows = await self._use("query failed", read, _history, session_id, limit)
         return [
             StoredMessage(role=r[0], content=r[1], extra=decode_extra(r[2]), stored_at=_stamp(r[3]))
             for r in rows
@@ -103,7 +106,8 @@ class SessionStore:
 
     async def latest_session(self) -> str | None:
         """The session that received the most recent message, if any."""
-        rows = await self._use("query failed", self._db.read, _latest_session)
+        read = partial(self._db.read, short=True)
+        rows = await self._use("query failed", read, _latest_session)
         return str(rows[0][0]) if rows else None
 
     async def check(self) -> None:

@@ -4,6 +4,8 @@ previous -> latest, two migrators at once) and a PostgreSQL that goes away and c
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,3 +116,64 @@ async def test_postgres_outage_is_reported_and_recovers(tmp_path: Path) -> None:
     finally:
         await db.close()
         cluster.remove()
+
+
+async def ticking(stop: asyncio.Event) -> int:
+    """How many 10 ms sleeps the event loop completes until stop is set."""
+    ticks = 0
+    while not stop.is_set():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    return ticks
+
+
+async def test_sqlite_write_waits_for_another_writer_without_holding_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "locked.db"
+    db = Database(engine_url("", path))
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        await db.migrate("svc", V1)
+        other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+        other.execute("INSERT INTO notes (text) VALUES ('first')")
+        threading.Timer(0.5, other.execute, ["COMMIT"]).start()
+        stop = asyncio.Event()
+        loop_ticks = asyncio.create_task(ticking(stop))
+        await db.write(lambda c: c.execute(NOTES.insert().values(text="second")))
+        stop.set()
+        assert await loop_ticks >= 20  # the loop went on while the write waited
+        texts = await db.read(lambda c: c.execute(sa.select(NOTES.c.text)).scalars().all())
+        assert texts == ["first", "second"]
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_sqlite_failed_write_leaves_the_next_one_working(tmp_path: Path) -> None:
+    db = Database(engine_url("", tmp_path / "fail.db"))
+    try:
+        await db.migrate("svc", V1)
+        with pytest.raises(DatabaseUnavailable, match="no such table: missing"):
+            await db.write(lambda c: c.execute(sa.text("INSERT INTO missing VALUES (1)")))
+        await db.write(lambda c: c.execute(NOTES.insert().values(text="kept")))
+        texts = await db.read(lambda c: c.execute(sa.select(NOTES.c.text)).scalars().all())
+        assert texts == ["kept"]
+    finally:
+        await db.close()
+
+
+async def test_sqlite_write_ahead_log_is_copied_back_as_writes_go_on(tmp_path: Path) -> None:
+    """The thread copies the log back every so many writes, even back-to-back ones, so it
+    stays well below the size at which a commit on the loop would have to (1000 pages)."""
+    path = tmp_path / "wal.db"
+    db = Database(engine_url("", path))
+    try:
+        await db.migrate("svc", V1)
+        text = "x" * 3000  # about a page per transaction
+        for _ in range(3000):
+            await db.write(lambda c: c.execute(NOTES.insert().values(text=text)))
+        wal_bytes = (tmp_path / "wal.db-wal").stat().st_size
+        assert wal_bytes < 1000 * 4096 / 2, wal_bytes
+    finally:
+        await db.close()

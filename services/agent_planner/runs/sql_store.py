@@ -182,7 +182,7 @@ class SqlRunStore:
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         query = SELECT_RECORDS.where(RUNS.c.run_id == run_id)
-        found = await self.database.read(_records, query)
+        found = await self.database.read(_records, query, short=True)
         return found[0] if found else None
 
     async def list_runs(self, query: RunQuery) -> list[RunRecord]:
@@ -211,7 +211,7 @@ class SqlRunStore:
             connection.execute(RUN_KNOWLEDGE.delete().where(RUN_KNOWLEDGE.c.run_id.in_(old_ids)))
             return int(connection.execute(RUNS.delete().where(old)).rowcount)
 
-        return await self.database.write(delete)
+        return await self.database.write(delete, short=False)
 
     def insert_event(
         self, connection: sa.Connection, run_id: str, event_type: str, data: dict[str, Any]
