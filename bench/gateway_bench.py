@@ -6,7 +6,9 @@
    turn, round after round, so machine noise falls on both sides alike. The gateway runs as
    in production (INFO logs, metrics, trailing metadata) without the RAG preamble, which
    would add a memory lookup to the figure. Targets at concurrency 32: p50 <= 2 ms,
-   p99 <= 10 ms.
+   p99 <= 10 ms. Beside it, for scale, the same figure for a bare relay: a grpc.aio server
+   whose GetPlan is one aiohttp call and nothing else, the least any gateway built on
+   these libraries adds on this machine.
 2. CPU per GetPlan (mock provider) over the CPU per call of a bare grpc.aio echo server,
    both driven the same way; from /proc. Target <= 1.5. The services run on uvloop and the
    floor on asyncio's loop, so the same echo on uvloop is shown beside it, for scale.
@@ -43,10 +45,10 @@ TARGET_P50_MS, TARGET_P99_MS, TARGET_CPU_RATIO = 2.0, 10.0, 1.5
 Call = Callable[[], Awaitable[object]]
 
 
-def bench_server(kind: str, port: int, workdir: Path) -> ServiceProcess:
+def bench_server(kind: str, port: int, workdir: Path, *extra: str) -> ServiceProcess:
     return ServiceProcess(
         name=f"bench-{kind}",
-        argv=[sys.executable, "-m", "bench.bench_servers", kind, str(port)],
+        argv=[sys.executable, "-m", "bench.bench_servers", kind, str(port), *extra],
         env=base_env(),
         cwd=workdir,
         log_path=workdir / f"{kind}.log",
@@ -125,26 +127,33 @@ def plan_call(stub: pb_grpc.ModelGatewayStub) -> Call:
     return call
 
 
-async def overhead(provider_port: int, gateway_port: int, rounds: int, per_round: int) -> list[str]:
+async def overhead(
+    provider_port: int, relay_port: int, gateway_port: int, rounds: int, per_round: int
+) -> list[str]:
     lines = []
     connector = aiohttp.TCPConnector(limit=128)
     async with (
         aiohttp.ClientSession(connector=connector) as http,
+        grpc.aio.insecure_channel(f"127.0.0.1:{relay_port}") as relay_channel,
         grpc.aio.insecure_channel(f"127.0.0.1:{gateway_port}") as channel,
     ):
-        direct, via_gateway = (
+        direct, via_relay, via_gateway = (
             direct_call(http, provider_port),
+            plan_call(pb_grpc.ModelGatewayStub(relay_channel)),
             plan_call(pb_grpc.ModelGatewayStub(channel)),
         )
-        await latencies(direct, 64, 32)
-        await latencies(via_gateway, 64, 32)
+        for call in (direct, via_relay, via_gateway):
+            await latencies(call, 64, 32)
         for concurrency in CONCURRENCIES:
             floor: list[float] = []
+            relayed: list[float] = []
             measured: list[float] = []
             for _ in range(rounds):
                 floor += await latencies(direct, per_round, concurrency)
+                relayed += await latencies(via_relay, per_round, concurrency)
                 measured += await latencies(via_gateway, per_round, concurrency)
             lines.append(overhead_line(concurrency, floor, measured))
+            lines.append(relay_line(concurrency, floor, relayed))
     return lines
 
 
@@ -165,6 +174,14 @@ def overhead_line(concurrency: int, floor: list[float], measured: list[float]) -
         )
     return f"GetPlan overhead at concurrency {concurrency} ({len(measured)} calls): " + "; ".join(
         figures
+    )
+
+
+def relay_line(concurrency: int, floor: list[float], relayed: list[float]) -> str:
+    extra = [(percentile(relayed, pct) - percentile(floor, pct)) * 1000 for pct in (50, 99)]
+    return (
+        f"  for scale, a bare relay (grpc.aio server, one aiohttp call, nothing else) at "
+        f"concurrency {concurrency}: overhead p50 {extra[0]:.2f} ms, p99 {extra[1]:.2f} ms"
     )
 
 
@@ -209,6 +226,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         provider_port = free_port()
         start(bench_server("provider", provider_port, workdir))
         await wait_for_port(provider_port)
+        relay_port = free_port()
+        relay = start(
+            bench_server("relay", relay_port, workdir, "--provider-port", str(provider_port))
+        )
+        await wait_for_port(relay_port)
         openai, openai_port = gateway(
             workdir,
             LLM_PROVIDER="openai",
@@ -218,8 +240,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[str]:
             REQUEST_TIMEOUT_SECONDS="30",
         )
         start(openai)
-        lines = await overhead(provider_port, openai_port, args.rounds, args.per_round)
+        lines = await overhead(provider_port, relay_port, openai_port, args.rounds, args.per_round)
         openai.stop()
+        relay.stop()
         servers: dict[str, tuple[ServiceProcess, int]] = {}
         for kind in ("echo", "echo-uvloop", "kit-echo"):
             port = free_port()
