@@ -27,8 +27,7 @@ log = get_logger("database")
 # The primary key type: BIGINT identity on PostgreSQL, the rowid alias on SQLite.
 RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MIGRATIONS_TABLE = "schema_migrations"
-THREAD_LOCK_WAIT_MS = 10_000  # how long the thread waits for another process's write lock
-WAL_PAGES = 1000  # SQLite's own default checkpoint threshold
+THREAD_LOCK_WAIT_SECONDS = 10.0  # how long the thread waits for another connection's lock
 CHECKPOINT_EVERY = 128  # writes on the loop between checkpoints in the thread
 T = TypeVar("T")
 __all__ = ["Database", "DatabaseUnavailable", "Migration", "RowId", "engine_url"]
@@ -67,7 +66,6 @@ class Database:
         self.is_postgres = url.startswith("postgresql")
         self.backend = "postgresql" if self.is_postgres else "sqlite"
         self._async: AsyncEngine | None = None
-        self._sync: sa.Engine | None = None
         self._in_thread: _KeptConnection | None = None
         self._on_loop: _KeptConnection | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -83,12 +81,11 @@ class Database:
                 connect_args={"timeout": connect_timeout},
             )
         else:
-            self._sync = _sqlite_engine(url)
-            self._in_thread = _KeptConnection(self._sync, THREAD_LOCK_WAIT_MS, WAL_PAGES)
+            self._in_thread = _KeptConnection(url, THREAD_LOCK_WAIT_SECONDS)
             # The loop never waits for a lock: the thread does. The thread also copies the
-            # WAL back as writes go on; the loop's own checkpoint is a backstop for when
-            # that fails (e.g. another process's reader holds an old snapshot).
-            self._on_loop = _KeptConnection(self._sync, busy_ms=0, checkpoint_pages=WAL_PAGES)
+            # WAL back as writes go on; SQLite's own checkpoint at commit (1000 pages) is a
+            # backstop for when that fails (e.g. another process's reader holds a snapshot).
+            self._on_loop = _KeptConnection(url, lock_wait_seconds=0.0)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
 
     async def read(self, work: Callable[..., T], *args: Any, short: bool = False) -> T:
@@ -120,7 +117,7 @@ class Database:
         if self._async is not None:
             await self._async.dispose()
         if self._in_thread is not None and self._on_loop is not None and self._thread:
-            self._on_loop.release()
+            self._on_loop.dispose()
             await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread.dispose)
             self._thread.shutdown(wait=True)
 
@@ -187,28 +184,34 @@ class _KeptConnection:
     """One SQLite connection, kept checked out between calls: a pool checkout and return
     per statement cost more CPU than the statement (115 against 70 us per one-row write).
     Each call is still its own transaction, and after any failure the connection goes back
-    to the pool, so the next call starts on a clean one. `busy_ms`: how long BEGIN waits
-    for another connection's write lock (at 0 a held lock raises LockBusy before the work
-    runs); `checkpoint_pages`: the WAL size at which a commit copies it back (0: never)."""
+    to the pool, so the next call starts on a clean one. When it does not wait for locks
+    (lock_wait_seconds 0), a lock held elsewhere raises LockBusy before a write's work
+    runs (or during a read, which can be read again)."""
 
-    def __init__(self, engine: sa.Engine, busy_ms: int, checkpoint_pages: int) -> None:
-        self.engine = engine
-        self.busy_ms = busy_ms
-        self.checkpoint_pages = checkpoint_pages
+    def __init__(self, url: str, lock_wait_seconds: float) -> None:
+        self.engine = _sqlite_engine(url, lock_wait_seconds)
+        self.waits_for_locks = lock_wait_seconds > 0
         self._connection: sa.Connection | None = None
 
     def call(self, work: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
-        connection = self._connected().execution_options(write_transaction=write)
         try:
+            connection = self._connected().execution_options(write_transaction=write)
             transaction = connection.begin()
         except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
             self.release()
-            if self.busy_ms == 0 and _is_busy(exc):
+            if self._not_waited_for(exc):
                 raise LockBusy() from exc
             raise
         try:
             with transaction:  # a read commits its BEGIN..COMMIT, dropping its snapshot
                 return work(connection, *args)
+        except sa.exc.OperationalError as exc:
+            self.release()
+            # A read can meet a lock too (rarely, e.g. while the WAL starts over): it is read
+            # again where locks are waited for. A write holds its lock from BEGIN on.
+            if not write and self._not_waited_for(exc):
+                raise LockBusy() from exc
+            raise
         except BaseException:
             self.release()
             raise
@@ -225,12 +228,12 @@ class _KeptConnection:
             connection, self._connection = self._connection, None
             connection.close()
 
+    def _not_waited_for(self, exc: Exception) -> bool:
+        return not self.waits_for_locks and _is_busy(exc)
+
     def _connected(self) -> sa.Connection:
         if self._connection is None:
             self._connection = self.engine.connect()
-            driver = self._driver()
-            driver.execute(f"PRAGMA busy_timeout={self.busy_ms}")
-            driver.execute(f"PRAGMA wal_autocheckpoint={self.checkpoint_pages}")
         return self._connection
 
     def _driver(self) -> sqlite3.Connection:
@@ -256,11 +259,16 @@ def _fresh_sqlite_read(path: str, query: str) -> None:
         raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
 
 
-def _sqlite_engine(url: str) -> sa.Engine:
+def _sqlite_engine(url: str, lock_wait_seconds: float) -> sa.Engine:
+    """The engine of one kept connection, which waits this long for another's lock."""
     path = sa.make_url(url).database or ""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # Two connections: the event loop's and the thread's (each set up by _KeptConnection).
-    engine = sa.create_engine(f"sqlite:///{path}", pool_size=2, max_overflow=0)
+    engine = sa.create_engine(
+        f"sqlite:///{path}",
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"timeout": lock_wait_seconds},
+    )
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

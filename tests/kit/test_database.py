@@ -118,6 +118,10 @@ async def test_postgres_outage_is_reported_and_recovers(tmp_path: Path) -> None:
         cluster.remove()
 
 
+def note_texts(connection: sa.Connection) -> list[str]:
+    return list(connection.execute(sa.select(NOTES.c.text)).scalars())
+
+
 async def ticking(stop: asyncio.Event) -> int:
     """How many 10 ms sleeps the event loop completes until stop is set."""
     ticks = 0
@@ -143,10 +147,39 @@ async def test_sqlite_write_waits_for_another_writer_without_holding_the_loop(
         await db.write(lambda c: c.execute(NOTES.insert().values(text="second")))
         stop.set()
         assert await loop_ticks >= 20  # the loop went on while the write waited
-        texts = await db.read(lambda c: c.execute(sa.select(NOTES.c.text)).scalars().all())
-        assert texts == ["first", "second"]
+        assert await db.read(note_texts) == ["first", "second"]
     finally:
         other.close()
+        await db.close()
+
+
+async def test_sqlite_short_read_waits_for_an_exclusive_lock_without_holding_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "exclusive.db"
+    setup = Database(engine_url("", path))
+    await setup.migrate("svc", V1)
+    await setup.write(lambda c: c.execute(NOTES.insert().values(text="first")))
+    await setup.close()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")  # no one else may even read
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO notes (text) VALUES ('second')")
+
+    def release() -> None:
+        other.execute("COMMIT")
+        other.close()
+
+    threading.Timer(0.5, release).start()
+    db = Database(engine_url("", path))
+    try:
+        stop = asyncio.Event()
+        loop_ticks = asyncio.create_task(ticking(stop))
+        texts = await db.read(note_texts, short=True)
+        stop.set()
+        assert await loop_ticks >= 20
+        assert texts == ["first", "second"]
+    finally:
         await db.close()
 
 
@@ -157,8 +190,7 @@ async def test_sqlite_failed_write_leaves_the_next_one_working(tmp_path: Path) -
         with pytest.raises(DatabaseUnavailable, match="no such table: missing"):
             await db.write(lambda c: c.execute(sa.text("INSERT INTO missing VALUES (1)")))
         await db.write(lambda c: c.execute(NOTES.insert().values(text="kept")))
-        texts = await db.read(lambda c: c.execute(sa.select(NOTES.c.text)).scalars().all())
-        assert texts == ["kept"]
+        assert await db.read(note_texts) == ["kept"]
     finally:
         await db.close()
 
