@@ -22,5 +22,6 @@ def build_consumer(settings: NotifierSettings) -> StreamConsumer | NotificationS
         settings.NOTIFIER_CLAIM_IDLE_SECONDS,
         settings.NOTIFIER_BATCH,
         settings.NOTIFIER_DONE_TTL_SECONDS,
+        settings.NOTIFIER_BATCH_WAIT_MS / 1000,
     )
     return StreamConsumer(settings.redis_url(), group, backoff)

@@ -22,3 +22,6 @@ class NotifierSettings(RedisChannelSettings):
     NOTIFIER_CLAIM_IDLE_SECONDS: float = Field(default=60.0, gt=0)
     NOTIFIER_BATCH: int = Field(default=100, ge=1, le=10_000)
     NOTIFIER_DONE_TTL_SECONDS: int = Field(default=7 * 24 * 3600, ge=60)
+    # After a read that brought entries, wait this long before logging them and reading
+    # on, so entries arriving close together cost one round trip; 0: never wait.
+    NOTIFIER_BATCH_WAIT_MS: int = Field(default=20, ge=0, le=1000)

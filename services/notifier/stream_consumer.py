@@ -7,6 +7,7 @@ the log shows each notification once."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ class StreamGroup:
     claim_idle_seconds: float
     batch: int
     done_ttl_seconds: int
+    batch_wait_seconds: float = 0.0
 
     def done_key(self, entry_id: str) -> str:
         return f"{self.stream}:done:{self.group}:{entry_id}"
@@ -84,6 +86,10 @@ class StreamConsumer:
                 last_claim = time.monotonic()
                 await self._reclaim(client)
             entries = await self._handle(client, entries, fresh=True, read_next=True)
+            if entries and self.group.batch_wait_seconds:
+                # Entries close behind these (a run's result, then its status) come with
+                # the read that acknowledges these, instead of a round trip each.
+                await asyncio.sleep(self.group.batch_wait_seconds)
 
     async def _reclaim(self, client: redis.Redis) -> None:
         start = "0-0"

@@ -138,3 +138,25 @@ def test_new_entries_are_logged_and_acknowledged_without_looking_up_done_markers
     assert [r["stream_id"] for r in received(notifier)] == ids
     assert stats["cmdstat_xack"]["calls"] == 5
     assert "cmdstat_mget" not in stats
+
+
+def test_entries_arriving_close_together_are_read_in_one_round_trip(
+    spawn: Spawner, tmp_path: Path
+) -> None:
+    """After a read brings entries the notifier waits NOTIFIER_BATCH_WAIT_MS before the
+    next: the four entries written while it waits come with one read, not one read each."""
+    own_redis = spawn(redis_process(tmp_path / "redis"))
+    notifier = spawn(notifier_process(tmp_path, own_redis.port, NOTIFIER_BATCH_WAIT_MS="500"))
+    payloads = [json.dumps({"trace_id": f"close-{n}"}) for n in range(5)]
+    with redis.Redis(host="127.0.0.1", port=own_redis.port) as client:
+        before = client.info("commandstats")["cmdstat_xreadgroup"]["calls"]
+        for payload in payloads:
+            client.xadd(STREAM, {"payload": payload})
+            time.sleep(0.05)
+        wait_until(lambda: len(received(notifier)) == 5, "every entry logged")
+        wait_until(lambda: pending(own_redis.port, STREAM, "notifier") == 0, "all acknowledged")
+        reads = client.info("commandstats")["cmdstat_xreadgroup"]["calls"] - before
+    # The blocked read that brought the first entry, the one that brought the other four
+    # and the blocked read after them (without the wait: a read per entry and one more).
+    assert reads <= 3, reads
+    assert [r["payload"] for r in received(notifier)] == payloads
