@@ -177,7 +177,7 @@ class Database:
 
 
 class LockBusy(Exception):
-    """A transaction could not begin at once: another connection holds the write lock."""
+    """Another connection holds a lock that this one does not wait for."""
 
 
 class _KeptConnection:
