@@ -43,6 +43,7 @@ MIGRATIONS = [Migration(1, "audit log", create_audit_log)]
 # Built once: a prebuilt statement keeps its cache key, so each write skips re-deriving it.
 INSERT_ROW = AUDIT_LOG.insert()
 READ_CHECK = "SELECT id FROM audit_log ORDER BY id DESC LIMIT 1"
+LINGER_SECONDS = 0.05  # longest a queued row waits for others to share its transaction
 
 
 def utc_timestamp(at: float | None = None) -> str:
@@ -53,14 +54,17 @@ def utc_timestamp(at: float | None = None) -> str:
 
 
 class AuditLog:
-    """Rows are written by one writer task in the order they were queued; rows queued while
-    a write runs go together in the next transaction (a run's rows and concurrent runs' rows
-    share commits instead of paying one each)."""
+    """Rows are written by one writer task in the order they were queued. A queued row
+    waits up to LINGER_SECONDS for others to share its transaction (a /plan's PLAN_START
+    and its closing rows, concurrent runs' rows), and no longer once someone waits for it
+    (`settled`, `record`): a run's rows are in before its tool steps, notifications and
+    answer, as they were when each was written at once."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._queued: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._linger: asyncio.TimerHandle | None = None
         self._last: asyncio.Future[bool] | None = None
 
     async def open(self) -> None:
@@ -71,7 +75,9 @@ class AuditLog:
         self, trace_id: str | None, session_id: str, event_type: str, data: dict[str, Any]
     ) -> bool:
         """Append one row; a failed write is logged with the full row and returns False."""
-        return await self.record_soon(trace_id, session_id, event_type, data)
+        written = self.record_soon(trace_id, session_id, event_type, data)
+        self._write_now()
+        return await written
 
     def record_soon(
         self, trace_id: str | None, session_id: str, event_type: str, data: dict[str, Any]
@@ -85,17 +91,31 @@ class AuditLog:
             "event_type": event_type,
             "data": json.dumps(data),
         }
-        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[bool] = loop.create_future()
         self._queued.append((row, written))
         self._last = written
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_queued(), name="audit-writer")
+        if self._linger is None and not self._writing:
+            self._linger = loop.call_later(LINGER_SECONDS, self._write_now)
         return written
 
     async def settled(self) -> None:
         """Return once every row queued so far is written (or has failed and been logged)."""
         if self._last is not None:
+            self._write_now()
             await asyncio.shield(self._last)
+
+    @property
+    def _writing(self) -> bool:
+        return self._writer is not None and not self._writer.done()
+
+    def _write_now(self) -> None:
+        """Start writing what is queued (the writer takes rows queued meanwhile too)."""
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        if self._queued and not self._writing:
+            self._writer = asyncio.create_task(self._write_queued(), name="audit-writer")
 
     async def _write_queued(self) -> None:
         while self._queued:
@@ -136,6 +156,7 @@ class AuditLog:
         return True
 
     async def close(self) -> None:
+        self._write_now()
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
         await self.database.close()

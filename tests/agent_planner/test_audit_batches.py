@@ -1,4 +1,4 @@
-"""The audit writer: rows queued while a write runs share the next transaction, keep the
+"""The audit writer: rows queued together or while a write runs share a transaction, keep the
 order they were queued in, and a failed write is reported for every row it held."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import structlog
 
-from services.agent_planner.audit import AuditLog
+from services.agent_planner.audit import LINGER_SECONDS, AuditLog
 from services.kit.database import Database, DatabaseUnavailable
 
 
@@ -68,3 +68,60 @@ def test_a_failed_write_logs_every_row_it_held(
     failed = [entry for entry in logs if entry["event"] == "audit_write_failed"]
     assert [entry["row"]["event_type"] for entry in failed] == ["EVENT_0", "EVENT_1", "EVENT_2"]
     assert all("disk I/O error" in entry["error"] for entry in failed)
+
+
+def test_a_row_waits_briefly_for_the_rows_that_follow_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PLAN_START and a short run's closing rows share a transaction: a row queued a few
+    milliseconds after another joins it, as long as nobody waits for the first."""
+
+    async def scenario() -> tuple[list[int], bool]:
+        audit = AuditLog(Database(f"sqlite:///{tmp_path / 'audit.db'}"))
+        await audit.open()
+        writes = counting_writes(audit, monkeypatch)
+        first = audit.record_soon("t3", "s3", "PLAN_START", {})
+        await asyncio.sleep(LINGER_SECONDS / 5)
+        waited = first.done()
+        audit.record_soon("t3", "s3", "PLAN_END", {})
+        await audit.settled()
+        await audit.close()
+        return writes, waited
+
+    writes, written_before_second = asyncio.run(scenario())
+    assert not written_before_second
+    assert writes == [2]
+
+
+def test_a_row_nobody_waits_for_is_written_within_the_linger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> tuple[list[int], bool]:
+        audit = AuditLog(Database(f"sqlite:///{tmp_path / 'audit.db'}"))
+        await audit.open()
+        writes = counting_writes(audit, monkeypatch)
+        alone = audit.record_soon("t4", "s4", "PLAN_START", {})
+        await asyncio.sleep(LINGER_SECONDS * 4)
+        done = alone.done() and alone.result()
+        await audit.close()
+        return writes, done
+
+    writes, done = asyncio.run(scenario())
+    assert done
+    assert writes == [1]
+
+
+def test_rows_still_queued_are_written_on_close(tmp_path: Path) -> None:
+    path = f"sqlite:///{tmp_path / 'audit.db'}"
+
+    async def scenario() -> list[str]:
+        audit = AuditLog(Database(path))
+        await audit.open()
+        audit.record_soon("t5", "s5", "PLAN_START", {})
+        await audit.close()
+        reopened = AuditLog(Database(path))
+        rows = await reopened.rows(trace_id="t5")
+        await reopened.close()
+        return [r["event_type"] for r in rows]
+
+    assert asyncio.run(scenario()) == ["PLAN_START"]
