@@ -10,11 +10,11 @@ import os
 import secrets
 from pathlib import Path
 
-from dotenv import dotenv_values
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 from scripts.devstack.errors import RunnerError
+from services.kit.settings import ENV_FILE, read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Where a generated INTERNAL_API_KEY is kept (owner-only) for calling services by hand.
@@ -25,19 +25,11 @@ INTERNAL_KEY_FILE = Path(".internal_api_key")
 HUGE_PAGES = "glibc.malloc.hugetlb=1"
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """The KEY=VALUE settings of a .env file, read by python-dotenv as each service's
-    settings read it (comments after a value, quotes and `export ` included), so what the
-    runner passes on as real environment is what the service would have read itself."""
-    if not path.is_file():
-        return {}
-    values = dotenv_values(path, encoding="utf-8")
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def stack_environment() -> dict[str, str]:
-    """The environment every service gets: .env values, overridden by the real environment."""
-    env = read_dotenv(Path(".env"))
+    """The environment every service gets: .env values, overridden by the real environment
+    (.env read as the services' settings read it, so what the runner passes on as real
+    environment is what a service would have read itself)."""
+    env = read_env_file(Path(ENV_FILE))
     env.update(os.environ)
     env.setdefault("LLM_PROVIDER", "mock")
     env.setdefault("GLIBC_TUNABLES", HUGE_PAGES)

@@ -16,13 +16,25 @@ from services.kit.tls import TlsFiles, client_tls, server_tls
 if TYPE_CHECKING:  # SQLAlchemy is imported only by the services that have a database
     from services.kit.database import Database
 
+ENV_FILE = ".env"
+ENV_FILE_ENCODING = "utf-8"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The KEY=VALUE settings of an env file as the settings read it (python-dotenv:
+    comments after a value, quotes and `export ` included); {} when there is none."""
+    if not path.is_file():
+        return {}
+    values = dotenv_values(path, encoding=ENV_FILE_ENCODING)
+    return {key: value for key, value in values.items() if value is not None}
+
 
 class ServiceSettings(BaseSettings):
     """Base for every service's settings: field names are the environment variable names."""
 
     model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
+        env_file=ENV_FILE,
+        env_file_encoding=ENV_FILE_ENCODING,
         extra="ignore",
         case_sensitive=False,
         populate_by_name=True,
@@ -46,10 +58,8 @@ class ServiceSettings(BaseSettings):
         """A variable no field declares (e.g. a custom provider's <NAME>_BASE_URL), from
         the same places as the fields: the environment, then the env file; "" if unset."""
         value = os.environ.get(name)
-        env_file = cls.model_config.get("env_file")
-        if value is None and isinstance(env_file, str) and Path(env_file).is_file():
-            encoding = cls.model_config.get("env_file_encoding")
-            value = dotenv_values(env_file, encoding=encoding).get(name)
+        if value is None:
+            value = read_env_file(Path(ENV_FILE)).get(name)
         return (value or "").strip()
 
     def internal_key(self) -> str | None:

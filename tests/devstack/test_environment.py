@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.devstack.environment import read_dotenv, stack_environment
+from scripts.devstack.environment import stack_environment
+from services.kit.settings import read_env_file
 from services.model_gateway.settings import GatewaySettings
 from tests.support.processes import ROOT
 
@@ -19,7 +20,7 @@ def test_the_shipped_example_reads_as_the_services_read_it(
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LLM_PROVIDER", raising=False)
-    assert read_dotenv(Path(".env")) == {"LLM_PROVIDER": "mock"}
+    assert read_env_file(Path(".env")) == {"LLM_PROVIDER": "mock"}
     assert stack_environment()["LLM_PROVIDER"] == GatewaySettings().LLM_PROVIDER == "mock"
 
 
@@ -33,10 +34,10 @@ def test_quotes_export_and_comments(tmp_path: Path) -> None:
         "EMPTY=\n"
         "NO_VALUE\n"
     )
-    assert read_dotenv(env) == {
+    assert read_env_file(env) == {
         "PAGI_API_KEY": "quoted # not a comment",
         "AGENT_TOOL_APPROVAL": "execute_code,web_search",
         "AGENT_MAX_TURNS": "5",
         "EMPTY": "",
     }
-    assert read_dotenv(tmp_path / "missing.env") == {}
+    assert read_env_file(tmp_path / "missing.env") == {}
