@@ -57,8 +57,8 @@ class Database:
     SQLAlchemy Connection, and run by `read` or `write`. On PostgreSQL they run on a bounded
     asyncpg pool whose pre-ping reconnects after an outage. On SQLite they use the sync
     driver: short ones on the event loop itself, long ones and waits for another
-    connection's lock in one dedicated thread (measured per one-row write: 150 us of CPU on
-    the loop against 410 us through the thread, whose hop costs more than the statement).
+    connection's lock in one dedicated thread (measured per one-row write: 140 us of CPU on
+    the loop against 410-440 us through the thread, whose hop costs more than the statement).
     Driver errors become DatabaseUnavailable, which the services answer with 503."""
 
     def __init__(self, url: str, pool_size: int = 5, connect_timeout: float = 5.0) -> None:
