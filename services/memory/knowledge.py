@@ -163,19 +163,7 @@ class KnowledgeStore:
             return [[] for _ in embeddings]
         snapshot = self._snapshot_now(name, collection)
         if snapshot is not None:
-            return [
-                [
-                    _match(
-                        snapshot.ids[i],
-                        snapshot.texts[i],
-                        snapshot.metadatas[i],
-                        distance,
-                        knowledge_base,
-                    )
-                    for i, distance in best
-                ]
-                for best in snapshot.nearest(embeddings, top_k)
-            ]
+            return _snapshot_matches(snapshot, embeddings, top_k, knowledge_base)
         vectors: list[Sequence[float] | Sequence[int]] = list(embeddings)
         with chroma_errors():
             try:
@@ -188,6 +176,19 @@ class KnowledgeStore:
                 self.forget_now(name)
                 return [[] for _ in embeddings]
         return [list(_matches(found, row, knowledge_base)) for row in range(len(embeddings))]
+
+    def search_copied(
+        self, embedding: list[float], knowledge_base: str, name: str, top_k: int
+    ) -> list[RagMatch] | None:
+        """The top_k matches from the in-process copy of the collection, without blocking
+        (microseconds); None when there is no copy to search yet (or the collection is too
+        large to copy), so the caller must use search_many_now."""
+        if self._snapshots is None or name not in self._collections:
+            return None
+        _, snapshot = self._snapshots.get(name)
+        if snapshot is None:
+            return None
+        return _snapshot_matches(snapshot, [embedding], top_k, knowledge_base)[0]
 
     async def heartbeat(self) -> None:
         await asyncio.to_thread(self.heartbeat_now)
@@ -262,6 +263,20 @@ def _matches(found: Any, row: int, knowledge_base: str) -> Iterator[RagMatch]:
         ids, documents, metadatas, distances, strict=True
     ):
         yield _match(chunk_id, text, metadata, distance, knowledge_base)
+
+
+def _snapshot_matches(
+    snapshot: CollectionSnapshot, embeddings: list[list[float]], top_k: int, knowledge_base: str
+) -> list[list[RagMatch]]:
+    return [
+        [
+            _match(
+                snapshot.ids[i], snapshot.texts[i], snapshot.metadatas[i], distance, knowledge_base
+            )
+            for i, distance in best
+        ]
+        for best in snapshot.nearest(embeddings, top_k)
+    ]
 
 
 def _match(

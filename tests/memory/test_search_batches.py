@@ -1,6 +1,7 @@
 """Concurrent RAG searches share Chroma queries: one query per collection for all waiting
 requests, each request still gets exactly what it would have got alone, and a collection
-that fails fails only the requests that asked for it."""
+that fails fails only the requests that asked for it. Searches over collections copied in
+process are answered at once, without the worker thread."""
 
 from __future__ import annotations
 
@@ -73,11 +74,36 @@ def test_concurrent_searches_share_one_query_per_collection_and_keep_their_resul
     calls = counting_queries(store, monkeypatch)
     together = run_together(SearchBatcher(store), searches)
     assert together == alone
+    if store.search_copied(unit(1), "Body-KB", "Body-KB", 3) is not None:
+        assert calls == []  # both collections copied: nothing went to the thread
+        return
     assert sorted(calls) == [
         (1, "Soul-KB", "Soul-KB", 5),
         (8, "Body-KB", "Body-KB", 3),
         (8, "Soul-KB", "Soul-KB", 3),
     ]
+
+
+def test_a_search_goes_to_the_thread_until_every_collection_it_needs_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = MemorySettings(CHROMA_PERSIST_DIR=str(tmp_path))
+    store = KnowledgeStore(connect(settings), str(tmp_path), snapshots=True)
+    for name in ("Body-KB", "Soul-KB"):
+        chunks = [ChunkRecord(f"{name}-{i}", "t", unit(i), {"source": name}) for i in range(5)]
+        store.upsert_now(name, chunks)
+    calls = counting_queries(store, monkeypatch)
+    batcher = SearchBatcher(store)
+    first = run_together(batcher, [Search(unit(7), [("Body-KB", "Body-KB")], 2)])
+    assert calls == [(1, "Body-KB", "Body-KB", 2)]  # the first search makes the copy
+    again = run_together(batcher, [Search(unit(7), [("Body-KB", "Body-KB")], 2)])
+    assert again == first and len(calls) == 1
+    run_together(batcher, [Search(unit(8), BOTH, 2)])  # Soul-KB not copied yet
+    assert [call[1] for call in calls[1:]] == ["Body-KB", "Soul-KB"]
+    # A write drops the copy: the next search goes to the thread and copies it again.
+    store.upsert_now("Body-KB", [ChunkRecord("new", "t", unit(9), {"source": "s"})])
+    [found] = run_together(batcher, [Search(unit(9), [("Body-KB", "Body-KB")], 1)])
+    assert [m.id for m in found] == ["new"] and len(calls) == 4
 
 
 def test_a_failing_collection_fails_only_the_searches_that_asked_for_it(
