@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -38,6 +38,20 @@ class DependencyError(Exception):
     """A call to memory, the gateway or the sandbox failed; the message says which and why."""
 
 
+class PlanContextUnsupported(Exception):
+    """Memory does not serve GetPlanContext (an older memory): history and RAG context are
+    fetched with one call each instead."""
+
+
+class RagPartFailed(Exception):
+    """GetPlanContext answered, but its RAG part failed (reply.rag_error): a dependency
+    failure for the RAG breaker, while the reply's history part is still good."""
+
+    def __init__(self, reply: Any) -> None:
+        super().__init__(reply.rag_error)
+        self.reply = reply
+
+
 # The gateway process answers for these only when it raised them itself: the same codes
 # marked as the provider's are the provider's health, which the gateway's cooldown handles.
 GATEWAY_PROCESS_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -55,7 +69,7 @@ def is_dependency_failure(exc: BaseException) -> bool:
     """What a circuit breaker counts: transport failures and unhealthy gRPC codes."""
     if isinstance(exc, grpc.aio.AioRpcError):
         return exc.code() in UNHEALTHY_CODES
-    return isinstance(exc, TimeoutError | ConnectionError | OSError)
+    return isinstance(exc, TimeoutError | ConnectionError | OSError | RagPartFailed)
 
 
 def describe_rpc_error(call: str, exc: BaseException) -> str:

@@ -1,6 +1,6 @@
 """Calls to the memory service: session history, deltas and playbooks over HTTP (one
 pooled aiohttp session; it costs a fraction of httpx's CPU per call), and RAG context over
-gRPC behind a circuit breaker."""
+gRPC behind a circuit breaker, alone or with the history in one call (GetPlanContext)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import grpc
 
 from services.agent_planner.breaker import CircuitBreaker
-from services.agent_planner.errors import DependencyError, call_dependency
+from services.agent_planner.errors import (
+    DependencyError,
+    PlanContextUnsupported,
+    RagPartFailed,
+    call_dependency,
+)
 from services.agent_planner.history_clip import fit_texts
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
@@ -103,6 +109,39 @@ class MemoryClient:
 
         reply = await call_dependency("GetRAGContext", lambda: self.rag_breaker.call(call))
         return list(reply.matches)
+
+    async def fetch_plan_context(
+        self,
+        session_id: str,
+        history_limit: int,
+        query: str,
+        top_k: int,
+        knowledge_bases: Sequence[str],
+        namespace: str = "",
+    ) -> pb.PlanContextResponse:
+        """RAG matches and session history in one call (GetPlanContext), through the RAG
+        breaker: a failed RAG part counts against it as a failed GetRAGContext would.
+        PlanContextUnsupported when memory does not serve the call (an older memory)."""
+        rag = pb.RAGContextRequest(
+            query=query, top_k=top_k, knowledge_bases=list(knowledge_bases), namespace=namespace
+        )
+        request = pb.PlanContextRequest(rag=rag, session_id=session_id, history_limit=history_limit)
+
+        async def call() -> pb.PlanContextResponse:
+            try:
+                reply = await self.rag.GetPlanContext(request, timeout=self.rag_timeout_seconds)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+                    raise PlanContextUnsupported(exc.details() or "UNIMPLEMENTED") from exc
+                raise
+            if reply.rag_error:
+                raise RagPartFailed(reply)
+            return reply
+
+        try:
+            return await call_dependency("GetPlanContext", lambda: self.rag_breaker.call(call))
+        except RagPartFailed as failed:
+            return failed.reply
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = f"{self.base_url}{path}"

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12modelgateway.proto\x12\x0cmodelgateway\"%\n\x08Resource\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\"H\n\x0bPlanRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12)\n\tresources\x18\x02 \x03(\x0b\x32\x16.modelgateway.Resource\"D\n\x0cPlanResponse\x12\x0c\n\x04plan\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nlatency_ms\x18\x03 \x01(\x03\"\xa3\x01\n\tPlanChunk\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\x12\r\n\x05reset\x18\x02 \x01(\x08\x12\x0c\n\x04plan\x18\x03 \x01(\t\x12\x12\n\nmodel_name\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x12\n\nlatency_ms\x18\x06 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x08 \x01(\x03\"]\n\x11RAGContextRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x17\n\x0fknowledge_bases\x18\x03 \x03(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\"^\n\x08RAGMatch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08\x64istance\x18\x03 \x01(\x01\x12\x16\n\x0eknowledge_base\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\"=\n\x12RAGContextResponse\x12\'\n\x07matches\x18\x01 \x03(\x0b\x32\x16.modelgateway.RAGMatch\"\x9b\x01\n\x0bToolRequest\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12\x11\n\targs_json\x18\x02 \x01(\t\x12\x1d\n\x15\x65xecution_environment\x18\x03 \x01(\t\x12\x15\n\rcpu_limit_mhz\x18\x04 \x01(\x05\x12\x17\n\x0fmemory_limit_mb\x18\x05 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x05\">\n\x0cToolResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t2\xe8\x01\n\x0cModelGateway\x12@\n\x07GetPlan\x12\x19.modelgateway.PlanRequest\x1a\x1a.modelgateway.PlanResponse\x12R\n\rGetRAGContext\x12\x1f.modelgateway.RAGContextRequest\x1a .modelgateway.RAGContextResponse\x12\x42\n\nStreamPlan\x12\x19.modelgateway.PlanRequest\x1a\x17.modelgateway.PlanChunk0\x01\x32S\n\x0bToolService\x12\x44\n\x0b\x45xecuteTool\x12\x19.modelgateway.ToolRequest\x1a\x1a.modelgateway.ToolResponseB\x13Z\x11pagi/modelgatewayb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12modelgateway.proto\x12\x0cmodelgateway\"%\n\x08Resource\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\"H\n\x0bPlanRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12)\n\tresources\x18\x02 \x03(\x0b\x32\x16.modelgateway.Resource\"D\n\x0cPlanResponse\x12\x0c\n\x04plan\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nlatency_ms\x18\x03 \x01(\x03\"\xa3\x01\n\tPlanChunk\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\x12\r\n\x05reset\x18\x02 \x01(\x08\x12\x0c\n\x04plan\x18\x03 \x01(\t\x12\x12\n\nmodel_name\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x12\n\nlatency_ms\x18\x06 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x08 \x01(\x03\"]\n\x11RAGContextRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x17\n\x0fknowledge_bases\x18\x03 \x03(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\"^\n\x08RAGMatch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08\x64istance\x18\x03 \x01(\x01\x12\x16\n\x0eknowledge_base\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\"=\n\x12RAGContextResponse\x12\'\n\x07matches\x18\x01 \x03(\x0b\x32\x16.modelgateway.RAGMatch\"m\n\x12PlanContextRequest\x12,\n\x03rag\x18\x01 \x01(\x0b\x32\x1f.modelgateway.RAGContextRequest\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x15\n\rhistory_limit\x18\x03 \x01(\x05\"/\n\x0eHistoryMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xab\x01\n\x13PlanContextResponse\x12\'\n\x07matches\x18\x01 \x03(\x0b\x32\x16.modelgateway.RAGMatch\x12-\n\x07history\x18\x02 \x03(\x0b\x32\x1c.modelgateway.HistoryMessage\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x11\n\trag_error\x18\x04 \x01(\t\x12\x15\n\rhistory_error\x18\x05 \x01(\t\"\x9b\x01\n\x0bToolRequest\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12\x11\n\targs_json\x18\x02 \x01(\t\x12\x1d\n\x15\x65xecution_environment\x18\x03 \x01(\t\x12\x15\n\rcpu_limit_mhz\x18\x04 \x01(\x05\x12\x17\n\x0fmemory_limit_mb\x18\x05 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x05\">\n\x0cToolResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t2\xbf\x02\n\x0cModelGateway\x12@\n\x07GetPlan\x12\x19.modelgateway.PlanRequest\x1a\x1a.modelgateway.PlanResponse\x12R\n\rGetRAGContext\x12\x1f.modelgateway.RAGContextRequest\x1a .modelgateway.RAGContextResponse\x12\x42\n\nStreamPlan\x12\x19.modelgateway.PlanRequest\x1a\x17.modelgateway.PlanChunk0\x01\x12U\n\x0eGetPlanContext\x12 .modelgateway.PlanContextRequest\x1a!.modelgateway.PlanContextResponse2S\n\x0bToolService\x12\x44\n\x0b\x45xecuteTool\x12\x19.modelgateway.ToolRequest\x1a\x1a.modelgateway.ToolResponseB\x13Z\x11pagi/modelgatewayb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,12 +46,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RAGMATCH']._serialized_end=574
   _globals['_RAGCONTEXTRESPONSE']._serialized_start=576
   _globals['_RAGCONTEXTRESPONSE']._serialized_end=637
-  _globals['_TOOLREQUEST']._serialized_start=640
-  _globals['_TOOLREQUEST']._serialized_end=795
-  _globals['_TOOLRESPONSE']._serialized_start=797
-  _globals['_TOOLRESPONSE']._serialized_end=859
-  _globals['_MODELGATEWAY']._serialized_start=862
-  _globals['_MODELGATEWAY']._serialized_end=1094
-  _globals['_TOOLSERVICE']._serialized_start=1096
-  _globals['_TOOLSERVICE']._serialized_end=1179
+  _globals['_PLANCONTEXTREQUEST']._serialized_start=639
+  _globals['_PLANCONTEXTREQUEST']._serialized_end=748
+  _globals['_HISTORYMESSAGE']._serialized_start=750
+  _globals['_HISTORYMESSAGE']._serialized_end=797
+  _globals['_PLANCONTEXTRESPONSE']._serialized_start=800
+  _globals['_PLANCONTEXTRESPONSE']._serialized_end=971
+  _globals['_TOOLREQUEST']._serialized_start=974
+  _globals['_TOOLREQUEST']._serialized_end=1129
+  _globals['_TOOLRESPONSE']._serialized_start=1131
+  _globals['_TOOLRESPONSE']._serialized_end=1193
+  _globals['_MODELGATEWAY']._serialized_start=1196
+  _globals['_MODELGATEWAY']._serialized_end=1515
+  _globals['_TOOLSERVICE']._serialized_start=1517
+  _globals['_TOOLSERVICE']._serialized_end=1600
 # @@protoc_insertion_point(module_scope)

@@ -84,6 +84,38 @@ class RAGContextResponse(_message.Message):
     matches: _containers.RepeatedCompositeFieldContainer[RAGMatch]
     def __init__(self, matches: _Optional[_Iterable[_Union[RAGMatch, _Mapping]]] = ...) -> None: ...
 
+class PlanContextRequest(_message.Message):
+    __slots__ = ("rag", "session_id", "history_limit")
+    RAG_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    rag: RAGContextRequest
+    session_id: str
+    history_limit: int
+    def __init__(self, rag: _Optional[_Union[RAGContextRequest, _Mapping]] = ..., session_id: _Optional[str] = ..., history_limit: _Optional[int] = ...) -> None: ...
+
+class HistoryMessage(_message.Message):
+    __slots__ = ("role", "content")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    content: str
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class PlanContextResponse(_message.Message):
+    __slots__ = ("matches", "history", "session_id", "rag_error", "history_error")
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RAG_ERROR_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_ERROR_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[RAGMatch]
+    history: _containers.RepeatedCompositeFieldContainer[HistoryMessage]
+    session_id: str
+    rag_error: str
+    history_error: str
+    def __init__(self, matches: _Optional[_Iterable[_Union[RAGMatch, _Mapping]]] = ..., history: _Optional[_Iterable[_Union[HistoryMessage, _Mapping]]] = ..., session_id: _Optional[str] = ..., rag_error: _Optional[str] = ..., history_error: _Optional[str] = ...) -> None: ...
+
 class ToolRequest(_message.Message):
     __slots__ = ("tool_name", "args_json", "execution_environment", "cpu_limit_mhz", "memory_limit_mb", "timeout_seconds")
     TOOL_NAME_FIELD_NUMBER: _ClassVar[int]

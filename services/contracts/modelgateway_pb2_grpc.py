@@ -49,6 +49,11 @@ class ModelGatewayStub:
                 request_serializer=modelgateway__pb2.PlanRequest.SerializeToString,
                 response_deserializer=modelgateway__pb2.PlanChunk.FromString,
                 _registered_method=True)
+        self.GetPlanContext = channel.unary_unary(
+                '/modelgateway.ModelGateway/GetPlanContext',
+                request_serializer=modelgateway__pb2.PlanContextRequest.SerializeToString,
+                response_deserializer=modelgateway__pb2.PlanContextResponse.FromString,
+                _registered_method=True)
 
 
 class ModelGatewayServicer:
@@ -73,6 +78,14 @@ class ModelGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPlanContext(self, request, context):
+        """Served by memory: GetRAGContext and the session's recent history (what
+        GET /memory/latest answers) in one round trip. Each part can fail alone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +103,11 @@ def add_ModelGatewayServicer_to_server(servicer, server):
                     servicer.StreamPlan,
                     request_deserializer=modelgateway__pb2.PlanRequest.FromString,
                     response_serializer=modelgateway__pb2.PlanChunk.SerializeToString,
+            ),
+            'GetPlanContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlanContext,
+                    request_deserializer=modelgateway__pb2.PlanContextRequest.FromString,
+                    response_serializer=modelgateway__pb2.PlanContextResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -173,6 +191,33 @@ class ModelGateway:
             '/modelgateway.ModelGateway/StreamPlan',
             modelgateway__pb2.PlanRequest.SerializeToString,
             modelgateway__pb2.PlanChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlanContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelgateway.ModelGateway/GetPlanContext',
+            modelgateway__pb2.PlanContextRequest.SerializeToString,
+            modelgateway__pb2.PlanContextResponse.FromString,
             options,
             channel_credentials,
             insecure,

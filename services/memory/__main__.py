@@ -25,7 +25,7 @@ async def serve_memory(settings: MemorySettings) -> None:
     endpoint = GrpcEndpoint.for_service(settings, settings.MEMORY_GRPC_PORT, parts.health.ready)
     endpoint.add(
         pb_grpc.add_ModelGatewayServicer_to_server,
-        MemoryRagServicer(parts.retriever),
+        MemoryRagServicer(parts.retriever, parts.store),
         "modelgateway.ModelGateway",
     )
     ingestion = start_ingestion(parts)

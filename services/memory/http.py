@@ -17,11 +17,10 @@ from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.knowledge import check_namespace, collection_name
 from services.memory.playbook import PlaybookStep
 from services.memory.schemas import IngestRequest, Message, PlaybookRequest, StoreRequest
-from services.memory.store import StoredMessage
+from services.memory.store import MAX_HISTORY_LIMIT, StoredMessage
 
 SERVICE = "memory"
 VERSION = "0.1.0"
-MAX_LIMIT = 10_000
 
 
 def build_app(parts: MemoryComponents) -> FastAPI:
@@ -44,10 +43,9 @@ def build_app(parts: MemoryComponents) -> FastAPI:
 
     @app.get("/memory/latest")
     async def latest(
-        session_id: str | None = None, limit: int | None = Query(None, ge=1, le=MAX_LIMIT)
+        session_id: str | None = None, limit: int | None = Query(None, ge=1, le=MAX_HISTORY_LIMIT)
     ) -> dict[str, Any]:
-        chosen = session_id or await parts.store.latest_session() or ""
-        messages = await parts.store.history(chosen, limit) if chosen else []
+        chosen, messages = await parts.store.latest(session_id or "", limit)
         return {"session_id": chosen, "messages": [m.as_dict() for m in messages]}
 
     @app.post("/memory/store")

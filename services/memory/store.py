@@ -22,6 +22,7 @@ from services.kit.timestamps import normalise_stamp
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 
 log = get_logger("memory.store")
+MAX_HISTORY_LIMIT = 10_000  # messages one history read may ask for
 UNREADABLE_EXTRA = "extra_unreadable"
 SHORT_READ_ROWS = 100  # a history read of up to this many rows runs on the event loop
 METADATA = sa.MetaData()
@@ -103,6 +104,12 @@ class SessionStore:
             StoredMessage(role=r[0], content=r[1], extra=decode_extra(r[2]), stored_at=_stamp(r[3]))
             for r in rows
         ]
+
+    async def latest(self, session_id: str, limit: int | None) -> tuple[str, list[StoredMessage]]:
+        """GET /memory/latest: the session (the most recently active one when session_id is
+        empty) and its last `limit` messages, oldest first."""
+        chosen = session_id or await self.latest_session() or ""
+        return chosen, (await self.history(chosen, limit) if chosen else [])
 
     async def latest_session(self) -> str | None:
         """The session that received the most recent message, if any."""

@@ -111,10 +111,11 @@ def test_hung_memory_ends_through_its_timeouts_with_a_plain_answer(
     assert json.loads(reply.json()["result"])["prompt"] == PROMPT  # the mock gateway's plan
 
     trace = "trace-hung-memory"
+    # History and RAG context come in one call, which ran out of time.
     [history] = events_of(planner, "session_history_unavailable", trace)
-    assert history["error"].startswith("memory /memory/latest: TimeoutError")
+    assert history["error"].startswith("GetPlanContext: DEADLINE_EXCEEDED")
     [rag] = events_of(planner, "rag_context_unavailable", trace)
-    assert rag["error"].startswith("GetRAGContext: DEADLINE_EXCEEDED")
+    assert rag["error"] == history["error"]
     [store] = events_of(planner, "session_store_failed", trace)
     assert store["error"].startswith("memory /memory/store: TimeoutError")
     rows = planner.audit_rows(trace)

@@ -18,8 +18,7 @@ from tests.support.spawning import Spawner
 
 HELLO = "Generate a 3-step plan to bake bread"
 LOOP_CHILDREN = {
-    "MemoryAccess.SessionHistory",
-    "MemoryAccess.RAGContext",
+    "MemoryAccess.PlanContext",
     "PlanGeneration",
     "ToolCallExecution",
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -41,6 +42,14 @@ class ObservedPlanner:
 
     planner: PlannerClient
     fake: FakeOpenAI
+    gateway: str  # the gRPC address of the gateway that asks the fake
+
+    def input_via(self, planner: PlannerClient, prompt: str, session_id: str) -> str:
+        """The planner input another planner on the same gateway sends."""
+        seen = len(self.fake.requests)
+        reply = planner.plan(prompt, session_id)
+        assert reply.status_code == 200, reply.text
+        return self.fake.requests[seen].user_prompt
 
     def planner_input(self, prompt: str, session_id: str) -> str:
         seen = len(self.fake.requests)
@@ -59,7 +68,7 @@ def observed(
         planner = core_stack.start_planner(
             module_spawn, workdir / "planner", MODEL_GATEWAY_ADDR=gateway
         )
-        yield ObservedPlanner(planner, fake)
+        yield ObservedPlanner(planner, fake, gateway)
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +141,8 @@ def test_trace_id_reaches_gateway_and_memory_logs(
         + log_events(core_stack["memory"], "grpc_request")
         if record.get("trace_id") == "trace-hello-1"
     }
-    # history read, RAG context and session write all carry the request's trace id
-    assert {
-        "/memory/latest",
-        "/memory/store",
-        "/modelgateway.ModelGateway/GetRAGContext",
-    } <= calls
+    # history and RAG context (one call) and the session write carry the request's trace id
+    assert {"/memory/store", "/modelgateway.ModelGateway/GetPlanContext"} <= calls
 
 
 def test_second_turn_sees_the_session_history(
@@ -146,6 +151,38 @@ def test_second_turn_sees_the_session_history(
     framed = observed.planner_input("And now in two steps", "s-hello")
     answer = hello_run["reply"].json()["result"]
     assert f"<session_history>\nuser: {HELLO}\nassistant: {answer}\n</session_history>" in framed
+
+
+def rag_section(framed: str) -> str:
+    return framed.split("<rag_context>\n", 1)[1].split("</rag_context>", 1)[0]
+
+
+def test_a_memory_without_get_plan_context_gets_one_call_each(
+    core_stack: CoreStack, observed: ObservedPlanner, spawn: Spawner, tmp_path: Path
+) -> None:
+    """Against an older memory, which serves GetRAGContext but not GetPlanContext (the
+    gateway's GetRAGContext proxy stands in for one), the planner fetches history and RAG
+    context with a call each, and frames the same input."""
+    older_memory = f"localhost:{core_stack.ports.gateway_grpc}"
+    planner = core_stack.start_planner(
+        spawn, tmp_path, MODEL_GATEWAY_ADDR=observed.gateway, MEMORY_GRPC_ADDR=older_memory
+    )
+    prompt = "Which tool runs Python code?"
+    steps = [{"role": "user", "content": prompt}, {"role": "tool", "content": "python_exec"}]
+    playbook = {"session_id": "s-older-memory-0", "prompt": prompt, "history_sequence": steps}
+    reply = httpx.post(f"{core_stack.memory.url}/memory/playbook", json=playbook, timeout=30)
+    assert reply.status_code == 200, reply.text
+    first = observed.planner_input(prompt, "s-older-memory")  # one GetPlanContext call
+    second = observed.input_via(planner, prompt, "s-older-memory")
+    assert rag_section(second) == rag_section(first)
+    assert f"**Mind-KB**\nID: {reply.json()['playbook_id']}\n" in rag_section(second)
+    history = second.split("<session_history>\n", 1)[1].split("</session_history>", 1)[0]
+    assert history.startswith(f"user: {prompt}\nassistant: ")
+    third = observed.input_via(planner, prompt, "s-older-memory")
+    assert third.count(f"user: {prompt}\n") == 2  # both earlier turns in its history
+    [unsupported] = log_events(planner.process, "plan_context_unsupported")
+    assert unsupported["instead"] == "GET /memory/latest and GetRAGContext"
+    assert not log_events(planner.process, "rag_context_unavailable")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Degraded paths over real processes: max turns, tool RPC failure, RAG and history down,
-the gateway breaker opening and recovering, and Redis going away and coming back."""
+Chroma down behind memory, the gateway breaker opening and recovering, and Redis going
+away and coming back."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.support.core_services import (
 )
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.logs import log_events, wait_for_log
+from tests.support.memory import chroma_server_process, memory_process
 from tests.support.polling import wait_until
 from tests.support.processes import free_port, redis_process
 from tests.support.spawning import Spawner
@@ -91,7 +93,7 @@ def test_rag_and_history_down_the_loop_goes_on(
         assert json.loads(reply.json()["result"])["prompt"] == HELLO
     unavailable = log_events(planner.process, "rag_context_unavailable")
     assert len(unavailable) == 6
-    assert unavailable[0]["error"].startswith("GetRAGContext: UNAVAILABLE")
+    assert unavailable[0]["error"].startswith("GetPlanContext: UNAVAILABLE")
     assert "circuit breaker for memory-rag is open" in unavailable[-1]["error"]
     assert [b["breaker"] for b in log_events(planner.process, "breaker_opened")] == ["memory-rag"]
     assert len(log_events(planner.process, "session_history_unavailable")) == 6
@@ -106,6 +108,52 @@ def test_rag_and_history_down_the_loop_goes_on(
     ]
     assert rows[-1]["data"]["write"] == "session"
     assert rows[-1]["data"]["error"].startswith("memory /memory/store: ")
+
+
+def test_chroma_down_costs_rag_context_not_history(
+    core_stack: CoreStack, spawn: Spawner, tmp_path: Path
+) -> None:
+    """Memory answers GetPlanContext with its RAG part failed: the history still frames the
+    prompt, and the failures open the RAG breaker, after which history comes over HTTP."""
+    chroma = spawn(chroma_server_process(tmp_path / "chroma"))
+    library = tmp_path / "kb" / "Body-KB"
+    library.mkdir(parents=True)
+    (library / "plants.txt").write_text("Water the plants every morning.")
+    memory = spawn(
+        memory_process(
+            tmp_path / "memory",
+            CHROMA_HOST="127.0.0.1",
+            CHROMA_PORT=str(chroma.port),
+            KNOWLEDGE_BASES_DIR=str(library.parent),
+        )
+    )
+    memory.wait_for_ingestion()
+    planner = core_stack.start_planner(
+        spawn,
+        tmp_path / "planner",
+        MEMORY_GRPC_ADDR=memory.address,
+        MEMORY_URL=memory.url,
+        AGENT_BREAKER_FAILURES="2",
+    )
+    assert planner.plan(HELLO, "s-chroma-down").status_code == 200
+    chroma.kill()
+    for attempt in range(3):
+        reply = planner.plan(HELLO, "s-chroma-down", trace_id=f"trace-chroma-down-{attempt}")
+        assert reply.status_code == 200, reply.text
+    errors = [e["error"] for e in log_events(planner.process, "rag_context_unavailable")]
+    assert len(errors) == 3
+    assert all(
+        e.startswith("GetPlanContext: RAG: dependency unavailable: chroma") for e in errors[:2]
+    )
+    assert "circuit breaker for memory-rag is open" in errors[2]
+    assert [b["breaker"] for b in log_events(planner.process, "breaker_opened")] == ["memory-rag"]
+    assert not log_events(planner.process, "session_history_unavailable")
+    seen = {
+        (r.get("trace_id"), r.get("path") or r.get("method"))
+        for r in log_events(memory, "http_request") + log_events(memory, "grpc_request")
+    }
+    assert ("trace-chroma-down-0", "/modelgateway.ModelGateway/GetPlanContext") in seen
+    assert ("trace-chroma-down-2", "/memory/latest") in seen  # breaker open: history alone
 
 
 def test_gateway_breaker_opens_after_five_failures_and_recovers(

@@ -68,6 +68,7 @@ def test_without_the_key_only_the_probes_answer(keyed_stack: CoreStack) -> None:
     rag = pb.RAGContextRequest(query="otters", top_k=1, knowledge_bases=["Body-KB"])
     calls = [
         (memory.address, "GetRAGContext", rag),
+        (memory.address, "GetPlanContext", pb.PlanContextRequest(rag=rag, session_id="x")),
         (gateway_grpc, "GetRAGContext", rag),
         (gateway_grpc, "GetPlan", pb.PlanRequest(prompt="hi")),
         (f"localhost:{ports.sandbox_grpc}", "ExecuteTool", pb.ToolRequest(tool_name="web_search")),

@@ -58,6 +58,20 @@ EXPECTED_MESSAGES = {
         5: ("source", STRING, False, ""),
     },
     "RAGContextResponse": {1: ("matches", MESSAGE, True, ".modelgateway.RAGMatch")},
+    # Added here: GetPlanContext's messages.
+    "PlanContextRequest": {
+        1: ("rag", MESSAGE, False, ".modelgateway.RAGContextRequest"),
+        2: ("session_id", STRING, False, ""),
+        3: ("history_limit", INT32, False, ""),
+    },
+    "HistoryMessage": {1: ("role", STRING, False, ""), 2: ("content", STRING, False, "")},
+    "PlanContextResponse": {
+        1: ("matches", MESSAGE, True, ".modelgateway.RAGMatch"),
+        2: ("history", MESSAGE, True, ".modelgateway.HistoryMessage"),
+        3: ("session_id", STRING, False, ""),
+        4: ("rag_error", STRING, False, ""),
+        5: ("history_error", STRING, False, ""),
+    },
     "ToolRequest": {
         1: ("tool_name", STRING, False, ""),
         2: ("args_json", STRING, False, ""),
@@ -77,6 +91,10 @@ EXPECTED_SERVICES = {
         "GetPlan": (".modelgateway.PlanRequest", ".modelgateway.PlanResponse"),
         "GetRAGContext": (".modelgateway.RAGContextRequest", ".modelgateway.RAGContextResponse"),
         "StreamPlan": (".modelgateway.PlanRequest", ".modelgateway.PlanChunk"),  # added here
+        "GetPlanContext": (  # added here
+            ".modelgateway.PlanContextRequest",
+            ".modelgateway.PlanContextResponse",
+        ),
     },
     "ToolService": {"ExecuteTool": (".modelgateway.ToolRequest", ".modelgateway.ToolResponse")},
 }

@@ -73,6 +73,12 @@ def test_chroma_server_mode_and_its_outage(tmp_path: Path, spawn: Spawner) -> No
     assert "Unavailable" in failed.stderr and "chroma" in failed.stderr
     history = {"session_id": "during-outage", "history": [{"role": "user", "content": "hi"}]}
     assert httpx.post(f"{memory.url}/memory/store", json=history, timeout=30).status_code == 200
+    # GetPlanContext: the RAG part fails alone, the history part is still answered.
+    both = {"rag": query, "session_id": "during-outage"}
+    context = grpcurl_json(memory.address, "modelgateway.ModelGateway/GetPlanContext", both)
+    assert context["rag_error"].startswith("dependency unavailable: chroma")
+    assert "matches" not in context
+    assert [m["content"] for m in context["history"]] == ["hi"]
 
     spawn(chroma_server_process(tmp_path, chroma.port))
     wait_for_health(memory, 200)

@@ -42,7 +42,7 @@ def rag_unavailable_traces(planner: PlannerClient) -> set[str]:
 
 def memory_saw_trace(stack: CoreStack, trace_id: str) -> bool:
     return any(
-        r.get("trace_id") == trace_id and r.get("method", "").endswith("GetRAGContext")
+        r.get("trace_id") == trace_id and r.get("method", "").endswith("GetPlanContext")
         for r in log_events(stack.memory, "grpc_request")
     )
 
