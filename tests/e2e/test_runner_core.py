@@ -30,7 +30,7 @@ from tests.support.processes import free_port
 
 CORE_SERVICES = {"redis", "memory", "sandbox", "gateway", "planner", "notifier"}
 API_KEY = "e2e-key"
-LOOP_CHILDREN = {"MemoryAccess.SessionHistory", "MemoryAccess.RAGContext", "PlanGeneration"}
+LOOP_CHILDREN = {"MemoryAccess.PlanContext", "PlanGeneration"}
 
 
 @pytest.fixture(scope="module")
