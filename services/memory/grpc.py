@@ -1,11 +1,11 @@
 """gRPC `modelgateway.ModelGateway` as served by memory: GetRAGContext, and GetPlanContext
 (RAG context and the session's recent history in one round trip, each part failing alone);
-GetPlan belongs to the model gateway and is refused here."""
+GetPlan and StreamPlan belong to the model gateway and are refused here, naming it."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import grpc
 
@@ -80,6 +80,15 @@ class MemoryRagServicer(pb_grpc.ModelGatewayServicer):
             "GetPlan is not served by the memory service; call the model gateway instead",
         )
         raise AssertionError("abort always raises")
+
+    async def StreamPlan(
+        self, request: pb.PlanRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PlanChunk]:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "StreamPlan is not served by the memory service; call the model gateway instead",
+        )
+        yield pb.PlanChunk()  # never reached: makes this a stream handler
 
 
 def rag_query(request: pb.RAGContextRequest) -> RagQuery:

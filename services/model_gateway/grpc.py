@@ -1,5 +1,6 @@
 """The ModelGateway gRPC servicer: GetPlan and StreamPlan through the configured planner,
-GetRAGContext proxied to memory. Failures become statuses in status.py."""
+GetRAGContext proxied to memory; GetPlanContext is memory's alone and refused here, naming
+it. Failures become statuses in status.py."""
 
 from __future__ import annotations
 
@@ -126,6 +127,15 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
         except grpc.aio.AioRpcError as exc:
             message = f"memory: {exc.details() or exc.code().name}"
             await _abort(context, PlanFailure(exc.code(), message, False), ())
+
+    async def GetPlanContext(
+        self, request: pb.PlanContextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PlanContextResponse:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "GetPlanContext is served by the memory service; call memory instead",
+        )
+        raise AssertionError("abort always raises")
 
 
 def check_plan_request(request: pb.PlanRequest) -> None:

@@ -82,16 +82,18 @@ def test_unknown_or_odd_kb_names_yield_no_matches(memory: MemoryProcess, kb: str
     assert rag(memory, query="tools", top_k=3, knowledge_bases=[kb]) == []
 
 
-def test_get_plan_is_unimplemented_with_a_clear_message(memory: MemoryProcess) -> None:
+@pytest.mark.parametrize("method", ["GetPlan", "StreamPlan"])
+def test_the_gateways_calls_are_unimplemented_naming_it(memory: MemoryProcess, method: str) -> None:
     result = grpcurl(
         "-plaintext",
         "-d",
         '{"prompt":"hi"}',
         memory.address,
-        "modelgateway.ModelGateway/GetPlan",
+        f"modelgateway.ModelGateway/{method}",
     )
     assert result.returncode != 0
     assert "Unimplemented" in result.stderr
+    assert f"{method} is not served by the memory service" in result.stderr
     assert "model gateway" in result.stderr
 
 

@@ -110,6 +110,19 @@ def test_rag_proxy_reports_memory_down(mock_gateway: Gateway) -> None:
     assert "memory:" in result.stderr
 
 
+def test_get_plan_context_is_memorys_and_refused_naming_it(mock_gateway: Gateway) -> None:
+    result = grpcurl(
+        "-plaintext",
+        "-d",
+        json.dumps({"rag": {"query": "x"}, "session_id": "s"}),
+        mock_gateway.address,
+        "modelgateway.ModelGateway/GetPlanContext",
+    )
+    assert result.returncode != 0
+    assert "Unimplemented" in result.stderr
+    assert "served by the memory service" in result.stderr
+
+
 @pytest.fixture(scope="module")
 def tls_gateway(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gateway = gateway_service(
