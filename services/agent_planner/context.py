@@ -76,10 +76,11 @@ class ContextGatherer:
                     return PlanContext(await self.session_history(session_id), [])
                 log.warning("session_history_unavailable", error=str(exc))
                 return PlanContext([], [])
-            history: list[dict[str, str]] = []
             if reply.history_error:
-                error = f"GetPlanContext: history: {reply.history_error}"
-                log.warning("session_history_unavailable", error=error)
+                # Read over HTTP as before (too large for a reply, or logged there if the
+                # database is down).
+                log.info("plan_context_history_apart", reason=reply.history_error)
+                history = await self.session_history(session_id)
             else:
                 messages = ({"role": m.role, "content": m.content} for m in reply.history)
                 history = clip_history(messages, self.limits.history_message_chars)

@@ -11,6 +11,7 @@ import grpc
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.grpc_server import MAX_MESSAGE_BYTES
 from services.kit.logs import get_logger
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.knowledge import RagMatch
@@ -18,6 +19,8 @@ from services.memory.retrieval import RagQuery, Retriever
 from services.memory.store import MAX_HISTORY_LIMIT, SessionStore
 
 log = get_logger("memory.grpc")
+# Room left for the matches in a reply that must stay under the gRPC message limit.
+HISTORY_BYTES = MAX_MESSAGE_BYTES - 512 * 1024
 
 
 class MemoryRagServicer(pb_grpc.ModelGatewayServicer):
@@ -71,6 +74,13 @@ class MemoryRagServicer(pb_grpc.ModelGatewayServicer):
             reply.history_error = f"dependency unavailable: {exc}"
             return
         reply.history.extend(pb.HistoryMessage(role=m.role, content=m.content) for m in messages)
+        size = reply.ByteSize()
+        if size > HISTORY_BYTES:
+            del reply.history[:]
+            reply.history_error = (
+                f"history too large for one reply: {len(messages)} messages,"
+                f" {size} bytes (limit {HISTORY_BYTES}); read it with GET /memory/latest"
+            )
 
     async def GetPlan(
         self, request: pb.PlanRequest, context: grpc.aio.ServicerContext

@@ -185,6 +185,24 @@ def test_a_memory_without_get_plan_context_gets_one_call_each(
     assert not log_events(planner.process, "rag_context_unavailable")
 
 
+def test_history_too_large_for_one_reply_comes_over_http(
+    core_stack: CoreStack, observed: ObservedPlanner
+) -> None:
+    big = "y" * 900_000
+    for _ in range(5):  # 4.5 MB of history: more than one gRPC reply may carry
+        body = {"session_id": "s-big-history", "history": [{"role": "user", "content": big}]}
+        reply = httpx.post(f"{core_stack.memory.url}/memory/store", json=body, timeout=30)
+        assert reply.status_code == 200, reply.text
+    framed = observed.planner_input("Summarise that", "s-big-history")
+    history = framed.split("<session_history>\n", 1)[1].split("</session_history>", 1)[0]
+    lines = history.splitlines()
+    assert len(lines) == 5
+    assert all(line.startswith("user: yyy") and "...[truncated " in line for line in lines)
+    apart = log_events(observed.planner.process, "plan_context_history_apart")
+    assert apart and apart[-1]["reason"].startswith("history too large for one reply")
+    assert not log_events(observed.planner.process, "session_history_unavailable")
+
+
 @pytest.fixture(scope="module")
 def search_run(core_stack: CoreStack) -> dict[str, Any]:
     with NotificationListener(core_stack.ports.redis) as listener:

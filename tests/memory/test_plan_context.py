@@ -84,6 +84,20 @@ def test_bad_requests_are_invalid_argument_naming_the_field(
     assert named in result.stderr
 
 
+def test_history_too_large_for_one_reply_is_left_to_http(memory: MemoryProcess) -> None:
+    big = "x" * 900_000
+    for _ in range(5):  # 4.5 MB: over gRPC's 4 MiB message limit
+        store(memory, "s-big-history", big)
+    store(memory, "s-big-history", "the last one")
+    body = {"rag": QUERY, "session_id": "s-big-history"}
+    reply = grpcurl_json(memory.address, PLAN_CONTEXT, body)
+    assert reply["history_error"].startswith("history too large for one reply: 6 messages")
+    assert "GET /memory/latest" in reply["history_error"]
+    assert "history" not in reply and reply["matches"]
+    limited = grpcurl_json(memory.address, PLAN_CONTEXT, {**body, "history_limit": 2})
+    assert [m["content"][:3] for m in limited["history"]] == ["xxx", "the"]
+
+
 async def rename_messages(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
