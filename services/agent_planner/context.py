@@ -62,12 +62,7 @@ class ContextGatherer:
         with tracer.start_as_current_span("MemoryAccess.PlanContext") as span:
             try:
                 reply = await self.memory.fetch_plan_context(
-                    session_id,
-                    self.limits.history_messages,
-                    clip(prompt, self.limits.rag_query_chars),
-                    self.limits.top_k,
-                    knowledge.searched(self.limits.knowledge_bases),
-                    knowledge.namespace,
+                    session_id, self.limits.history_messages, self._rag_request(prompt, knowledge)
                 )
             except DependencyError as exc:
                 log.warning("rag_context_unavailable", error=str(exc))
@@ -110,17 +105,21 @@ class ContextGatherer:
     ) -> list[pb.RAGMatch]:
         with tracer.start_as_current_span("MemoryAccess.RAGContext") as span:
             try:
-                matches = await self.memory.fetch_rag_context(
-                    clip(prompt, self.limits.rag_query_chars),
-                    self.limits.top_k,
-                    knowledge.searched(self.limits.knowledge_bases),
-                    knowledge.namespace,
-                )
+                matches = await self.memory.fetch_rag_context(self._rag_request(prompt, knowledge))
             except DependencyError as exc:
                 log.warning("rag_context_unavailable", error=str(exc))
                 return []
             span.set_attribute("match_count", len(matches))
             return self._clipped(matches)
+
+    def _rag_request(self, prompt: str, knowledge: KnowledgeChoice) -> pb.RAGContextRequest:
+        """The prompt, clipped, searched in the KBs of the request (or the loop's)."""
+        return pb.RAGContextRequest(
+            query=clip(prompt, self.limits.rag_query_chars),
+            top_k=self.limits.top_k,
+            knowledge_bases=list(knowledge.searched(self.limits.knowledge_bases)),
+            namespace=knowledge.namespace,
+        )
 
     def _clipped(self, matches: list[pb.RAGMatch]) -> list[pb.RAGMatch]:
         for match in matches:

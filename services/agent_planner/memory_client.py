@@ -96,13 +96,8 @@ class MemoryClient:
         )
         return str(reply.get("playbook_id", ""))
 
-    async def fetch_rag_context(
-        self, query: str, top_k: int, knowledge_bases: Sequence[str], namespace: str = ""
-    ) -> list[pb.RAGMatch]:
+    async def fetch_rag_context(self, request: pb.RAGContextRequest) -> list[pb.RAGMatch]:
         """Matches from the `<namespace>.<KB>` collections ('' = the plain KB names)."""
-        request = pb.RAGContextRequest(
-            query=query, top_k=top_k, knowledge_bases=list(knowledge_bases), namespace=namespace
-        )
 
         async def call() -> pb.RAGContextResponse:
             return await self.rag.GetRAGContext(request, timeout=self.rag_timeout_seconds)
@@ -111,20 +106,11 @@ class MemoryClient:
         return list(reply.matches)
 
     async def fetch_plan_context(
-        self,
-        session_id: str,
-        history_limit: int,
-        query: str,
-        top_k: int,
-        knowledge_bases: Sequence[str],
-        namespace: str = "",
+        self, session_id: str, history_limit: int, rag: pb.RAGContextRequest
     ) -> pb.PlanContextResponse:
         """RAG matches and session history in one call (GetPlanContext), through the RAG
         breaker: a failed RAG part counts against it as a failed GetRAGContext would.
         PlanContextUnsupported when memory does not serve the call (an older memory)."""
-        rag = pb.RAGContextRequest(
-            query=query, top_k=top_k, knowledge_bases=list(knowledge_bases), namespace=namespace
-        )
         request = pb.PlanContextRequest(rag=rag, session_id=session_id, history_limit=history_limit)
 
         async def call() -> pb.PlanContextResponse:
