@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -46,6 +46,17 @@ class ProbingHealthServicer(health.aio.HealthServicer):
     async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.refresh()
         return await super().Check(request, context)
+
+
+async def refuse_served_elsewhere(
+    context: grpc.aio.ServicerContext, call: str, here: str, there: str
+) -> NoReturn:
+    """Answer a call of the shared ModelGateway service that another service serves:
+    UNIMPLEMENTED, naming the one to call instead."""
+    await context.abort(
+        grpc.StatusCode.UNIMPLEMENTED, f"{call} is not served by {here}; call {there} instead"
+    )
+    raise AssertionError("abort always raises")
 
 
 async def run_probe(probe: Probe | None) -> bool:

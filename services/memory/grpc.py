@@ -11,7 +11,7 @@ import grpc
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
-from services.kit.grpc_server import MAX_MESSAGE_BYTES
+from services.kit.grpc_server import MAX_MESSAGE_BYTES, refuse_served_elsewhere
 from services.kit.logs import get_logger
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 from services.memory.knowledge import RagMatch
@@ -19,6 +19,7 @@ from services.memory.retrieval import RagQuery, Retriever
 from services.memory.store import MAX_HISTORY_LIMIT, SessionStore
 
 log = get_logger("memory.grpc")
+HERE, THERE = "the memory service", "the model gateway"  # for the gateway's own calls
 # Room left for the matches in a reply that must stay under the gRPC message limit.
 HISTORY_BYTES = MAX_MESSAGE_BYTES - 512 * 1024
 
@@ -85,19 +86,12 @@ class MemoryRagServicer(pb_grpc.ModelGatewayServicer):
     async def GetPlan(
         self, request: pb.PlanRequest, context: grpc.aio.ServicerContext
     ) -> pb.PlanResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "GetPlan is not served by the memory service; call the model gateway instead",
-        )
-        raise AssertionError("abort always raises")
+        await refuse_served_elsewhere(context, "GetPlan", HERE, THERE)
 
     async def StreamPlan(
         self, request: pb.PlanRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.PlanChunk]:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "StreamPlan is not served by the memory service; call the model gateway instead",
-        )
+        await refuse_served_elsewhere(context, "StreamPlan", HERE, THERE)
         yield pb.PlanChunk()  # never reached: makes this a stream handler
 
 

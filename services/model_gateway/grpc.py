@@ -13,6 +13,7 @@ import grpc
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.grpc_server import refuse_served_elsewhere
 from services.kit.logs import get_logger
 from services.model_gateway.chain import ChainReport, StreamSink
 from services.model_gateway.errors import InvalidPlanRequest, UpstreamError
@@ -131,11 +132,9 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
     async def GetPlanContext(
         self, request: pb.PlanContextRequest, context: grpc.aio.ServicerContext
     ) -> pb.PlanContextResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "GetPlanContext is served by the memory service; call memory instead",
+        await refuse_served_elsewhere(
+            context, "GetPlanContext", "the model gateway", "the memory service"
         )
-        raise AssertionError("abort always raises")
 
 
 def check_plan_request(request: pb.PlanRequest) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.grpcurl import grpcurl, grpcurl_json
+from tests.support.grpcurl import grpcurl, grpcurl_json, grpcurl_refused
 from tests.support.memory import MemoryProcess
 
 RAG = "modelgateway.ModelGateway/GetRAGContext"
@@ -84,17 +84,10 @@ def test_unknown_or_odd_kb_names_yield_no_matches(memory: MemoryProcess, kb: str
 
 @pytest.mark.parametrize("method", ["GetPlan", "StreamPlan"])
 def test_the_gateways_calls_are_unimplemented_naming_it(memory: MemoryProcess, method: str) -> None:
-    result = grpcurl(
-        "-plaintext",
-        "-d",
-        '{"prompt":"hi"}',
-        memory.address,
-        f"modelgateway.ModelGateway/{method}",
-    )
-    assert result.returncode != 0
-    assert "Unimplemented" in result.stderr
-    assert f"{method} is not served by the memory service" in result.stderr
-    assert "model gateway" in result.stderr
+    error = grpcurl_refused(memory.address, f"modelgateway.ModelGateway/{method}", {"prompt": "hi"})
+    assert "Unimplemented" in error
+    assert f"{method} is not served by the memory service" in error
+    assert "model gateway" in error
 
 
 @pytest.mark.parametrize(
@@ -108,12 +101,9 @@ def test_the_gateways_calls_are_unimplemented_naming_it(memory: MemoryProcess, m
 def test_bad_requests_are_invalid_argument(
     memory: MemoryProcess, body: dict[str, Any], named: str
 ) -> None:
-    import json
-
-    result = grpcurl("-plaintext", "-d", json.dumps(body), memory.address, RAG)
-    assert result.returncode != 0
-    assert "InvalidArgument" in result.stderr
-    assert named in result.stderr
+    error = grpcurl_refused(memory.address, RAG, body)
+    assert "InvalidArgument" in error
+    assert named in error
 
 
 def cache_lookups(memory: MemoryProcess, result: str) -> float:

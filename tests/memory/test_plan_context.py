@@ -4,7 +4,6 @@ two are, with each part failing alone and bad requests refused naming the field.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.memory.conftest import write_library
-from tests.support.grpcurl import grpcurl, grpcurl_json
+from tests.support.grpcurl import grpcurl_json, grpcurl_refused
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.postgres import PostgresCluster
 from tests.support.spawning import Spawner
@@ -78,10 +77,9 @@ def test_no_session_id_means_the_latest_session_and_no_limit_means_all(
 def test_bad_requests_are_invalid_argument_naming_the_field(
     memory: MemoryProcess, body: dict[str, Any], named: str
 ) -> None:
-    result = grpcurl("-plaintext", "-d", json.dumps(body), memory.address, PLAN_CONTEXT)
-    assert result.returncode != 0
-    assert "InvalidArgument" in result.stderr
-    assert named in result.stderr
+    error = grpcurl_refused(memory.address, PLAN_CONTEXT, body)
+    assert "InvalidArgument" in error
+    assert named in error
 
 
 def test_history_too_large_for_one_reply_is_left_to_http(memory: MemoryProcess) -> None:

@@ -17,7 +17,7 @@ from services.kit.grpc_client import open_channel
 from services.kit.trace import bind_trace_id
 from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
-from tests.support.grpcurl import grpcurl, grpcurl_json
+from tests.support.grpcurl import grpcurl, grpcurl_json, grpcurl_refused
 from tests.support.logs import log_events
 
 
@@ -111,16 +111,10 @@ def test_rag_proxy_reports_memory_down(mock_gateway: Gateway) -> None:
 
 
 def test_get_plan_context_is_memorys_and_refused_naming_it(mock_gateway: Gateway) -> None:
-    result = grpcurl(
-        "-plaintext",
-        "-d",
-        json.dumps({"rag": {"query": "x"}, "session_id": "s"}),
-        mock_gateway.address,
-        "modelgateway.ModelGateway/GetPlanContext",
-    )
-    assert result.returncode != 0
-    assert "Unimplemented" in result.stderr
-    assert "served by the memory service" in result.stderr
+    body = {"rag": {"query": "x"}, "session_id": "s"}
+    error = grpcurl_refused(mock_gateway.address, "modelgateway.ModelGateway/GetPlanContext", body)
+    assert "Unimplemented" in error
+    assert "not served by the model gateway; call the memory service instead" in error
 
 
 @pytest.fixture(scope="module")

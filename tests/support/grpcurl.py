@@ -32,3 +32,10 @@ def grpcurl_json(address: str, method: str, body: dict[str, Any], *flags: str) -
             f"grpcurl failed ({result.returncode}): {result.stderr}{result.stdout}"
         )
     return json.loads(result.stdout or "{}")
+
+
+def grpcurl_refused(address: str, method: str, body: dict[str, Any]) -> str:
+    """Call method with body over plaintext, expecting a refusal; grpcurl's error text."""
+    result = grpcurl("-plaintext", "-d", json.dumps(body), address, method)
+    assert result.returncode != 0, f"{method} answered: {result.stdout}"
+    return result.stderr
