@@ -3,7 +3,9 @@ announces every step, and writes the ending (terminal event, audit rows, notific
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,10 @@ ENDING_AUDIT = {
     "planner_stopped": "RUN_ABANDONED",
 }
 NOTIFIED_STATUS = {RunStatus.CANCELLED: "CANCELLED", RunStatus.FAILED: "FAILED"}
+# Longest an emitted event waits for the run's next event to share its write (one
+# transaction, one wake-up of each reader): a step that follows within it costs no write of
+# its own, and readers see a step at most this much later.
+LINGER_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -53,32 +59,68 @@ class QueuedRun:
 
 
 class HeldEvents:
-    """Events runs hold back to store with their next write (EventSink.hold), by run."""
+    """A run's events not stored yet. A held event (EventSink.hold) waits for the run's next
+    write; an emitted one also starts a timer that stores it within LINGER_SECONDS when no
+    other write of the run comes first. A run's events are written one write at a time, in
+    the order they were reported."""
 
-    def __init__(self) -> None:
+    def __init__(self, write: Callable[[str, list[NewEvent]], Awaitable[None]]) -> None:
+        self._write = write
         self._held: dict[str, list[NewEvent]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._flushing: dict[str, asyncio.Task[None]] = {}
 
     def add(self, run_id: str, event: NewEvent) -> None:
         self._held.setdefault(run_id, []).append(event)
 
-    def take(self, run_id: str) -> list[NewEvent]:
+    def linger(self, run_id: str, event: NewEvent) -> None:
+        self.add(run_id, event)
+        if run_id not in self._timers:
+            self._flush_later(run_id)
+
+    async def take(self, run_id: str) -> list[NewEvent]:
+        """The run's events not stored yet, once a lingering write of earlier ones is over."""
+        timer = self._timers.pop(run_id, None)
+        if timer is not None:
+            timer.cancel()
+        flushing = self._flushing.get(run_id)
+        if flushing is not None:
+            await asyncio.shield(flushing)
         return self._held.pop(run_id, [])
+
+    def _flush_later(self, run_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers[run_id] = loop.call_later(LINGER_SECONDS, self._flush, run_id)
+
+    def _flush(self, run_id: str) -> None:
+        if run_id in self._flushing:  # the run's previous write is not over: try again later
+            self._flush_later(run_id)
+            return
+        del self._timers[run_id]
+        task = asyncio.create_task(self._write_lingering(run_id), name=f"run-events-{run_id}")
+        self._flushing[run_id] = task
+
+    async def _write_lingering(self, run_id: str) -> None:
+        events = self._held.pop(run_id, [])
+        try:
+            await self._write(run_id, events)
+        except Exception as exc:  # kept for the run's next write, which reports the failure
+            log.warning("run_events_write_failed", run_id=run_id, error=str(exc))
+            self._held[run_id] = [*events, *self._held.get(run_id, [])]
+        finally:
+            del self._flushing[run_id]
 
 
 class StoreSink:
-    """The loop's event sink for a run: store each event (with those held before it), then
-    wake its readers."""
+    """The loop's event sink for a run: events go to the run's HeldEvents, which stores them
+    (and wakes the run's readers) with the run's next write or within LINGER_SECONDS."""
 
-    def __init__(self, run_id: str, store: RunStore, hub: RunEventHub, held: HeldEvents) -> None:
+    def __init__(self, run_id: str, held: HeldEvents) -> None:
         self.run_id = run_id
-        self.store = store
-        self.hub = hub
         self.held = held
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        events = [*self.held.take(self.run_id), (event_type, data)]
-        for event in await self.store.append_events(self.run_id, events):
-            self.hub.announce(event)
+        self.held.linger(self.run_id, (event_type, data))
 
     def hold(self, event_type: str, data: dict[str, Any]) -> None:
         self.held.add(self.run_id, (event_type, data))
@@ -110,7 +152,7 @@ class StoreCheckpointer:
 
     async def save(self, checkpoint: Checkpoint, waiting: bool = False) -> None:
         deadline = time.time() + self.timeout if waiting else None
-        held = self.held.take(self.run_id)
+        held = await self.held.take(self.run_id)
         for event in await self.checkpoints.save(self.run_id, checkpoint, deadline, held):
             self.hub.announce(event)
 
@@ -135,7 +177,7 @@ class RunExecutor:
         self.owner = owner
         self.checkpoints = checkpoints
         self.approval = approval
-        self.held = HeldEvents()
+        self.held = HeldEvents(self._append)
 
     async def execute(self, queued: QueuedRun) -> RunEnding | None:
         """Run the loop; None when the run was no longer queued (cancelled while waiting)."""
@@ -167,7 +209,7 @@ class RunExecutor:
             resources,
             run.prompt,
             run.prompt,
-            sink=StoreSink(run.run_id, self.store, self.hub, self.held),
+            sink=StoreSink(run.run_id, self.held),
             approval=self.approval.policy.union(ApprovalPolicy.of(run.approval)),
             checkpoints=StoreCheckpointer(
                 run.run_id, self.checkpoints, self.approval.timeout, self.hub, self.held
@@ -198,15 +240,18 @@ class RunExecutor:
         return RunEnding(RunStatus(outcome.status), result=outcome.result, turns=outcome.turns)
 
     async def _store_held(self, run_id: str) -> None:
-        held = self.held.take(run_id)
-        if held:
-            for event in await self.store.append_events(run_id, held):
+        await self._append(run_id, await self.held.take(run_id))
+
+    async def _append(self, run_id: str, events: list[NewEvent]) -> None:
+        if events:
+            for event in await self.store.append_events(run_id, events):
                 self.hub.announce(event)
 
     async def end(self, run: NewRun, ending: RunEnding) -> RunEvent | None:
         """Store the ending (once, after the events the run held back) and report it; None
         when the run had already ended."""
-        events = await self.store.finish_after(run.run_id, self.held.take(run.run_id), ending)
+        held = await self.held.take(run.run_id)
+        events = await self.store.finish_after(run.run_id, held, ending)
         if not events:
             return None
         for event in events:
