@@ -49,14 +49,14 @@ class GatewayClient:
             started = asyncio.get_running_loop().time()
             try:
                 async for chunk in self.stub.StreamPlan(request, timeout=self.timeout_seconds):
+                    if chunk.delta:  # the final chunk may carry the last delta too
+                        await on_delta(chunk.delta, chunk.reset)
                     if chunk.plan:
                         return pb.PlanResponse(
                             plan=chunk.plan,
                             model_name=chunk.model_name,
                             latency_ms=chunk.latency_ms,
                         )
-                    if chunk.delta:
-                        await on_delta(chunk.delta, chunk.reset)
             except grpc.aio.AioRpcError as exc:
                 self._raise_if_own_deadline(exc, started)
                 raise

@@ -61,7 +61,10 @@ class GatewayServicer(pb_grpc.ModelGatewayServicer):
         sink = ChunkSink(self._redact)
         async for chunk in sink.chunks(self._answer(request, context, report, started, sink)):
             yield chunk
+        last = sink.last or pb.PlanChunk()
         yield pb.PlanChunk(
+            delta=last.delta,
+            reset=last.reset,
             plan=sink.plan,
             model_name=report.model,
             provider=report.provider,

@@ -18,7 +18,9 @@ class ChunkSink:
         self._redactor = StreamRedactor(redact)
         self._sent_any = False
         self._reset_next = False
+        self._ended = False
         self.plan = ""
+        self.last: pb.PlanChunk | None = None  # the last delta, sent with the final message
 
     def delta(self, text: str) -> None:
         chunk = self._chunk(self._redactor.feed(text))
@@ -32,19 +34,31 @@ class ChunkSink:
 
     async def chunks(self, work: Awaitable[str]) -> AsyncIterator[pb.PlanChunk]:
         """The delta chunks while `work` runs, then sets `plan` to its result (or raises what
-        it raised). Leaving the iteration early cancels the work."""
+        it raised). A delta the work ended right after is not yielded but left in `last`,
+        for the final message to carry (one message fewer: with a model that answers at
+        once, the whole text). Leaving the iteration early cancels the work."""
         task = asyncio.ensure_future(work)
-        task.add_done_callback(lambda _: self._queue.put_nowait(None))
+        task.add_done_callback(self._work_ended)
         try:
             while (chunk := await self._queue.get()) is not None:
-                yield chunk
+                await asyncio.sleep(0)  # a work that ended with this delta has said so now
+                if self._ended and self._queue.qsize() == 1:  # only the end is behind it
+                    self.last = chunk
+                else:
+                    yield chunk
             self.plan = task.result()
         finally:
             if not task.done():
                 task.cancel()
         tail = self._chunk(self._redactor.flush())
-        if tail is not None:
-            yield tail
+        if tail is not None and self.last is not None:
+            self.last = pb.PlanChunk(delta=self.last.delta + tail.delta, reset=self.last.reset)
+        elif tail is not None:
+            self.last = tail
+
+    def _work_ended(self, _: object) -> None:
+        self._ended = True
+        self._queue.put_nowait(None)
 
     def _chunk(self, text: str) -> pb.PlanChunk | None:
         if not text:
