@@ -250,6 +250,23 @@ def test_idle_stream_gets_comment_heartbeats(
     assert events[-1].event == "run.succeeded"
 
 
+def test_a_reader_that_leaves_is_let_go_while_the_run_goes_on(
+    planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake.push(Reply.held(FINAL, gate))
+    run_id = start_run(planner, session="s-ctl-leave").json()["run_id"]
+    url = f"{planner.url}/runs/{run_id}/events"
+    read_events(url, planner.headers(), until="context.retrieved")  # reads, then hangs up
+    deadline = time.monotonic() + 10
+    while planner.metric("agent_run_stream_readers") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert planner.metric("agent_run_stream_readers") == 0
+    assert get_run(planner, run_id)["status"] == "running"
+    gate.set()
+    events = read_events(url, planner.headers())
+    assert events[-1].event == "run.succeeded"
+
+
 def test_full_queue_answers_429_and_queued_runs_cancel(
     planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
 ) -> None:

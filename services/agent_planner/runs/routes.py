@@ -3,13 +3,14 @@ and POST /runs/{id}/cancel; run errors become JSON answers here and nowhere else
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from services.agent_planner.runs.pool import QueueFullError
 from services.agent_planner.runs.records import RunStatus
@@ -40,7 +41,32 @@ def queue_full() -> JSONResponse:
 
 class RunEventResponse(EventSourceResponse):
     """An SSE response whose FinalChunk also ends the body: one ASGI message and one socket
-    write fewer per stream than an empty closing message after it."""
+    write fewer per stream than an empty closing message after it. A client that leaves
+    stops the stream: one asyncio task waits for its disconnect and cancels the response
+    (Starlette's task group for the same costs a task group, two tasks and a cancel scope
+    per stream)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.current_task()
+        assert streaming is not None
+        gone = False
+
+        async def cancel_when_gone() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            streaming.cancel()
+
+        watcher = asyncio.create_task(cancel_when_gone(), name="sse-disconnect")
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            streaming.uncancel()  # the client left: the stream simply ends
+        finally:
+            watcher.cancel()
 
     async def stream_response(self, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code}
