@@ -148,8 +148,10 @@ class AgentLoop:
         self._audit(run, "PLAN_END", result=plan)
         if run.tool_steps:
             await self._store_playbook(run)
-        await self.tool_step.store_delta(run, run.user_prompt, plan)
-        await self.deps.audit.settled()  # notified once the rows are in
+        # The rows are written while memory stores the delta (its request goes out first).
+        await asyncio.gather(
+            self.tool_step.store_delta(run, run.user_prompt, plan), self.deps.audit.settled()
+        )  # notified once both are done
         self.deps.notifications.publish_result(run.trace_id, run.session_id, plan)
         self.deps.notifications.publish_status(run.trace_id, run.session_id, "COMPLETED")
         return plan
