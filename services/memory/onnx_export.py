@@ -3,14 +3,17 @@
 The whole model (transformer, pooling and normalisation) becomes one graph, so the runtime
 only tokenises and runs it. The export is made from the model files on disk (nothing is
 downloaded), written to a temporary directory and renamed into place, so processes that
-start together never see half an export. The int8 variant quantises the MatMul weights per
-channel (dynamic quantisation), which keeps the vectors within the parity bounds.
+start together never see half an export. The int8 variant stores the MatMul weights as 8-bit
+integers in blocks of 16, each with its own scale (ONNX Runtime's MatMulNBits), and runs
+them with int8 arithmetic: a quarter of the weight bytes, and vectors within cosine 0.99 of
+torch's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,7 +28,9 @@ OPSET = 17
 FINGERPRINT_HEAD_BYTES = 1 << 20
 MANIFEST = "export.json"
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-MODEL_FILES: dict[Precision, str] = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+# The int8 file's name changes with how it is made, so an older variant is not reused.
+MODEL_FILES: dict[Precision, str] = {"fp32": "model.onnx", "int8": "model.int8-b16.onnx"}
+INT8_BLOCK = 16  # weights per scale: smaller blocks follow the weights more closely
 
 
 class ExportUnavailable(Exception):
@@ -143,18 +148,23 @@ def _export(model_dir: Path, work: Path) -> None:
 
 def _quantize(exported: ExportedModel) -> None:
     try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        import onnx
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
     except ImportError as exc:
         raise ExportUnavailable(f"int8 quantisation needs onnxruntime and onnx: {exc}") from exc
+    # It reports every node it leaves as it is at INFO: a hundred lines of no interest.
+    logging.getLogger(MatMulNBitsQuantizer.__module__).setLevel(logging.WARNING)
     final = exported.model_path("int8")
     partial = final.with_name(f".{final.name}.{os.getpid()}")
-    quantize_dynamic(
-        exported.model_path("fp32"),
-        partial,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
+    quantizer = MatMulNBitsQuantizer(
+        onnx.load(str(exported.model_path("fp32"))),
+        bits=8,
+        block_size=INT8_BLOCK,
+        is_symmetric=True,
+        accuracy_level=4,  # int8 arithmetic: the weights' bytes are what a query waits for
     )
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(partial), use_external_data_format=False)
     os.replace(partial, final)
 
 

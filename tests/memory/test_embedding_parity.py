@@ -1,6 +1,7 @@
 """The ONNX Runtime and OpenVINO engines give torch's vectors and rankings: on the shipped
 knowledge bases and 50 queries, cosine >= 0.999 for every vector and the same top 3 chunks
-per knowledge base for every query. The int8 variant stays close without reaching that."""
+per knowledge base for every query. The int8 variant stays within cosine 0.99 and changes
+few rankings."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def test_int8_stays_close_to_torch(
         report = compare(torch_embedder, candidate, "onnx int8")
     finally:
         candidate.close()
-    # Quantised weights move short texts' vectors below the 0.99 bound and change a few
-    # rankings, which is why int8 is an option and not the default (see bench/RESULTS.md).
-    assert report.min_cosine >= 0.95, report.line()
-    assert report.top_agreement >= 0.9, report.line()
+    # 8-bit weights keep every vector within the issue's int8 bound, but a near tie among
+    # the top 3 can swap, which is why int8 is an option and not the default.
+    assert report.min_cosine >= 0.99, report.line()
+    assert report.top_agreement >= 0.98, report.line()
