@@ -50,11 +50,11 @@ class ChunkSink:
         finally:
             if not task.done():
                 task.cancel()
-        tail = self._chunk(self._redactor.flush())
-        if tail is not None and self.last is not None:
-            self.last = pb.PlanChunk(delta=self.last.delta + tail.delta, reset=self.last.reset)
-        elif tail is not None:
-            self.last = tail
+        tail = self._redactor.flush()  # text held back in case it started a key
+        if tail and self.last is not None:
+            self.last.delta += tail
+        elif tail:
+            self.last = self._chunk(tail)
 
     def _work_ended(self, _: object) -> None:
         self._ended = True

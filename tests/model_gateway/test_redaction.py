@@ -85,6 +85,8 @@ def test_a_key_in_the_answer_is_redacted_from_plan_and_stream(
     assert_no_key(gateway.plan("Plan a trip").plan)
     chunks = gateway.stream("Plan a trip")
     assert_no_key("".join(c.delta for c in chunks))
+    # The text held back in case it starts a key still arrives, with the final chunk.
+    assert "".join(c.delta for c in chunks) == leaked.replace(CANARY, REDACTED)
     assert_no_key(chunks[-1].plan)
     assert REDACTED in chunks[-1].plan
 
