@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.errors import DatabaseUnavailable
@@ -21,6 +22,7 @@ from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, child, render_metr
 from services.kit.trace import TRACE_ID_HEADER, bind_trace_id, clean_trace_id, new_trace_id
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+Body = TypeVar("Body", bound=BaseModel)
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 log = get_logger("http")
 
@@ -170,6 +172,31 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+def json_body(model: type[Body], body: bytes) -> Body:
+    """body parsed and checked in one step by pydantic, refused as FastAPI refuses a
+    declared body model (422, each error located under `body`). For hot routes: FastAPI's
+    own path parses the JSON in Python, validates it apart and re-encodes the answer, which
+    costs more than the work of a small write."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [_as_body_error(e) for e in exc.errors(include_url=False, include_context=False)]
+        raise RequestValidationError(errors) from None
+
+
+def _as_body_error(error: Any) -> dict[str, Any]:
+    located = {**error, "loc": ("body", *error["loc"])}
+    if error["type"] == "json_invalid":  # FastAPI's wording, with pydantic's reason
+        located["msg"] = f"JSON decode error: {error['msg'].removeprefix('Invalid JSON: ')}"
+    return located
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that reads its body with json_body."""
+    schema = {"schema": model.model_json_schema()}
+    return {"requestBody": {"required": True, "content": {"application/json": schema}}}
 
 
 def describe_validation(exc: RequestValidationError) -> str:
