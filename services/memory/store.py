@@ -46,6 +46,14 @@ def create_messages(connection: sa.Connection) -> None:
 
 
 MIGRATIONS = [Migration(1, "session messages", create_messages)]
+# Statements of every call, built once: each new construct is keyed again for the cache.
+INSERT_MESSAGES = MESSAGES.insert()
+_SESSION_MESSAGES = sa.select(
+    MESSAGES.c.role, MESSAGES.c.content, MESSAGES.c.extra, MESSAGES.c.stored_at
+).where(MESSAGES.c.session_id == sa.bindparam("session"))
+WHOLE_HISTORY = _SESSION_MESSAGES.order_by(MESSAGES.c.id)
+NEWEST_HISTORY = _SESSION_MESSAGES.order_by(MESSAGES.c.id.desc()).limit(sa.bindparam("limit"))
+LATEST_SESSION = sa.select(MESSAGES.c.session_id).order_by(MESSAGES.c.id.desc()).limit(1)
 
 
 @dataclass(frozen=True)
@@ -148,21 +156,18 @@ def _insert(connection: sa.Connection, rows: list[dict[str, str]]) -> None:
         # contiguous. SQLite needs none: its writers already queue at BEGIN IMMEDIATE.
         lock = sa.text("SELECT pg_advisory_xact_lock(hashtext(:session))")
         connection.execute(lock, {"session": rows[0]["session_id"]})
-    connection.execute(MESSAGES.insert(), rows)
+    connection.execute(INSERT_MESSAGES, rows)
 
 
 def _history(connection: sa.Connection, session_id: str, limit: int | None) -> list[Any]:
-    columns = (MESSAGES.c.role, MESSAGES.c.content, MESSAGES.c.extra, MESSAGES.c.stored_at)
-    query = sa.select(*columns).where(MESSAGES.c.session_id == session_id)
     if limit is None:
-        return list(connection.execute(query.order_by(MESSAGES.c.id)).all())
-    newest = connection.execute(query.order_by(MESSAGES.c.id.desc()).limit(limit)).all()
+        return list(connection.execute(WHOLE_HISTORY, {"session": session_id}).all())
+    newest = connection.execute(NEWEST_HISTORY, {"session": session_id, "limit": limit}).all()
     return list(reversed(newest))
 
 
 def _latest_session(connection: sa.Connection) -> list[Any]:
-    query = sa.select(MESSAGES.c.session_id).order_by(MESSAGES.c.id.desc()).limit(1)
-    return list(connection.execute(query).all())
+    return list(connection.execute(LATEST_SESSION).all())
 
 
 def _check(connection: sa.Connection) -> None:
