@@ -39,6 +39,7 @@ from services.agent_planner.runs.sql_tables import (
     RUN_EVENTS,
     RUN_KNOWLEDGE,
     RUNS,
+    SELECT_RECORD,
     SELECT_RECORDS,
     START_RUN,
 )
@@ -181,8 +182,7 @@ class SqlRunStore:
         return await self.database.read(_records, query)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        query = SELECT_RECORDS.where(RUNS.c.run_id == run_id)
-        found = await self.database.read(_records, query, short=True)
+        found = await self.database.read(_records, SELECT_RECORD, {"id": run_id}, short=True)
         return found[0] if found else None
 
     async def list_runs(self, query: RunQuery) -> list[RunRecord]:
@@ -264,8 +264,10 @@ def _list_runs(connection: sa.Connection, query: RunQuery) -> list[RunRecord]:
     return _records(connection, select.order_by(RUNS.c.position.desc()).limit(query.limit))
 
 
-def _records(connection: sa.Connection, query: sa.Select[Any]) -> list[RunRecord]:
-    return [_record(row) for row in connection.execute(query)]
+def _records(
+    connection: sa.Connection, query: sa.Select[Any], params: dict[str, Any] | None = None
+) -> list[RunRecord]:
+    return [_record(row) for row in connection.execute(query, params)]
 
 
 def _record(row: sa.Row[Any]) -> RunRecord:

@@ -165,6 +165,8 @@ def create_knowledge_table(connection: sa.Connection) -> None:
 SELECT_RECORDS = sa.select(
     *RECORD_COLUMNS, RUN_KNOWLEDGE.c.namespace, RUN_KNOWLEDGE.c.knowledge_bases
 ).select_from(RUNS.outerjoin(RUN_KNOWLEDGE, RUN_KNOWLEDGE.c.run_id == RUNS.c.run_id))
+# GET /runs/{id}, and every check of a run's status: built once, not keyed again per call.
+SELECT_RECORD = SELECT_RECORDS.where(RUNS.c.run_id == sa.bindparam("id"))
 
 MIGRATIONS = [
     Migration(1, "runs and run events", create_run_tables),
