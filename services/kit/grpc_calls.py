@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -31,6 +32,34 @@ from services.kit.tracing import get_tracer, server_span
 Decoder = Callable[[bytes], Any] | None
 log = get_logger("grpc")
 tracer = get_tracer("services.kit.grpc")  # a proxy: follows a provider installed later
+ACCESS_EVENT = "grpc_request"
+
+
+class CallLine:
+    """The call's log line as its handler described it (describe_call). Tasks the handler
+    starts share it: they copy the context, and so the reference."""
+
+    __slots__ = ("event", "fields", "written")
+
+    def __init__(self) -> None:
+        self.event = ACCESS_EVENT
+        self.fields: dict[str, Any] = {}
+        self.written = False
+
+
+_CALL_LINE: ContextVar[CallLine | None] = ContextVar("pagi_call_line", default=None)
+
+
+def describe_call(event: str, **fields: Any) -> None:
+    """Make the call's one log line (written when the call ends, with its method, code and
+    latency) an `event` line with fields, instead of a second line beside the kit's
+    grpc_request. Outside an observed call, or after its line went out (work the call
+    started, ending after a cancelled call), the line is written at once."""
+    line = _CALL_LINE.get()
+    if line is None or line.written:
+        log.info(event, **fields)
+        return
+    line.event, line.fields = event, fields
 
 
 class CallObserver:
@@ -49,14 +78,21 @@ class CallObserver:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         bind_trace_id(clean_trace_id(metadata.get(TRACE_ID_METADATA)) or new_trace_id())
         allowed = self._key is None or authorized(metadata.get(AUTH_METADATA), self._key)
+        _CALL_LINE.set(CallLine())
         return metadata, allowed
 
     def finish(self, code: grpc.StatusCode, started: float) -> None:
         elapsed = time.perf_counter() - started
         child(GRPC_REQUESTS, self.method, code.name).inc()
         self._latency.observe(elapsed)
+        line = _CALL_LINE.get() or CallLine()
+        line.written = True
         self._log.info(
-            "grpc_request", method=self.method, code=code.name, latency_ms=round(elapsed * 1000, 2)
+            line.event,
+            method=self.method,
+            code=code.name,
+            latency_ms=round(elapsed * 1000, 2),
+            **line.fields,
         )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.contracts import modelgateway_pb2 as pb
-from services.kit.logs import get_logger
+from services.kit.grpc_calls import describe_call
 from services.kit.metrics import child
 from services.model_gateway.chain import ChainReport
 from services.model_gateway.metrics import (
@@ -22,8 +22,6 @@ from services.model_gateway.metrics import (
     UPSTREAM_LATENCY,
 )
 from services.model_gateway.settings import TokenPrice
-
-log = get_logger("model_gateway")
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,6 @@ def trailing_metadata(report: ChainReport, call: CallFigures) -> tuple[tuple[str
 class Reporter:
     def __init__(self, prices: Mapping[str, TokenPrice]) -> None:
         self._prices = dict(prices)
-        self._log = log.bind()  # the configured logger, not the lazy proxy (one line a call)
 
     def record(
         self, request: pb.PlanRequest, report: ChainReport, outcome: str, call: CallFigures
@@ -70,7 +67,8 @@ class Reporter:
         if report.fallbacks:
             child(FALLBACKS, provider).inc()
         cost = self._count_tokens(report) if outcome == "success" else None
-        self._log.info("plan_request", **_log_fields(request, report, outcome, call, cost))
+        # The call's one log line: the kit adds method, status code and latency to it.
+        describe_call("plan_request", **_log_fields(request, report, outcome, call, cost))
 
     def _count_tokens(self, report: ChainReport) -> float | None:
         usage = report.usage

@@ -18,7 +18,7 @@ import pytest
 from tests.support.core_services import CoreStack, PlannerClient, planner_process
 from tests.support.core_services import gateway_process as start_gateway
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events
+from tests.support.logs import log_events, log_records
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.spawning import Spawner
 from tests.support.sse import SseComment, SseEvent, events_only, parse_stream, read_events
@@ -176,7 +176,8 @@ def test_cancel_during_getplan_cancels_the_call(
     gateway_log = wait_for(
         lambda: [
             r
-            for r in log_events(gateway_on_fake_model, "grpc_request")
+            # the call's line: plan_request, or grpc_request when it ended before the plan
+            for r in log_records(gateway_on_fake_model.log())
             if r.get("trace_id") == trace_id and r.get("code") == "CANCELLED"
         ],
         "StreamPlan cancelled at the gateway",

@@ -18,7 +18,7 @@ from services.kit.trace import bind_trace_id
 from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
 from tests.support.grpcurl import grpcurl, grpcurl_json, grpcurl_refused
-from tests.support.logs import log_events
+from tests.support.logs import log_events, log_records
 
 
 def test_reflection_lists_and_describes_the_services(mock_gateway: Gateway) -> None:
@@ -59,8 +59,16 @@ def test_caller_trace_id_is_logged(mock_gateway: Gateway) -> None:
         "-H",
         "x-trace-id: gateway-trace-42",
     )
-    traced = [e for e in log_events(mock_gateway.process, "plan_request") if e.get("trace_id")]
-    assert any(e["trace_id"] == "gateway-trace-42" for e in traced)
+    lines = [
+        e
+        for e in log_records(mock_gateway.process.log())
+        if e.get("trace_id") == "gateway-trace-42" and e.get("method")
+    ]
+    # One line for the call: the plan's fields with the kit's method, code and latency.
+    assert [(e["event"], e["method"], e["code"]) for e in lines] == [
+        ("plan_request", "/modelgateway.ModelGateway/GetPlan", "OK")
+    ]
+    assert lines[0]["latency_ms"] >= 0 and lines[0]["outcome"] == "success"
 
 
 def test_stream_plan_is_observed_like_a_unary_call(mock_gateway: Gateway) -> None:
@@ -78,14 +86,12 @@ def test_stream_plan_is_observed_like_a_unary_call(mock_gateway: Gateway) -> Non
     assert result.returncode == 0, result.stderr
     calls = [
         e
-        for e in log_events(mock_gateway.process, "grpc_request")
-        if e.get("trace_id") == "stream-trace-7"
+        for e in log_records(mock_gateway.process.log())
+        if e.get("trace_id") == "stream-trace-7" and e.get("method")
     ]
-    assert [(c["method"], c["code"]) for c in calls] == [
-        ("/modelgateway.ModelGateway/StreamPlan", "OK")
+    assert [(c["event"], c["method"], c["code"]) for c in calls] == [
+        ("plan_request", "/modelgateway.ModelGateway/StreamPlan", "OK")
     ]
-    planned = [e for e in log_events(mock_gateway.process, "plan_request") if e.get("trace_id")]
-    assert any(e["trace_id"] == "stream-trace-7" for e in planned)
     bad = grpcurl(
         "-plaintext",
         "-d",
@@ -176,7 +182,7 @@ def test_a_kit_channel_carries_the_trace_id_on_streams(mock_gateway: Gateway) ->
         await channel.close()
 
     asyncio.run(stream_with_trace())
-    calls = log_events(mock_gateway.process, "grpc_request")
+    calls = log_events(mock_gateway.process, "plan_request")
     assert any(
         c.get("trace_id") == "stream-client-trace-3" and c["method"].endswith("/StreamPlan")
         for c in calls
