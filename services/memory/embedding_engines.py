@@ -1,8 +1,9 @@
 """The engines that turn texts into unit vectors: sentence-transformers on torch, or the
 ONNX export of the same model on ONNX Runtime or OpenVINO.
 
-`open_engine` builds the configured one; when its optional package is missing or the model
-cannot be exported it falls back to torch and logs why, so the service always starts.
+`open_engine` builds the configured one; when its optional package is missing, the model
+cannot be exported or the engine cannot open the export, it falls back to torch and logs
+why, so the service always starts.
 """
 
 from __future__ import annotations
@@ -227,12 +228,16 @@ def open_engine(config: EmbeddingConfig) -> EmbeddingEngine:
             try:
                 return _export_engine(config, location)
             except (ExportUnavailable, ImportError) as exc:
-                log.warning(
-                    "embedding_backend_fallback",
-                    requested=config.backend,
-                    using="torch",
-                    reason=str(exc),
+                reason = str(exc)
+            except Exception as exc:  # the engine cannot run the export (e.g. an int8 kernel
+                # an older ONNX Runtime lacks): a setting's fault, not the model's
+                reason = (
+                    f"EMBEDDING_BACKEND={config.backend} with EMBEDDING_PRECISION="
+                    f"{config.precision}: the engine cannot open the export: {exc}"
                 )
+            log.warning(
+                "embedding_backend_fallback", requested=config.backend, using="torch", reason=reason
+            )
         return TorchEngine(location, config.thread_count)
     except Exception as exc:  # any loader failure means the setting is unusable here
         raise StartupError(

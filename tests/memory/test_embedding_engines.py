@@ -4,6 +4,7 @@ optional package falls back to torch and says so, and threads follow the cores."
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -37,6 +38,27 @@ def test_fallback_to_torch_when_the_cache_dir_cannot_be_written(tmp_path: Path) 
     assert engine.backend == "torch"
     [fallback] = [entry for entry in logs if entry["event"] == "embedding_backend_fallback"]
     assert "EMBEDDING_CACHE_DIR" in fallback["reason"]
+
+
+def test_fallback_to_torch_naming_the_setting_when_the_engine_cannot_open_the_export(
+    tmp_path: Path,
+) -> None:
+    from services.memory.embedding_engines import resolve_model_location
+    from services.memory.onnx_export import MODEL_FILES
+    from services.memory.settings import DEFAULT_EMBEDDING_MODEL
+    from tests.support.processes import EMBEDDING_CACHE
+
+    shared = ensure_export(resolve_model_location(DEFAULT_EMBEDDING_MODEL), EMBEDDING_CACHE, "fp32")
+    copy = tmp_path / shared.directory.name
+    shutil.copytree(shared.directory, copy)
+    (copy / MODEL_FILES["int8"]).write_bytes(b"not an ONNX model")  # as a kernel it lacks
+    config = EmbeddingConfig(backend="onnx", precision="int8", cache_dir=tmp_path)
+    with structlog.testing.capture_logs() as logs:
+        engine = open_engine(config)
+    assert engine.backend == "torch"
+    [fallback] = [entry for entry in logs if entry["event"] == "embedding_backend_fallback"]
+    assert "EMBEDDING_PRECISION=int8" in fallback["reason"], fallback
+    assert "EMBEDDING_MODEL_NAME" not in fallback["reason"]
 
 
 def test_a_model_that_is_not_a_local_directory_cannot_be_exported(tmp_path: Path) -> None:
