@@ -194,9 +194,24 @@ def _as_body_error(error: Any) -> dict[str, Any]:
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a route that reads its body with json_body."""
-    schema = {"schema": model.model_json_schema()}
-    return {"requestBody": {"required": True, "content": {"application/json": schema}}}
+    """OpenAPI for a route that reads its body with json_body: the model's JSON schema with
+    its nested models written in place (its `#/$defs/...` references would otherwise point
+    into the OpenAPI document, where they do not exist)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    content = {"application/json": {"schema": inline(schema)}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def describe_validation(exc: RequestValidationError) -> str:

@@ -108,3 +108,27 @@ def test_rejected_requests_leave_stored_history_intact(memory: MemoryProcess) ->
     messages = httpx.get(f"{memory.url}/memory/latest", params={"session_id": session}, timeout=10)
     assert [m["content"] for m in messages.json()["messages"]] == ["a", "b"]
     assert httpx.get(f"{memory.url}/health", timeout=10).status_code == 200
+
+
+def test_the_api_description_documents_every_body_and_every_reference_resolves(
+    memory: MemoryProcess,
+) -> None:
+    document = httpx.get(f"{memory.url}/openapi.json", timeout=10).json()
+    store_body = document["paths"]["/memory/store"]["post"]["requestBody"]
+    schema = store_body["content"]["application/json"]["schema"]
+    assert schema["required"] == ["session_id"]
+    assert schema["properties"]["history"]["items"]["required"] == ["role", "content"]
+
+    def references(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return found + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for item in node for ref in references(item)]
+        return []
+
+    for ref in references(document):
+        target: Any = document
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(target, dict) and part in target, f"{ref} does not resolve"
+            target = target[part]
