@@ -292,12 +292,17 @@ def test_a_similar_prompt_later_gets_the_playbook_as_context(
     assert f"Text: Playbook for: {SEARCH}" in context
 
 
-def test_metrics_count_successful_runs(core_stack: CoreStack, hello_run: dict[str, Any]) -> None:
-    text = core_stack.planner.metrics()
-    prefix = 'agent_plan_total{outcome="success"} '
-    success = [line for line in text.splitlines() if line.startswith(prefix)]
-    assert success and float(success[0].split()[-1]) >= 2
-    assert "agent_loop_duration_seconds_bucket" in text
+def test_metrics_count_successful_runs(core_stack: CoreStack) -> None:
+    def successes() -> float:
+        prefix = 'agent_plan_total{outcome="success"} '
+        lines = core_stack.planner.metrics().splitlines()
+        return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
+
+    before = successes()
+    for n in range(2):
+        assert core_stack.planner.plan(HELLO, f"s-counted-{n}").status_code == 200
+    assert successes() == before + 2
+    assert "agent_loop_duration_seconds_bucket" in core_stack.planner.metrics()
 
 
 def test_resources_reach_the_audit_log_and_the_gateway(core_stack: CoreStack) -> None:
