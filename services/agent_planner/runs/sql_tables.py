@@ -60,10 +60,18 @@ RECORD_COLUMNS = (
     RUNS.c.owner,
     RUNS.c.heartbeat_at,
 )
-OPEN_STATUSES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
-IS_OPEN = RUNS.c.status.in_(OPEN_STATUSES)  # held by a process (heartbeats, leases)
+OPEN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+def _status_in(statuses: tuple[RunStatus, ...]) -> sa.ColumnElement[bool]:
+    """status IN (...) with the statuses written into the SQL: a list of values would be an
+    expanding parameter, set up again on every execution."""
+    return RUNS.c.status.in_([sa.literal_column(f"'{status.value}'") for status in statuses])
+
+
+IS_OPEN = _status_in(OPEN_STATUSES)  # held by a process (heartbeats, leases)
 # Not ended: open, or parked for a reviewer (events, the ending and a cancel still apply).
-IS_UNFINISHED = RUNS.c.status.in_([*OPEN_STATUSES, RunStatus.WAITING_APPROVAL.value])
+IS_UNFINISHED = _status_in((*OPEN_STATUSES, RunStatus.WAITING_APPROVAL))
 # Hot-path statements.
 NEXT_SEQ = (
     RUNS.update()
