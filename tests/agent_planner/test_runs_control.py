@@ -103,6 +103,15 @@ def cancel(planner: PlannerClient, run_id: str) -> httpx.Response:
     return httpx.post(f"{planner.url}/runs/{run_id}/cancel", headers=planner.headers(), timeout=30)
 
 
+def held_run(
+    planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event, session: str
+) -> tuple[str, str]:
+    """A run whose model answers once gate is set: its id and the URL of its events."""
+    fake.push(Reply.held(FINAL, gate))
+    run_id = start_run(planner, session=session).json()["run_id"]
+    return run_id, f"{planner.url}/runs/{run_id}/events"
+
+
 def get_run(planner: PlannerClient, run_id: str) -> dict[str, Any]:
     return dict(httpx.get(f"{planner.url}/runs/{run_id}", headers=planner.headers()).json())
 
@@ -232,9 +241,7 @@ def test_cancel_during_a_sandbox_program_leaves_no_process(
 def test_idle_stream_gets_comment_heartbeats(
     planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
 ) -> None:
-    fake.push(Reply.held(FINAL, gate))
-    run_id = start_run(planner, session="s-ctl-idle").json()["run_id"]
-    url = f"{planner.url}/runs/{run_id}/events"
+    _, url = held_run(planner, fake, gate, "s-ctl-idle")
     with httpx.stream("GET", url, headers=planner.headers(), timeout=60) as response:
         items = parse_stream(response.iter_lines())
         seen = []
@@ -254,9 +261,7 @@ def test_idle_stream_gets_comment_heartbeats(
 def test_a_reader_that_leaves_is_let_go_while_the_run_goes_on(
     planner: PlannerClient, fake: FakeOpenAI, gate: threading.Event
 ) -> None:
-    fake.push(Reply.held(FINAL, gate))
-    run_id = start_run(planner, session="s-ctl-leave").json()["run_id"]
-    url = f"{planner.url}/runs/{run_id}/events"
+    run_id, url = held_run(planner, fake, gate, "s-ctl-leave")
     read_events(url, planner.headers(), until="context.retrieved")  # reads, then hangs up
     deadline = time.monotonic() + 10
     while planner.metric("agent_run_stream_readers") and time.monotonic() < deadline:
