@@ -31,6 +31,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the services run (see base_env)
 
@@ -46,6 +47,9 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.knowledge_bases import PLANNER_KNOWLEDGE_BASES
 from tests.support.core_services import CoreStack
+
+if TYPE_CHECKING:
+    from services.memory.embeddings import Embedder
 
 PROMPT = "Say hello"
 RAG_TOP_K = 3  # the planner's default AGENT_RAG_TOP_K
@@ -196,23 +200,31 @@ def measure_throughput(target: PlannerTarget, concurrency: int, seconds: float) 
     return asyncio.run(_load(target, concurrency, seconds))
 
 
-def embedding_cpu_seconds(repetitions: int = 200, pause: float = 0.0) -> float:
-    """CPU seconds of one query embedding with torch, through the memory service's code;
-    `pause`: seconds of idleness before each one (as between the requests of one client)."""
+def embedding_cpu_seconds(pause: float | None) -> tuple[float, float | None]:
+    """CPU seconds of one query embedding with torch, through the memory service's code:
+    back to back (200 times, the floor), and, when `pause` is given, after that many seconds
+    of idleness each (100 times, as between the requests of one client)."""
     from services.memory.embeddings import Embedder
     from tests.support.embeddings import embedding_config
 
     # torch on one thread, as the issue's floor: one query embedding with torch.
     embedder = Embedder.load(embedding_config(backend="torch", threads=1))
-    for _ in range(20):
-        embedder.encode_now([PROMPT])
+    try:
+        for _ in range(20):
+            embedder.encode_now([PROMPT])
+        paused = None if pause is None else _embedding_cpu(embedder, 100, pause)
+        return _embedding_cpu(embedder, 200, 0.0), paused
+    finally:
+        embedder.close()
+
+
+def _embedding_cpu(embedder: Embedder, repetitions: int, pause: float) -> float:
     used = 0.0
     for _ in range(repetitions):
         time.sleep(pause)
         started = time.process_time()
         embedder.encode_now([PROMPT])
         used += time.process_time() - started
-    embedder.close()
     return used / repetitions
 
 
@@ -371,8 +383,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     lines = overhead_section(floor, latencies)
     single = [result for result in results if result.concurrency == 1]
     gap = percentile(single[0].latencies, 50) if single and single[0].latencies else None
-    paused = embedding_cpu_seconds(100, gap) if gap is not None else None
-    return lines + throughput_section(results, embedding_cpu_seconds(), paused)
+    return lines + throughput_section(results, *embedding_cpu_seconds(gap))
 
 
 if __name__ == "__main__":
