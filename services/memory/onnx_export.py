@@ -164,8 +164,11 @@ def _quantize(exported: ExportedModel) -> None:
         accuracy_level=4,  # int8 arithmetic: the weights' bytes are what a query waits for
     )
     quantizer.process()
-    quantizer.model.save_model_to_file(str(partial), use_external_data_format=False)
-    os.replace(partial, final)
+    try:
+        quantizer.model.save_model_to_file(str(partial), use_external_data_format=False)
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)  # a save cut short (disk full) leaves nothing behind
 
 
 def _sentence_graph(model: Any, input_names: tuple[str, ...]) -> Any:

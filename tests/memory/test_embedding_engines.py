@@ -61,6 +61,25 @@ def test_fallback_to_torch_naming_the_setting_when_the_engine_cannot_open_the_ex
     assert "EMBEDDING_MODEL_NAME" not in fallback["reason"]
 
 
+def test_an_int8_file_that_cannot_be_put_in_place_leaves_no_partial_file(tmp_path: Path) -> None:
+    from services.memory.embedding_engines import resolve_model_location
+    from services.memory.onnx_export import MODEL_FILES, ExportUnavailable
+    from services.memory.settings import DEFAULT_EMBEDDING_MODEL
+    from tests.support.processes import EMBEDDING_CACHE
+
+    location = resolve_model_location(DEFAULT_EMBEDDING_MODEL)
+    shared = ensure_export(location, EMBEDDING_CACHE, "fp32")
+    copy = tmp_path / shared.directory.name
+    shutil.copytree(shared.directory, copy, ignore=shutil.ignore_patterns(MODEL_FILES["int8"]))
+    in_the_way = copy / MODEL_FILES["int8"]  # a directory where the int8 file goes
+    in_the_way.mkdir()
+    (in_the_way / "kept").write_text("")
+    with pytest.raises(ExportUnavailable, match="EMBEDDING_CACHE_DIR"):
+        ensure_export(location, tmp_path, "int8")
+    assert sorted(path.name for path in copy.iterdir() if path.name.startswith(".")) == []
+    assert (in_the_way / "kept").is_file()
+
+
 def test_a_model_that_is_not_a_local_directory_cannot_be_exported(tmp_path: Path) -> None:
     from services.memory.onnx_export import ExportUnavailable
 
