@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from services.kit.database import Database, DatabaseUnavailable, Migration, RowId
 from services.kit.logs import get_logger
+from services.kit.prepared import Prepared
 
 log = get_logger("audit")
 
@@ -40,8 +41,10 @@ def create_audit_log(connection: sa.Connection) -> None:
 
 
 MIGRATIONS = [Migration(1, "audit log", create_audit_log)]
-# Built once: a prebuilt statement keeps its cache key, so each write skips re-deriving it.
-INSERT_ROW = AUDIT_LOG.insert()
+# Built once and prepared: on SQLite it runs on the driver itself.
+INSERT_ROW = Prepared(
+    AUDIT_LOG.insert(), ("trace_id", "session_id", "timestamp", "event_type", "data")
+)
 READ_CHECK = "SELECT id FROM audit_log ORDER BY id DESC LIMIT 1"
 LINGER_SECONDS = 0.05  # longest a queued row waits for others to share its transaction
 
@@ -163,7 +166,7 @@ class AuditLog:
 
 
 def _insert(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    connection.execute(INSERT_ROW, rows[0] if len(rows) == 1 else rows)
+    INSERT_ROW.execute(connection, rows[0] if len(rows) == 1 else rows)
 
 
 def _mappings(connection: sa.Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:

@@ -205,7 +205,7 @@ class _KeptConnection:
         try:
             with transaction:  # a read commits its BEGIN..COMMIT, dropping its snapshot
                 return work(connection, *args)
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:  # sqlite3's: Prepared
             self.release()
             # A read can meet a lock too (rarely, e.g. while the WAL starts over): it is read
             # again where locks are waited for. A write holds its lock from BEGIN on.

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from services.kit.database import Database, DatabaseUnavailable, Migration, RowId
 from services.kit.json_limits import loads_bounded
 from services.kit.logs import get_logger
+from services.kit.prepared import Prepared
 from services.kit.timestamps import normalise_stamp
 from services.memory.errors import DependencyUnavailable, InvalidRequest
 
@@ -46,14 +47,18 @@ def create_messages(connection: sa.Connection) -> None:
 
 
 MIGRATIONS = [Migration(1, "session messages", create_messages)]
-# Statements of every call, built once: each new construct is keyed again for the cache.
-INSERT_MESSAGES = MESSAGES.insert()
+# Statements of every call, built once and prepared (on SQLite they run on the driver).
+INSERT_MESSAGES = Prepared(
+    MESSAGES.insert(), ("session_id", "role", "content", "extra", "stored_at")
+)
 _SESSION_MESSAGES = sa.select(
     MESSAGES.c.role, MESSAGES.c.content, MESSAGES.c.extra, MESSAGES.c.stored_at
 ).where(MESSAGES.c.session_id == sa.bindparam("session"))
-WHOLE_HISTORY = _SESSION_MESSAGES.order_by(MESSAGES.c.id)
-NEWEST_HISTORY = _SESSION_MESSAGES.order_by(MESSAGES.c.id.desc()).limit(sa.bindparam("limit"))
-LATEST_SESSION = sa.select(MESSAGES.c.session_id).order_by(MESSAGES.c.id.desc()).limit(1)
+WHOLE_HISTORY = Prepared(_SESSION_MESSAGES.order_by(MESSAGES.c.id))
+NEWEST_HISTORY = Prepared(
+    _SESSION_MESSAGES.order_by(MESSAGES.c.id.desc()).limit(sa.bindparam("limit"))
+)
+LATEST_SESSION = Prepared(sa.select(MESSAGES.c.session_id).order_by(MESSAGES.c.id.desc()).limit(1))
 
 
 @dataclass(frozen=True)
@@ -156,18 +161,18 @@ def _insert(connection: sa.Connection, rows: list[dict[str, str]]) -> None:
         # contiguous. SQLite needs none: its writers already queue at BEGIN IMMEDIATE.
         lock = sa.text("SELECT pg_advisory_xact_lock(hashtext(:session))")
         connection.execute(lock, {"session": rows[0]["session_id"]})
-    connection.execute(INSERT_MESSAGES, rows)
+    INSERT_MESSAGES.execute(connection, rows)
 
 
 def _history(connection: sa.Connection, session_id: str, limit: int | None) -> list[Any]:
     if limit is None:
-        return list(connection.execute(WHOLE_HISTORY, {"session": session_id}).all())
-    newest = connection.execute(NEWEST_HISTORY, {"session": session_id, "limit": limit}).all()
+        return WHOLE_HISTORY.rows(connection, {"session": session_id})
+    newest = NEWEST_HISTORY.rows(connection, {"session": session_id, "limit": limit})
     return list(reversed(newest))
 
 
 def _latest_session(connection: sa.Connection) -> list[Any]:
-    return list(connection.execute(LATEST_SESSION).all())
+    return LATEST_SESSION.rows(connection)
 
 
 def _check(connection: sa.Connection) -> None:

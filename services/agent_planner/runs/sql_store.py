@@ -83,6 +83,8 @@ class SqlRunStore:
             "prompt": run.prompt,
             "resources": json.dumps(run.resources),
             "created_at": created_at,
+            "started_at": None,
+            "owner": None,
             "heartbeat_at": time.time(),  # the lease starts when the run is accepted
             "last_seq": 1,  # its run.queued event
         }
@@ -92,7 +94,7 @@ class SqlRunStore:
         queued = {"run_id": run.run_id, "session_id": run.session_id, "trace_id": run.trace_id}
 
         def insert(connection: sa.Connection) -> list[RunEvent]:
-            connection.execute(INSERT_RUN, row)
+            INSERT_RUN.execute(connection, row)
             if run.approval:  # kept for whichever process resumes the run
                 policy = {"run_id": run.run_id, "approval": json.dumps(list(run.approval))}
                 connection.execute(RUN_CHECKPOINTS.insert(), {**policy, "updated_at": created_at})
@@ -122,7 +124,7 @@ class SqlRunStore:
             return []
         params = {"id": run_id, "turn": highest_turn(events), "count": len(events)}
         # One statement checks the run is open, numbers the events and records the turn.
-        last = connection.execute(NEXT_SEQS_IF_OPEN, params).scalar()
+        last = NEXT_SEQS_IF_OPEN.scalar(connection, params)
         if last is None:
             return []
         return self._store_events(connection, run_id, int(last) - len(events) + 1, events)
@@ -131,7 +133,7 @@ class SqlRunStore:
         params = {"id": run_id, "started_at": utc_timestamp(), "owner": owner, "now": time.time()}
 
         def start(connection: sa.Connection) -> RunEvent | None:
-            seq = connection.execute(START_RUN, params).scalar()
+            seq = START_RUN.scalar(connection, params)
             if seq is None:
                 return None
             return self._store_event(connection, run_id, int(seq), "run.started", data)
@@ -154,7 +156,7 @@ class SqlRunStore:
         }
 
         def finish(connection: sa.Connection) -> list[RunEvent]:
-            last = connection.execute(FINISH_RUN, params).scalar()
+            last = FINISH_RUN.scalar(connection, params)
             if last is None:
                 return []
             events = [*before, (TERMINAL_EVENTS[ending.status], ending.event_data())]
@@ -182,8 +184,8 @@ class SqlRunStore:
         return await self.database.read(_records, query)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        found = await self.database.read(_records, SELECT_RECORD, {"id": run_id}, short=True)
-        return found[0] if found else None
+        found = await self.database.read(SELECT_RECORD.rows, {"id": run_id}, short=True)
+        return _record(found[0]) if found else None
 
     async def list_runs(self, query: RunQuery) -> list[RunRecord]:
         return await self.database.read(_list_runs, query)
@@ -194,7 +196,7 @@ class SqlRunStore:
         def select(connection: sa.Connection) -> list[RunEvent]:
             return [
                 RunEvent(run_id, seq, kind, json.loads(data), at, _sse_text(data))
-                for seq, kind, data, at in connection.execute(EVENTS_AFTER, params)
+                for seq, kind, data, at in EVENTS_AFTER.rows(connection, params)
             ]
 
         return await self.database.read(select)
@@ -216,7 +218,9 @@ class SqlRunStore:
     def insert_event(
         self, connection: sa.Connection, run_id: str, event_type: str, data: dict[str, Any]
     ) -> RunEvent:
-        seq = connection.execute(NEXT_SEQ, {"id": run_id}).scalar_one()
+        seq = NEXT_SEQ.scalar(connection, {"id": run_id})
+        if seq is None:
+            raise RunNotFoundError(run_id)
         return self._store_event(connection, run_id, int(seq), event_type, data)
 
     def _store_events(
@@ -234,7 +238,7 @@ class SqlRunStore:
                 stored.append(RunEvent(run_id, seq, event_type, json.loads(text), at))
             else:
                 stored.append(RunEvent(run_id, seq, event_type, data, at, text))
-        connection.execute(INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+        INSERT_EVENT.execute(connection, rows[0] if len(rows) == 1 else rows)
         return stored
 
     def _store_event(
@@ -270,7 +274,7 @@ def _records(
     return [_record(row) for row in connection.execute(query, params)]
 
 
-def _record(row: sa.Row[Any]) -> RunRecord:
+def _record(row: Sequence[Any]) -> RunRecord:
     *values, namespace, knowledge_bases = list(row)
     values[3] = RunStatus(values[3])
     values[5] = json.loads(values[5])

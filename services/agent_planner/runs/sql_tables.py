@@ -1,5 +1,6 @@
 """The run tables and the statements the run store uses on every event, built once
-(constructing them per call cost more than running them)."""
+(constructing them per call cost more than running them) and prepared (on SQLite they run
+on the driver itself)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlalchemy as sa
 
 from services.agent_planner.runs.records import RunStatus
 from services.kit.database import Migration, RowId
+from services.kit.prepared import Prepared
 
 METADATA = sa.MetaData()
 RUNS = sa.Table(
@@ -73,7 +75,7 @@ IS_OPEN = _status_in(OPEN_STATUSES)  # held by a process (heartbeats, leases)
 # Not ended: open, or parked for a reviewer (events, the ending and a cancel still apply).
 IS_UNFINISHED = _status_in((*OPEN_STATUSES, RunStatus.WAITING_APPROVAL))
 # Hot-path statements.
-NEXT_SEQ = (
+NEXT_SEQ = Prepared(
     RUNS.update()
     .where(RUNS.c.run_id == sa.bindparam("id"))
     .values(last_seq=RUNS.c.last_seq + 1)
@@ -85,15 +87,30 @@ RAISED_TURNS = sa.case(
 )
 # Numbers `count` events of an unfinished run at once: they take the numbers up to the
 # returned one.
-NEXT_SEQS_IF_OPEN = (
+NEXT_SEQS_IF_OPEN = Prepared(
     RUNS.update()
     .where(RUNS.c.run_id == sa.bindparam("id"), IS_UNFINISHED)
     .values(last_seq=RUNS.c.last_seq + sa.bindparam("count"), turns=RAISED_TURNS)
     .returning(RUNS.c.last_seq)
 )
-INSERT_EVENT = RUN_EVENTS.insert()
-INSERT_RUN = RUNS.insert()
-START_RUN = (
+INSERT_EVENT = Prepared(RUN_EVENTS.insert(), ("run_id", "seq", "type", "data", "created_at"))
+# A new run's row: the columns a started run fills (a queued one leaves owner and
+# started_at null).
+NEW_RUN_COLUMNS = (
+    "run_id",
+    "session_id",
+    "trace_id",
+    "status",
+    "prompt",
+    "resources",
+    "created_at",
+    "started_at",
+    "owner",
+    "heartbeat_at",
+    "last_seq",
+)
+INSERT_RUN = Prepared(RUNS.insert(), NEW_RUN_COLUMNS)
+START_RUN = Prepared(
     RUNS.update()
     .where(RUNS.c.run_id == sa.bindparam("id"), RUNS.c.status == RunStatus.QUEUED.value)
     .values(
@@ -105,7 +122,7 @@ START_RUN = (
     )
     .returning(RUNS.c.last_seq)
 )
-FINISH_RUN = (
+FINISH_RUN = Prepared(
     RUNS.update()
     .where(RUNS.c.run_id == sa.bindparam("id"), IS_UNFINISHED)
     .values(
@@ -121,7 +138,7 @@ FINISH_RUN = (
     )
     .returning(RUNS.c.last_seq)
 )
-EVENTS_AFTER = (
+EVENTS_AFTER = Prepared(
     sa.select(RUN_EVENTS.c.seq, RUN_EVENTS.c.type, RUN_EVENTS.c.data, RUN_EVENTS.c.created_at)
     .where(RUN_EVENTS.c.run_id == sa.bindparam("id"), RUN_EVENTS.c.seq > sa.bindparam("after"))
     .order_by(RUN_EVENTS.c.seq)
@@ -174,7 +191,7 @@ SELECT_RECORDS = sa.select(
     *RECORD_COLUMNS, RUN_KNOWLEDGE.c.namespace, RUN_KNOWLEDGE.c.knowledge_bases
 ).select_from(RUNS.outerjoin(RUN_KNOWLEDGE, RUN_KNOWLEDGE.c.run_id == RUNS.c.run_id))
 # GET /runs/{id}, and every check of a run's status: built once, not keyed again per call.
-SELECT_RECORD = SELECT_RECORDS.where(RUNS.c.run_id == sa.bindparam("id"))
+SELECT_RECORD = Prepared(SELECT_RECORDS.where(RUNS.c.run_id == sa.bindparam("id")))
 
 MIGRATIONS = [
     Migration(1, "runs and run events", create_run_tables),
