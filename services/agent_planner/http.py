@@ -69,7 +69,7 @@ async def run_plan(loop: AgentLoop, runs: RunService, request: Request) -> JSONR
     try:
         body = parse_plan_request(await request.body())
     except InvalidRequestError as exc:
-        return error_response(400, str(exc))
+        return JSONResponse(exc.answer(), status_code=400)
     if runs.approval_for(body):
         return await run_plan_with_approval(runs, body)
     try:

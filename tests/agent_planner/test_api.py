@@ -17,26 +17,41 @@ VALID = {"prompt": "hello", "session_id": "s-api"}
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "detail"),
     [
-        "not json",
-        "",
-        "[1, 2]",
-        '"a string"',
-        json.dumps({"prompt": 5, "session_id": "s"}),
-        json.dumps({"prompt": "p", "session_id": ["s"]}),
-        json.dumps({**VALID, "resources": {"type": "image", "uri": "u"}}),
-        json.dumps({**VALID, "resources": ["image"]}),
-        json.dumps({**VALID, "resources": [{"type": 1, "uri": "u"}]}),
-        b"\xff\xfe{}",
+        ("not json", "not JSON: Expecting value at line 1 column 1"),
+        ("", "the body is empty"),
+        ('{"prompt": "p",\n "session_id": }', "not JSON: Expecting value at line 2 column 16"),
+        ("[1, 2]", "the body must be a JSON object, got array"),
+        ('"a string"', "the body must be a JSON object, got string"),
+        (json.dumps({"prompt": 5, "session_id": "s"}), "prompt must be a string, got number"),
+        (
+            json.dumps({"prompt": "p", "session_id": ["s"]}),
+            "session_id must be a string, got array",
+        ),
+        (
+            json.dumps({**VALID, "resources": {"type": "image", "uri": "u"}}),
+            "resources must be an array, got object",
+        ),
+        (
+            json.dumps({**VALID, "resources": ["image"]}),
+            "resources[0] must be an object, got string",
+        ),
+        (
+            json.dumps({**VALID, "resources": [{"type": "a", "uri": "u"}, {"type": True}]}),
+            "resources[1].type must be a string, got boolean",
+        ),
+        (b'{"prompt": "\xff"}', "not text: invalid start byte at byte 12"),
     ],
 )
-def test_malformed_bodies_are_invalid_request_body(
-    lone_planner: LonePlanner, body: str | bytes
+def test_malformed_bodies_are_invalid_request_body_naming_the_problem(
+    lone_planner: LonePlanner, body: str | bytes, detail: str
 ) -> None:
-    reply = lone_planner.post("/plan", body)
-    assert reply.status_code == 400
-    assert reply.json() == {"error": "Invalid request body"}
+    """The SPEC's exact message stays in `error`; `detail` says what is wrong."""
+    for path in ("/plan", "/runs"):
+        reply = lone_planner.post(path, body)
+        assert reply.status_code == 400
+        assert reply.json() == {"error": "Invalid request body", "detail": detail}
 
 
 @pytest.mark.parametrize(

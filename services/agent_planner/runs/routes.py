@@ -101,7 +101,7 @@ async def stream_plan(runs: RunService, request: Request) -> Response:
         body = parse_plan_request(await request.body())
         record, stream = await runs.start_streamed(body)
     except InvalidRequestError as exc:
-        return error(400, str(exc))
+        return JSONResponse(exc.answer(), status_code=400)
     except QueueFullError:
         return queue_full()
     return event_stream(stream, **{"X-Run-ID": record.run_id, "Location": f"/runs/{record.run_id}"})
@@ -113,7 +113,7 @@ def add_run_routes(app: FastAPI, runs: RunService) -> None:
         try:
             record = await runs.start(parse_plan_request(await request.body()))
         except InvalidRequestError as exc:
-            return error(400, str(exc))
+            return JSONResponse(exc.answer(), status_code=400)
         except QueueFullError:
             return queue_full()
         fields = record.as_json()
@@ -153,7 +153,7 @@ def add_run_routes(app: FastAPI, runs: RunService) -> None:
         try:
             stream = await runs.events(run_id, stream_position(after, last_event_id))
         except InvalidRequestError as exc:
-            return error(400, str(exc))
+            return JSONResponse(exc.answer(), status_code=400)
         except RunNotFound:
             return not_found(run_id)
         return event_stream(stream)
