@@ -4,7 +4,7 @@ translated to the SPEC's JSON bodies here and nowhere else."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -15,7 +15,13 @@ from services.agent_planner.loop import AgentLoop
 from services.agent_planner.runs.approval_routes import add_approval_routes, waiting_answer
 from services.agent_planner.runs.pool import QueueFullError
 from services.agent_planner.runs.records import RunStatus
-from services.agent_planner.runs.routes import add_run_routes, queue_full, stream_plan
+from services.agent_planner.runs.routes import (
+    add_run_routes,
+    bad_request,
+    error,
+    queue_full,
+    stream_plan,
+)
 from services.agent_planner.runs.service import RunService
 from services.agent_planner.validation import (
     InvalidRequestError,
@@ -49,7 +55,7 @@ def add_routes(
         limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_ROWS)] = 1000,
     ) -> JSONResponse:
         if not trace_id and not session_id:
-            return error_response(400, "trace_id or session_id query parameter is required")
+            return error(400, "trace_id or session_id query parameter is required")
         rows = await audit.rows(trace_id or None, session_id or None, limit)
         return JSONResponse({"count": len(rows), "rows": rows})
 
@@ -69,17 +75,17 @@ async def run_plan(loop: AgentLoop, runs: RunService, request: Request) -> JSONR
     try:
         body = parse_plan_request(await request.body())
     except InvalidRequestError as exc:
-        return JSONResponse(exc.answer(), status_code=400)
+        return bad_request(exc)
     if runs.approval_for(body):
         return await run_plan_with_approval(runs, body)
     try:
         result = await loop.run(body.prompt, body.session_id, body.resources)
     except AgentLoopError as exc:
         log.error("agent_loop_failed", error=str(exc))
-        return error_response(500, f"Agent execution failed: {exc}")
+        return error(500, f"Agent execution failed: {exc}")
     except Exception as exc:  # an unexpected bug still answers in the documented shape
         log.exception("agent_loop_crashed")
-        return error_response(500, f"Agent execution failed: {exc or type(exc).__name__}")
+        return error(500, f"Agent execution failed: {exc or type(exc).__name__}")
     return JSONResponse({"result": result})
 
 
@@ -93,9 +99,5 @@ async def run_plan_with_approval(runs: RunService, body: PlanRequest) -> JSONRes
     if record.status is RunStatus.WAITING_APPROVAL:
         return waiting_answer(record, await runs.waiting_call(record.run_id))
     if record.result is None:  # failed, or cancelled meanwhile
-        return error_response(500, f"Agent execution failed: {record.error or record.status}")
+        return error(500, f"Agent execution failed: {record.error or record.status}")
     return JSONResponse({"result": record.result})
-
-
-def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)

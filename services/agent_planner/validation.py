@@ -28,13 +28,6 @@ class InvalidRequestError(Exception):
         super().__init__(message)
         self.detail = detail
 
-    def answer(self) -> dict[str, str]:
-        """The JSON error body: {"error": message} plus the detail, if any."""
-        body = {"error": str(self)}
-        if self.detail is not None:
-            body["detail"] = self.detail
-        return body
-
 
 def malformed(detail: str) -> InvalidRequestError:
     return InvalidRequestError(INVALID_BODY, detail)

@@ -29,6 +29,11 @@ def error(code: int, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=code)
 
 
+def bad_request(exc: InvalidRequestError) -> JSONResponse:
+    """400 with the request's error, and the detail naming the problem when there is one."""
+    return error(400, str(exc), **({} if exc.detail is None else {"detail": exc.detail}))
+
+
 def not_found(run_id: str) -> JSONResponse:
     return error(404, f"run not found: {run_id}")
 
@@ -101,7 +106,7 @@ async def stream_plan(runs: RunService, request: Request) -> Response:
         body = parse_plan_request(await request.body())
         record, stream = await runs.start_streamed(body)
     except InvalidRequestError as exc:
-        return JSONResponse(exc.answer(), status_code=400)
+        return bad_request(exc)
     except QueueFullError:
         return queue_full()
     return event_stream(stream, **{"X-Run-ID": record.run_id, "Location": f"/runs/{record.run_id}"})
@@ -113,7 +118,7 @@ def add_run_routes(app: FastAPI, runs: RunService) -> None:
         try:
             record = await runs.start(parse_plan_request(await request.body()))
         except InvalidRequestError as exc:
-            return JSONResponse(exc.answer(), status_code=400)
+            return bad_request(exc)
         except QueueFullError:
             return queue_full()
         fields = record.as_json()
@@ -153,7 +158,7 @@ def add_run_routes(app: FastAPI, runs: RunService) -> None:
         try:
             stream = await runs.events(run_id, stream_position(after, last_event_id))
         except InvalidRequestError as exc:
-            return JSONResponse(exc.answer(), status_code=400)
+            return bad_request(exc)
         except RunNotFound:
             return not_found(run_id)
         return event_stream(stream)
