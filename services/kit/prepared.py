@@ -98,10 +98,8 @@ class _SqliteForm:
 def _check_results(statement: Statement, dialect: sa.Dialect) -> None:
     if isinstance(statement, sa.Select):
         described = statement.column_descriptions
-    elif isinstance(statement, sa.UpdateBase):
-        described = statement.returning_column_descriptions
     else:
-        described = []
+        described = statement.returning_column_descriptions
     for column in described:
         kind = column["type"]
         if kind.dialect_impl(dialect).result_processor(dialect, None) is not None:

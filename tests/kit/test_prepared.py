@@ -1,7 +1,8 @@
 """Prepared statements answer as SQLAlchemy does, on both backends: inserts of one row and of
-many, RETURNING, literals written in the statement, converted parameter types and NULLs;
-one whose results would need converting is refused when it is first run; on SQLite a read
-meeting another connection's lock is read again in the thread, which waits for it."""
+many, RETURNING, literals written in the statement, converted parameter types and NULLs.
+One whose results would need converting, or with a list parameter, is refused when it is
+first run. On SQLite a read meeting another connection's lock is read again in the
+thread, which waits for it."""
 
 from __future__ import annotations
 
@@ -76,13 +77,18 @@ async def test_prepared_statements_answer_as_sqlalchemy_does(database_url: str) 
         await db.close()
 
 
-async def test_a_statement_whose_results_need_converting_is_refused(tmp_path: Path) -> None:
+async def test_a_statement_needing_conversion_or_a_list_parameter_is_refused(
+    tmp_path: Path,
+) -> None:
     db = Database(engine_url("", tmp_path / "stamped.db"))
     try:
         await db.migrate("prepared", MIGRATIONS)
         stamps = Prepared(sa.select(STAMPED.c.at))
         with pytest.raises(ValueError, match="at: its values need conversion"):
             await db.read(stamps.rows)
+        kinds = Prepared(sa.select(ITEMS.c.id).where(ITEMS.c.kind.in_(sa.bindparam("kinds"))))
+        with pytest.raises(ValueError, match="kinds: a list or literal parameter"):
+            await db.read(kinds.rows, {"kinds": ["stone"]})
     finally:
         await db.close()
 

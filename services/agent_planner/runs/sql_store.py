@@ -268,10 +268,8 @@ def _list_runs(connection: sa.Connection, query: RunQuery) -> list[RunRecord]:
     return _records(connection, select.order_by(RUNS.c.position.desc()).limit(query.limit))
 
 
-def _records(
-    connection: sa.Connection, query: sa.Select[Any], params: dict[str, Any] | None = None
-) -> list[RunRecord]:
-    return [_record(row) for row in connection.execute(query, params)]
+def _records(connection: sa.Connection, query: sa.Select[Any]) -> list[RunRecord]:
+    return [_record(row) for row in connection.execute(query)]
 
 
 def _record(row: Sequence[Any]) -> RunRecord:
