@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
+from services.kit.logs import bound_field
 from services.kit.trace import clean_trace_id, new_trace_id
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_request_id = bound_field("request_id")
 
 
 def resolve_request_id(header: str | None, body: Any = None) -> str:
@@ -27,5 +27,5 @@ def resolve_request_id(header: str | None, body: Any = None) -> str:
 def bind_request_id(header: str | None, body: Any = None) -> str:
     """Resolve the request id and put it on every log line of this request."""
     request_id = resolve_request_id(header, body)
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    _request_id.set(request_id)
     return request_id

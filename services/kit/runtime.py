@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from services.kit.errors import ConfigError, StartupError
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.logs import configure_logging, get_logger
+from services.kit.logs import configure_logging, flush_logs, get_logger
 from services.kit.settings import ServiceSettings, load_settings
 from services.kit.tracing import configure_tracing, shutdown_tracing
 
@@ -36,7 +36,7 @@ def start_service(settings_class: type[SettingsT], service: str) -> SettingsT:
     """The first step of every entry point: settings (ConfigError naming bad variables),
     JSON logs for `service`, and tracing when an OTLP endpoint is set."""
     settings = load_settings(settings_class)
-    configure_logging(service, settings.LOG_LEVEL)
+    configure_logging(service, settings.LOG_LEVEL, settings.LOG_FLUSH_MS / 1000)
     configure_tracing(settings.OTEL_SERVICE_NAME or service, settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     return settings
 
@@ -127,6 +127,7 @@ async def serve(
                 log.warning("cleanup_failed", error=str(exc))
         shutdown_tracing()
         log.info("stopped")
+        flush_logs()
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:

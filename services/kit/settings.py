@@ -41,6 +41,8 @@ class ServiceSettings(BaseSettings):
     )
 
     LOG_LEVEL: str = "INFO"
+    # The longest a log line waits to be written with others; 0 writes each line at once.
+    LOG_FLUSH_MS: int = Field(default=50, ge=0, le=5000)
     OTEL_EXPORTER_OTLP_ENDPOINT: str = ""
     OTEL_SERVICE_NAME: str = ""
     TLS_SERVER_CERT_PATH: str = ""

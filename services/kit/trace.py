@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-from contextvars import ContextVar
 
-import structlog
+from services.kit.logs import bound_field
 
 TRACE_ID_HEADER = "X-Trace-ID"
 TRACE_ID_METADATA = "x-trace-id"
 
-_trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
+_trace_id = bound_field("trace_id")
 
 
 # UUID version 4 bits: the version nibble is 4, the variant bits are 10.
@@ -39,7 +38,6 @@ def trace_headers() -> dict[str, str]:
 def bind_trace_id(trace_id: str) -> None:
     """Make trace_id the current one for this task: logs and outgoing calls carry it."""
     _trace_id.set(trace_id)
-    structlog.contextvars.bind_contextvars(trace_id=trace_id)
 
 
 def clean_trace_id(raw: str | None) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
-from services.kit.logs import get_logger
+from services.kit.logs import flush_logs, get_logger
 from services.notifier.connection import Backoff, keep_consuming
 from services.notifier.subscriber import log_notification
 
@@ -144,6 +144,7 @@ class StreamConsumer:
                 log_notification(fields.get(b"payload", b""), stream_id=entry_id)
                 pipe.set(key, 1, ex=self.group.done_ttl_seconds)
             pipe.xack(self.group.stream, self.group.group, entry_id)
+        flush_logs()  # an entry's line is written before the entry is marked done
         if read_next:
             pipe.xreadgroup(*self._read_args(">", self._block_ms))
         replies = await pipe.execute()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent_planner.conftest import LonePlanner, start_lone_planner
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.spawning import Spawner
 
 VALID = {"prompt": "hello", "session_id": "s-api"}
@@ -146,7 +146,7 @@ def test_ready_reads_the_audit_table_and_fails_once_the_file_is_gone(
     reply = planner.get("/ready")
     assert reply.status_code == 503
     assert reply.json() == {"status": "unavailable"}
-    [event] = log_events(planner.process, "audit_log_unreadable")
+    [event] = logged(planner.process, "audit_log_unreadable")
     assert "no such table: audit_log" in event["error"]
 
 

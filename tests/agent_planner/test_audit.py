@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.agent_planner.conftest import LonePlanner, start_lone_planner
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.spawning import Spawner
 from tests.support.timestamps import assert_utc_between, utc_now
 
@@ -84,7 +84,7 @@ def test_a_failed_write_is_logged_with_the_row(spawn: Spawner, tmp_path: Path) -
         db.execute("DROP TABLE audit_log")
     reply = planner.post("/plan", BODY, **{"X-Trace-ID": "lost-row"})
     assert reply.status_code == 500  # the request still gets its answer
-    failures = log_events(planner.process, "audit_write_failed")
+    failures = logged(planner.process, "audit_write_failed", count=2)
     assert [f["row"]["event_type"] for f in failures] == ["PLAN_START", "PLAN_ERROR"]
     assert failures[0]["row"]["trace_id"] == "lost-row"
     assert json.loads(failures[0]["row"]["data"])["prompt"] == "audit me"

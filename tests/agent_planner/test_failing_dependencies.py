@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.core_services import CoreStack, PlannerClient, sandbox_process
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import free_port, frozen
 from tests.support.spawning import Spawner
@@ -51,7 +51,7 @@ def planner_on(
 
 
 def events_of(planner: PlannerClient, event: str, trace_id: str) -> list[dict[str, Any]]:
-    return [e for e in log_events(planner.process, event) if e.get("trace_id") == trace_id]
+    return logged(planner.process, event, trace_id=trace_id)
 
 
 def session(memory: MemoryProcess, session_id: str) -> list[tuple[str, str]]:

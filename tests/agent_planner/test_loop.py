@@ -17,7 +17,7 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.support.core_services import CoreStack, NotificationListener, PlannerClient, has_status
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.logs import log_events, wait_for_log
+from tests.support.logs import log_events, logged, wait_for_log
 from tests.support.spawning import Spawner
 from tests.support.timestamps import assert_utc_between, utc_now
 
@@ -198,7 +198,7 @@ def test_history_too_large_for_one_reply_comes_over_http(
     lines = history.splitlines()
     assert len(lines) == 5
     assert all(line.startswith("user: yyy") and "...[truncated " in line for line in lines)
-    apart = log_events(observed.planner.process, "plan_context_history_apart")
+    apart = logged(observed.planner.process, "plan_context_history_apart")
     assert apart and apart[-1]["reason"].startswith("history too large for one reply")
     assert not log_events(observed.planner.process, "session_history_unavailable")
 

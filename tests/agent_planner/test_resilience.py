@@ -17,7 +17,7 @@ from tests.support.core_services import (
     unused_address,
 )
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.logs import log_events, wait_for_log
+from tests.support.logs import log_events, logged, wait_for_log
 from tests.support.memory import chroma_server_process, memory_process
 from tests.support.polling import wait_until
 from tests.support.processes import free_port, redis_process
@@ -91,7 +91,7 @@ def test_rag_and_history_down_the_loop_goes_on(
         reply = planner.plan(HELLO, "s-ragdown", trace_id=f"trace-ragdown-{attempt}")
         assert reply.status_code == 200, reply.text
         assert json.loads(reply.json()["result"])["prompt"] == HELLO
-    unavailable = log_events(planner.process, "rag_context_unavailable")
+    unavailable = logged(planner.process, "rag_context_unavailable", count=6)
     assert len(unavailable) == 6
     assert unavailable[0]["error"].startswith("GetPlanContext: UNAVAILABLE")
     assert "circuit breaker for memory-rag is open" in unavailable[-1]["error"]
@@ -140,7 +140,7 @@ def test_chroma_down_costs_rag_context_not_history(
     for attempt in range(3):
         reply = planner.plan(HELLO, "s-chroma-down", trace_id=f"trace-chroma-down-{attempt}")
         assert reply.status_code == 200, reply.text
-    errors = [e["error"] for e in log_events(planner.process, "rag_context_unavailable")]
+    errors = [e["error"] for e in logged(planner.process, "rag_context_unavailable", count=3)]
     assert len(errors) == 3
     assert all(
         e.startswith("GetPlanContext: RAG: dependency unavailable: chroma") for e in errors[:2]
@@ -179,15 +179,15 @@ def test_gateway_breaker_opens_after_five_failures_and_recovers(
     )
     assert planner.audit_events("trace-breaker-open") == ["PLAN_START", "PLAN_ERROR"]
 
-    assert [e["consecutive_failures"] for e in log_events(planner.process, "breaker_opened")] == [5]
+    assert [e["consecutive_failures"] for e in logged(planner.process, "breaker_opened")] == [5]
     spawn(gateway_process(tmp_path / "gw", grpc_port, http_port, memory_port))
     wait_until(
         lambda: planner.plan(HELLO, "s-breaker").status_code == 200,
         "the planner answering again once the gateway is back",
         interval=0.5,
     )
-    assert log_events(planner.process, "breaker_half_open")
-    assert log_events(planner.process, "breaker_closed")
+    assert logged(planner.process, "breaker_half_open")
+    assert logged(planner.process, "breaker_closed")
 
 
 def test_redis_down_then_up_notifications_resume(

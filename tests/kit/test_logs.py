@@ -1,10 +1,14 @@
 """The kit's log line: the same JSON object structlog's standard processors would write
-(level names, exception text, values json cannot encode), with a UTC microsecond stamp."""
+(level names, exception text, values json cannot encode), with a UTC microsecond stamp;
+and how lines are batched into writes."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import re
+import subprocess
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -12,7 +16,8 @@ from typing import Any
 import pytest
 import structlog
 
-from services.kit.logs import LineFields, render_json
+from services.kit.logs import LineFields, LineWriter, render_json
+from tests.support.processes import base_env
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -54,3 +59,100 @@ def test_the_text_is_what_json_dumps_writes() -> None:
     circular["self"] = circular
     with pytest.raises(ValueError, match="Circular reference"):
         render_json(None, "info", circular)
+
+
+class Recording(io.StringIO):
+    """A stream that keeps each write apart, to see how lines were batched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+
+def test_lines_logged_on_a_loop_go_out_together_within_the_delay() -> None:
+    stream = Recording()
+    writer = LineWriter(stream, 0.05)
+
+    async def log_some() -> None:
+        for line in ("a", "b", "c"):
+            writer.write_line(line)
+        assert stream.writes == []
+        await asyncio.sleep(0.2)
+        assert stream.writes == ["a\nb\nc\n"]
+        writer.write_line("d")
+        await asyncio.sleep(0.2)
+
+    asyncio.run(log_some())
+    assert stream.writes == ["a\nb\nc\n", "d\n"]
+
+
+def test_a_line_off_the_loop_goes_out_at_once_after_the_waiting_ones() -> None:
+    stream = Recording()
+    writer = LineWriter(stream, 5)
+
+    async def log_from_a_thread() -> None:
+        writer.write_line("on the loop")
+        await asyncio.to_thread(writer.write_line, "from a thread")
+
+    asyncio.run(log_from_a_thread())
+    assert stream.writes == ["on the loop\nfrom a thread\n"]
+    writer.write_line("no loop")
+    assert stream.writes[-1] == "no loop\n"
+
+
+def test_a_full_batch_and_a_zero_delay_do_not_wait() -> None:
+    stream = Recording()
+    writer = LineWriter(stream, 5)
+    zero = LineWriter(stream, 0)
+
+    async def log_many() -> None:
+        for n in range(LineWriter.MAX_WAITING):
+            writer.write_line(str(n))
+        assert len(stream.writes) == 1
+        assert stream.writes[0].count("\n") == LineWriter.MAX_WAITING
+        zero.write_line("at once")
+        assert stream.writes[-1] == "at once\n"
+
+    asyncio.run(log_many())
+
+
+def test_lines_left_by_a_stopped_loop_go_out_with_the_next_one() -> None:
+    stream = Recording()
+    writer = LineWriter(stream, 5)
+
+    async def log_one() -> None:
+        writer.write_line("before the loop stopped")
+
+    asyncio.run(log_one())
+    assert stream.writes == []
+    writer.write_line("after")
+    assert stream.writes == ["before the loop stopped\nafter\n"]
+
+
+def test_lines_waiting_at_exit_are_written() -> None:
+    """A process that ends while lines wait for their batch still writes them, and
+    standard-library records keep their place among the others."""
+    script = """
+import asyncio, logging
+from services.kit.logs import configure_logging, get_logger
+configure_logging("exiting", "INFO", 60)
+async def main():
+    get_logger("t").info("first", n=1)
+    logging.getLogger("library").warning("second")
+    get_logger("t").info("third")
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=base_env(),
+        check=True,
+    )
+    events = [json.loads(line)["event"] for line in done.stdout.splitlines()]
+    assert events == ["first", "second", "third"]

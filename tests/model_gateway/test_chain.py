@@ -20,7 +20,7 @@ from services.model_gateway.chain_config import provider_chain
 from services.model_gateway.settings import GatewaySettings
 from tests.model_gateway.conftest import Gateway, closed_port, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events
+from tests.support.logs import log_events, logged
 
 PRIMARY_PLAN = '{"steps": ["from the primary"]}'
 FALLBACK_PLAN = '{"steps": ["from the fallback"]}'
@@ -108,7 +108,7 @@ def test_retryable_failures_move_down_the_chain_in_order(
     assert metadata["x-pagi-prompt-tokens"] == "120"
     assert float(metadata["x-pagi-upstream-ms"]) >= 0
     assert float(metadata["x-pagi-overhead-ms"]) >= 0
-    answered = log_events(gateway.process, "plan_request")[-1]
+    answered = logged(gateway.process, "plan_request")[-1]
     assert (answered["provider"], answered["attempts"], answered["fallbacks"]) == (
         "openrouter",
         3,
@@ -231,12 +231,12 @@ def test_a_dead_provider_cools_down_and_costs_nothing(fallback: FakeOpenAI, tmp_
     with running(tmp_path, **env) as gateway:
         _, first = gateway.plan_with_metadata("one")
         assert first["x-pagi-attempts"] == "3"
-        cooled = log_events(gateway.process, "provider_cooldown")
+        cooled = logged(gateway.process, "provider_cooldown")
         assert [(c["provider"], c["seconds"]) for c in cooled] == [("openai", 600)]
         _, second = gateway.plan_with_metadata("two")
         assert second["x-pagi-provider"] == "openrouter"
         assert second["x-pagi-attempts"] == "1", "the cooling provider is skipped"
-        assert len(log_events(gateway.process, "provider_retry")) == 1
+        assert len(logged(gateway.process, "provider_retry")) == 1
         assert 'model_gateway_provider_cooldowns_total{provider="openai"} 1.0' in (
             gateway.metrics()
         )

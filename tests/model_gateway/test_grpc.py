@@ -18,7 +18,7 @@ from services.kit.trace import bind_trace_id
 from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
 from tests.support.grpcurl import grpcurl, grpcurl_json, grpcurl_refused
-from tests.support.logs import log_events, log_records
+from tests.support.logs import log_events, logged
 
 
 def test_reflection_lists_and_describes_the_services(mock_gateway: Gateway) -> None:
@@ -59,11 +59,7 @@ def test_caller_trace_id_is_logged(mock_gateway: Gateway) -> None:
         "-H",
         "x-trace-id: gateway-trace-42",
     )
-    lines = [
-        e
-        for e in log_records(mock_gateway.process.log())
-        if e.get("trace_id") == "gateway-trace-42" and e.get("method")
-    ]
+    lines = logged(mock_gateway.process, "plan_request", trace_id="gateway-trace-42")
     # One line for the call: the plan's fields with the kit's method, code and latency.
     assert [(e["event"], e["method"], e["code"]) for e in lines] == [
         ("plan_request", "/modelgateway.ModelGateway/GetPlan", "OK")
@@ -84,11 +80,7 @@ def test_stream_plan_is_observed_like_a_unary_call(mock_gateway: Gateway) -> Non
         "modelgateway.ModelGateway/StreamPlan",
     )
     assert result.returncode == 0, result.stderr
-    calls = [
-        e
-        for e in log_records(mock_gateway.process.log())
-        if e.get("trace_id") == "stream-trace-7" and e.get("method")
-    ]
+    calls = logged(mock_gateway.process, "plan_request", trace_id="stream-trace-7")
     assert [(c["event"], c["method"], c["code"]) for c in calls] == [
         ("plan_request", "/modelgateway.ModelGateway/StreamPlan", "OK")
     ]
@@ -182,8 +174,5 @@ def test_a_kit_channel_carries_the_trace_id_on_streams(mock_gateway: Gateway) ->
         await channel.close()
 
     asyncio.run(stream_with_trace())
-    calls = log_events(mock_gateway.process, "plan_request")
-    assert any(
-        c.get("trace_id") == "stream-client-trace-3" and c["method"].endswith("/StreamPlan")
-        for c in calls
-    )
+    calls = logged(mock_gateway.process, "plan_request", trace_id="stream-client-trace-3")
+    assert [c["method"] for c in calls] == ["/modelgateway.ModelGateway/StreamPlan"]

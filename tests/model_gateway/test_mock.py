@@ -9,7 +9,7 @@ import grpc
 from services.contracts import modelgateway_pb2 as pb
 from services.model_gateway.mock import THREE_STEPS, _three_step_reply
 from tests.model_gateway.conftest import Gateway
-from tests.support.logs import log_events
+from tests.support.logs import logged
 
 THREE_STEP_TEXTS = [
     "Restate the objective in one sentence and identify constraints.",
@@ -114,12 +114,11 @@ def test_resources_are_logged_with_count_and_types(mock_gateway: Gateway) -> Non
         pb.Resource(type="image", uri="file:///c.png"),
     ]
     mock_gateway.plan("describe the attachments", resources)
-    requests = log_events(mock_gateway.process, "plan_request")
-    logged = [line for line in requests if line.get("resource_count") == 3]
-    assert logged, "no plan_request log line with resource_count 3"
-    assert logged[-1]["resource_types"] == ["audio", "image"]
-    assert logged[-1]["provider"] == "mock"
-    assert logged[-1]["model"] == "mock"
+    lines = logged(mock_gateway.process, "plan_request", resource_count=3)
+    assert lines, "no plan_request log line with resource_count 3"
+    assert lines[-1]["resource_types"] == ["audio", "image"]
+    assert lines[-1]["provider"] == "mock"
+    assert lines[-1]["model"] == "mock"
 
 
 def test_the_plan_echoes_the_users_prompt_not_the_framed_input(mock_gateway: Gateway) -> None:

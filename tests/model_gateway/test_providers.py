@@ -17,7 +17,7 @@ from services.kit.tool_catalogue import CATALOGUE, catalogue_json
 from tests.model_gateway.conftest import Gateway, closed_port, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.grpcurl import grpcurl
-from tests.support.logs import log_events
+from tests.support.logs import log_events, logged
 
 MODEL = "test-org/test-model"
 PLAN = '{"steps": ["Look it up", "Answer"]}'
@@ -192,11 +192,10 @@ def test_resources_are_passed_as_text_references(gateway: Gateway, fake: FakeOpe
     assert user.startswith("Describe the attachments")
     assert "- image: https://example.test/cat.png" in user
     assert "- file: file:///tmp/notes.txt" in user
-    logged = log_events(gateway.process, "plan_request")[-1]
-    assert logged["resource_count"] == 2
-    assert logged["resource_types"] == ["file", "image"]
-    assert logged["provider"] == "openrouter"
-    assert logged["model"] == MODEL
+    line = logged(gateway.process, "plan_request", resource_count=2)[-1]
+    assert line["resource_types"] == ["file", "image"]
+    assert line["provider"] == "openrouter"
+    assert line["model"] == MODEL
 
 
 def test_memory_down_means_no_preamble_and_a_log_line(gateway: Gateway, fake: FakeOpenAI) -> None:

@@ -19,7 +19,7 @@ from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import client_credentials, client_tls_env, server_tls_env
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.grpcurl import grpcurl, grpcurl_json
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.memory import MemoryProcess, memory_process
 from tests.support.processes import grpc_ready, http_ready
 
@@ -171,7 +171,7 @@ def test_memory_link_needs_the_client_certificate(
         plan = without_cert.plan_json("<user_prompt>Lisbon trams?</user_prompt>")
         assert plan["steps"]
         assert RAG_PREAMBLE not in fake_openai.requests[-1].user_prompt
-        assert log_events(without_cert.process, "rag_context_unavailable")
+        assert logged(without_cert.process, "rag_context_unavailable")
     finally:
         without_cert.process.stop()
 

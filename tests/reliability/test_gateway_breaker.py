@@ -12,7 +12,7 @@ import pytest
 from tests.reliability.load import PlanOutcome, new_call, send_plan
 from tests.reliability.service_health import assert_stack_healthy
 from tests.support.core_services import CoreStack, PlannerClient
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.polling import wait_until
 from tests.support.processes import frozen
 from tests.support.spawning import Spawner
@@ -53,7 +53,7 @@ def assert_refused_by_the_open_breaker(planner: PlannerClient, outcomes: list[Pl
     for outcome in outcomes:
         assert outcome.status == 500, (outcome.status, outcome.error, outcome.body)
         assert outcome.body["error"].startswith(OPEN_MESSAGE), outcome.body
-    opened = log_events(planner.process, "breaker_opened")
+    opened = logged(planner.process, "breaker_opened")
     assert [(e["breaker"], e["consecutive_failures"]) for e in opened] == [
         ("model-gateway", FAILURES)
     ]
@@ -68,8 +68,8 @@ def assert_recovers(planner: PlannerClient) -> None:
     )
     later = plan_calls(planner, 3)
     assert [o.status for o in later] == [200, 200, 200], [o.body for o in later]
-    assert log_events(planner.process, "breaker_half_open")
-    assert log_events(planner.process, "breaker_closed")
+    assert logged(planner.process, "breaker_half_open")
+    assert logged(planner.process, "breaker_closed")
 
 
 def test_hung_gateway_opens_the_breaker_and_recovers(

@@ -19,7 +19,7 @@ from tests.reliability.load import (
 )
 from tests.reliability.service_health import assert_stack_healthy
 from tests.support.core_services import CoreStack, PlannerClient
-from tests.support.logs import log_events
+from tests.support.logs import log_events, logged
 from tests.support.spawning import Spawner
 
 pytestmark = pytest.mark.reliability
@@ -41,10 +41,8 @@ def rag_unavailable_traces(planner: PlannerClient) -> set[str]:
 
 
 def memory_saw_trace(stack: CoreStack, trace_id: str) -> bool:
-    return any(
-        r.get("trace_id") == trace_id and r.get("method", "").endswith("GetPlanContext")
-        for r in log_events(stack.memory, "grpc_request")
-    )
+    method = "/modelgateway.ModelGateway/GetPlanContext"
+    return bool(logged(stack.memory, "grpc_request", timeout=2, trace_id=trace_id, method=method))
 
 
 def wait_for_full_service(stack: CoreStack, planner: PlannerClient) -> PlanOutcome:
