@@ -1,10 +1,11 @@
 """At-least-once notifications: read the planner's Redis Stream through a consumer group.
 On start the consumer first re-reads what it was given but never acknowledged, then takes
 new entries; entries left pending by a consumer that died are reclaimed (XAUTOCLAIM) after
-an idle time. Each entry is logged, then marked done and acknowledged in one round trip;
-an entry already marked done (redelivered after a crash between the two) is only acked, so
-the log shows each notification once. After a read that brought entries the consumer
-waits briefly, so entries close behind them share the next round trip."""
+an idle time. Each entry is logged (the line written out, not left waiting for its batch),
+then marked done and acknowledged in one round trip; an entry already marked done
+(redelivered after a crash between the two) is only acked, so the log shows each
+notification once. After a read that brought entries the consumer waits briefly, so
+entries close behind them share the next round trip."""
 
 from __future__ import annotations
 
