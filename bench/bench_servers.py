@@ -32,7 +32,7 @@ from aiohttp import web
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.logs import configure_logging
+from services.kit.logs import configure_logging, start_batching
 
 ANSWER = '{"steps": ["Restate the goal", "Make a plan", "Check it"]}'
 
@@ -86,6 +86,7 @@ async def serve_kit_echo(port: int) -> None:
         pb_grpc.add_ModelGatewayServicer_to_server, EchoServicer(), "modelgateway.ModelGateway"
     )
     await endpoint.start()
+    start_batching()  # as a service does once it serves
     await asyncio.Event().wait()
 
 

@@ -6,8 +6,9 @@ and service are added in one step, and plain lines go through one C JSON encoder
 (json.dumps makes a new one per call) with json.dumps's separators, so the text is what
 json.dumps writes. A value json cannot encode falls back to structlog's renderer (repr).
 
-Lines are written in batches (LineWriter): the write itself was about a third of a line's
-cost in a service answering calls.
+Once a service serves, lines are written in batches (LineWriter, start_batching): the write
+itself was about a third of a line's cost in a service answering calls. Until then each
+line is written at once, so whoever sees a service answer has its start-up lines.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class LineWriter:
 
     def __init__(self, stream: TextIO, delay: float) -> None:
         self._stream = stream
-        self._delay = delay
+        self.delay = delay
         self._lock = threading.Lock()
         self._waiting: list[str] = []
         self._due = 0.0  # when the armed timer flushes; 0: none armed
@@ -80,7 +81,7 @@ class LineWriter:
         """Whether a timer writes the waiting lines soon: one is armed (and has not been
         overdue for long, as when its loop stopped), or this thread runs a loop to arm one
         on."""
-        if self._delay <= 0:
+        if self.delay <= 0:
             return False
         try:
             loop = asyncio.get_running_loop()
@@ -88,9 +89,9 @@ class LineWriter:
             return False
         now = time.monotonic()
         if self._due:
-            return now < self._due + self._delay
-        self._due = now + self._delay
-        loop.call_later(self._delay, self.flush)
+            return now < self._due + self.delay
+        self._due = now + self.delay
+        loop.call_later(self.delay, self.flush)
         return True
 
     # structlog's logger interface: every level is one line
@@ -125,6 +126,13 @@ class _WriterHandler(logging.Handler):
 
 
 _writer: LineWriter | None = None
+_batch_delay = DEFAULT_FLUSH_SECONDS
+
+
+def start_batching() -> None:
+    """From now on a line waits up to the configured delay to be written with others."""
+    if _writer is not None:
+        _writer.delay = _batch_delay
 
 
 def flush_logs() -> None:
@@ -139,14 +147,16 @@ atexit.register(flush_logs)
 def configure_logging(
     service: str, level: str = "INFO", flush_seconds: float = DEFAULT_FLUSH_SECONDS
 ) -> None:
-    """JSON lines for `service` at `level`, on stdout, each written within flush_seconds."""
-    global _writer
+    """JSON lines for `service` at `level`, on stdout: each at once until start_batching(),
+    then each within flush_seconds."""
+    global _writer, _batch_delay
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
     flush_logs()  # lines of an earlier configuration first
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    writer = _writer = LineWriter(sys.stdout, max(0.0, flush_seconds))
+    writer = _writer = LineWriter(sys.stdout, 0.0)
+    _batch_delay = max(0.0, flush_seconds)
     structlog.configure(
         processors=[add_bound_fields, LineFields(service), render_json],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from services.kit.errors import ConfigError, StartupError
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.logs import configure_logging, flush_logs, get_logger
+from services.kit.logs import configure_logging, flush_logs, get_logger, start_batching
 from services.kit.settings import ServiceSettings, load_settings
 from services.kit.tracing import configure_tracing, shutdown_tracing
 
@@ -60,6 +60,7 @@ class _QuietSignalsServer(uvicorn.Server):
         self._exit_requested.set()
 
     async def main_loop(self) -> None:
+        start_batching()  # started and listening: start-up lines are all out
         counter = 0  # on_tick refreshes the Date header when counter % 10 == 0
         while not await self.on_tick(counter):
             counter = (counter + 10) % 864000
@@ -108,6 +109,8 @@ async def serve(
         if http is not None:
             server = _http_server(http[0], http[1], host)
             tasks.append(asyncio.create_task(server.serve(), name="http"))
+        else:
+            start_batching()  # no HTTP server to say when it listens: started now
         tasks.append(asyncio.create_task(stop.wait(), name="stop"))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.agent_planner.conftest import API_KEY, LonePlanner, start_lone_planner
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.spawning import Spawner
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "Invalid or missing API key"}
@@ -78,7 +78,7 @@ def test_without_a_key_requests_pass_and_a_warning_is_logged(
     planner = start_lone_planner(spawn, tmp_path, api_key=None)
     assert call(planner, "/plan", {}).status_code == 500  # reached the loop
     assert call(planner, "/audit?session_id=s-auth", {}).status_code == 200
-    assert log_events(planner.process, "auth_disabled")
+    assert logged(planner.process, "auth_disabled")
 
 
 def test_a_blank_key_means_auth_is_off(spawn: Spawner, tmp_path: Path) -> None:

@@ -134,15 +134,11 @@ def test_trace_id_reaches_gateway_and_memory_logs(
 ) -> None:
     line = json.loads(wait_for_log(core_stack["gateway"], "trace-hello-1"))
     assert line["trace_id"] == "trace-hello-1"
-    wait_for_log(core_stack["memory"], "trace-hello-1")
-    calls = {
-        record.get("path") or record.get("method")
-        for record in log_events(core_stack["memory"], "http_request")
-        + log_events(core_stack["memory"], "grpc_request")
-        if record.get("trace_id") == "trace-hello-1"
-    }
+    memory, trace = core_stack["memory"], "trace-hello-1"
     # history and RAG context (one call) and the session write carry the request's trace id
-    assert {"/memory/store", "/modelgateway.ModelGateway/GetPlanContext"} <= calls
+    assert logged(memory, "http_request", trace_id=trace, path="/memory/store")
+    method = "/modelgateway.ModelGateway/GetPlanContext"
+    assert logged(memory, "grpc_request", trace_id=trace, method=method)
 
 
 def test_second_turn_sees_the_session_history(
@@ -180,7 +176,7 @@ def test_a_memory_without_get_plan_context_gets_one_call_each(
     assert history.startswith(f"user: {prompt}\nassistant: ")
     third = observed.input_via(planner, prompt, "s-older-memory")
     assert third.count(f"user: {prompt}\n") == 2  # both earlier turns in its history
-    [unsupported] = log_events(planner.process, "plan_context_unsupported")
+    [unsupported] = logged(planner.process, "plan_context_unsupported")
     assert unsupported["instead"] == "GET /memory/latest and GetRAGContext"
     assert not log_events(planner.process, "rag_context_unavailable")
 

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from tests.agent_planner.conftest import start_lone_planner
-from tests.support.logs import log_events, wait_for_log
+from tests.support.logs import logged, wait_for_log
 from tests.support.processes import free_port, redis_process
 from tests.support.spawning import Spawner
 
@@ -26,7 +26,7 @@ def test_redis_down_at_start_then_up(spawn: Spawner, tmp_path: Path) -> None:
     reply = planner.post("/plan", BODY)
     assert reply.status_code == 500  # the gateway is down too, but the planner answers
     assert reply.json()["error"].startswith("Agent execution failed: GetPlan: UNAVAILABLE")
-    assert log_events(planner.process, "redis_unavailable")
+    assert logged(planner.process, "redis_unavailable")
 
     spawn(redis_process(tmp_path / "redis", redis_port))
     with redis.Redis(host="127.0.0.1", port=redis_port) as client:

@@ -21,7 +21,7 @@ from tests.support.core_services import (
     has_status,
 )
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.polling import wait_until
 from tests.support.scripted_runs import (
     FINAL,
@@ -149,7 +149,7 @@ def test_reject_gives_the_model_the_reason_and_the_run_goes_on(
     assert finished["status"] == "rejected"
     assert "Tool call rejected by the reviewer: no!" in fake.requests[-1].user_prompt
     assert "TOOL_REJECTED" in planner.audit_events(run["trace_id"])
-    assert sandbox_executions(core_stack, run["trace_id"]) == 0
+    assert sandbox_executions(core_stack, run["trace_id"], 0) == 0
 
 
 @pytest.mark.parametrize("asked", ["none", []])
@@ -233,7 +233,7 @@ def test_another_planner_on_the_database_takes_the_decision(
     finished = next(e for e in events if e.event == "tool.finished").data
     assert marker in finished["output"]
     assert get_run(other, run["run_id"])["status"] == "succeeded"
-    assert log_events(other.process, "run_resumed")[0]["run_id"] == run["run_id"]
+    assert logged(other.process, "run_resumed")[0]["run_id"] == run["run_id"]
     assert sandbox_executions(core_stack, run["trace_id"]) == 1
 
 
@@ -259,7 +259,7 @@ def test_a_run_outgrowing_its_checkpoint_fails_naming_the_limit(
     events = events_of(small_planner, run["run_id"])
     assert events[-1].event == "run.failed"
     assert "AGENT_CHECKPOINT_MAX_BYTES=16384" in events[-1].data["error"]
-    assert sandbox_executions(core_stack, run["trace_id"]) == 0
+    assert sandbox_executions(core_stack, run["trace_id"], 0) == 0
 
 
 def test_unanswered_call_is_rejected_on_timeout(
@@ -273,4 +273,4 @@ def test_unanswered_call_is_rejected_on_timeout(
     assert rejected["reason"] == "timeout"
     assert events[-1].event == "run.succeeded"
     assert "rejected by the reviewer: timeout" in fake.requests[-1].user_prompt
-    assert sandbox_executions(core_stack, run["trace_id"]) == 0
+    assert sandbox_executions(core_stack, run["trace_id"], 0) == 0

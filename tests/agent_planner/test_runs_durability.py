@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.core_services import CoreStack, PlannerClient, planner_process, unused_address
+from tests.support.logs import wait_for_log
 from tests.support.processes import free_port
 from tests.support.spawning import Spawner
 from tests.support.sse import read_events
@@ -110,4 +111,4 @@ def test_retention_deletes_old_finished_runs_and_their_events(
     assert status_of(recent) == 200
     assert stored_events(client.audit_db, recent) == counts[recent]
     assert client.audit_events(old_trace)[-1] == "PLAN_END"  # the audit log is never pruned
-    assert '"runs_pruned"' in restarted.log()
+    wait_for_log(restarted, '"runs_pruned"')

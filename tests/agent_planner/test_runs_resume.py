@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.core_services import CoreStack, PlannerClient, planner_process
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.polling import wait_until
 from tests.support.postgres import PostgresCluster
 from tests.support.processes import free_port
@@ -112,7 +112,7 @@ def test_kill_9_after_a_tool_finished_resumes_without_running_it_again(
     resumed = [e.data for e in events if e.event == "run.started"][-1]
     assert resumed == {"turn": 1, "resumed": True}
     assert sandbox_executions(core_stack, run["trace_id"]) == 1
-    assert log_events(client.process, "runs_resumed")[0]["count"] == 1
+    assert logged(client.process, "runs_resumed")[0]["count"] == 1
 
 
 def test_a_tool_in_flight_at_kill_9_is_not_run_again(
@@ -189,7 +189,7 @@ def test_on_postgres_any_replica_decides_and_a_dead_replicas_run_is_adopted(
         assert events[-1].event == "run.succeeded"
         assert [e.event for e in events].count("tool.finished") == 1
         assert sandbox_executions(core_stack, run["trace_id"]) == 1
-        assert log_events(first.process, "run_resumed")[0]["run_id"] == run["run_id"]
+        assert logged(first.process, "run_resumed")[0]["run_id"] == run["run_id"]
     finally:
         cluster.remove()
 

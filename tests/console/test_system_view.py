@@ -8,7 +8,7 @@ import httpx
 import psutil
 
 from tests.support.core_services import CoreStack
-from tests.support.logs import log_events
+from tests.support.logs import logged
 
 
 def connections_to(pid: int, port: int) -> int:
@@ -38,7 +38,8 @@ def test_the_system_view_reuses_the_planners_channels(core_stack: CoreStack) -> 
     counts = {name: connections_to(planner.process.pid, port) for name, port in ports.items()}
     assert counts == {"gateway": 1, "memory": 1, "sandbox": 1}
     # gRPC may pool equal connections across channels, so the channels are counted too.
-    opened = sorted(e["target"] for e in log_events(planner.process, "grpc_channel_opened"))
+    channels = logged(planner.process, "grpc_channel_opened", count=3)
+    opened = sorted(e["target"] for e in channels)
     env = planner.process.env
     addresses = ("MODEL_GATEWAY_ADDR", "MEMORY_GRPC_ADDR", "RUST_SANDBOX_GRPC_ADDR")
     assert opened == sorted(env[name] for name in addresses)

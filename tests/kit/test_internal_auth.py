@@ -16,7 +16,7 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.kit.conftest import KitServer, StartKit
 from tests.support.grpcurl import grpcurl
-from tests.support.logs import log_events
+from tests.support.logs import log_events, logged
 
 KEY = "internal-test-key-7c1e"
 WARNING = "UNAUTHENTICATED_SERVICE_ON_NETWORK"
@@ -129,7 +129,7 @@ def test_open_to_the_network_without_a_key_warns_loudly(start_kit_server: StartK
     server = start_kit_server(BIND_HOST="0.0.0.0")
     assert listening_addresses(server.http_port) == {"0.0.0.0"}
     assert listening_addresses(server.grpc_port) in ({"0.0.0.0"}, {"::"})  # [::] is dual-stack
-    [warning] = log_events(server.process, WARNING)
+    [warning] = logged(server.process, WARNING)
     assert warning["level"] == "warning"
     assert "HTTP routes and gRPC methods" in warning["message"]
 

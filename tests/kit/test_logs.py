@@ -134,13 +134,17 @@ def test_lines_left_by_a_stopped_loop_go_out_with_the_next_one() -> None:
 
 
 def test_lines_waiting_at_exit_are_written() -> None:
-    """A process that ends while lines wait for their batch still writes them, and
-    standard-library records keep their place among the others."""
+    """Before batching starts a line is written at once; a process that ends while lines
+    wait for their batch still writes them, and standard-library records keep their place
+    among the others."""
     script = """
 import asyncio, logging
-from services.kit.logs import configure_logging, get_logger
+from services.kit.logs import configure_logging, get_logger, start_batching
 configure_logging("exiting", "INFO", 60)
 async def main():
+    get_logger("t").info("starting")  # written at once: batching has not started
+    print("printed", flush=True)
+    start_batching()
     get_logger("t").info("first", n=1)
     logging.getLogger("library").warning("second")
     get_logger("t").info("third")
@@ -154,5 +158,7 @@ asyncio.run(main())
         env=base_env(),
         check=True,
     )
-    events = [json.loads(line)["event"] for line in done.stdout.splitlines()]
-    assert events == ["first", "second", "third"]
+    lines = done.stdout.splitlines()
+    assert lines[1] == "printed"
+    events = [json.loads(line)["event"] for line in lines if line != "printed"]
+    assert events == ["starting", "first", "second", "third"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.memory.conftest import write_library
 from tests.support.grpcurl import grpcurl_json
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.memory import MemoryProcess, memory_env, memory_process
 from tests.support.processes import assert_refused_at_start_up, python_service
 from tests.support.spawning import Spawner
@@ -38,7 +38,7 @@ def test_a_missing_directory_is_reported_and_ingested_knowledge_is_kept(
     ingestion = second.wait_for_ingestion()
     assert ingestion["state"] == "done"
     assert (ingestion["report"]["added"], ingestion["report"]["removed"]) == (0, 0)
-    assert [e["path"] for e in log_events(second, "knowledge_bases_dir_missing")] == [str(library)]
+    assert [e["path"] for e in logged(second, "knowledge_bases_dir_missing")] == [str(library)]
     assert lamp_sources(second) == ["kb/Body-KB/lamp.txt"]
     assert second.health()["status"] == "ok"
 

@@ -20,7 +20,7 @@ from services.model_gateway.chain_config import provider_chain
 from services.model_gateway.settings import GatewaySettings
 from tests.model_gateway.conftest import Gateway, closed_port, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events, logged
+from tests.support.logs import logged
 
 PRIMARY_PLAN = '{"steps": ["from the primary"]}'
 FALLBACK_PLAN = '{"steps": ["from the fallback"]}'
@@ -182,7 +182,7 @@ def test_retry_after_is_the_wait_before_the_retry(
     assert reply["steps"] == ["from the primary"]
     assert len(primary.requests) == 2
     assert fallback.requests == []
-    assert log_events(gateway.process, "provider_retry")[-1]["delay_s"] == 0.2
+    assert logged(gateway.process, "provider_retry")[-1]["delay_s"] == 0.2
 
 
 def test_exhausted_chain_is_unavailable_naming_every_provider(
@@ -221,7 +221,7 @@ def test_the_deadline_covers_the_whole_chain(
         assert error_metadata(error)["x-pagi-error-source"] == "provider"
         assert len(primary.requests) == 2, "attempt timeouts are retried like other failures"
         assert len(fallback.requests) == 1
-        retries = log_events(gateway.process, "provider_retry")
+        retries = logged(gateway.process, "provider_retry")
         assert "no answer within 0.9s" in retries[-1]["error"]
 
 
@@ -256,7 +256,7 @@ def test_a_long_retry_after_skips_to_the_next_provider_and_rests_the_first(
         assert gateway.plan_json("one")["steps"] == ["from the fallback"]
         assert gateway.plan_json("two")["steps"] == ["from the fallback"]
         assert len(primary.requests) == 1, "Retry-After: 120 is honoured across calls"
-        assert log_events(gateway.process, "provider_cooldown")[0]["seconds"] == 120
+        assert logged(gateway.process, "provider_cooldown")[0]["seconds"] == 120
 
 
 def test_mock_is_a_last_resort_only_when_named(primary: FakeOpenAI, tmp_path: Path) -> None:

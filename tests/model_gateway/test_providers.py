@@ -17,7 +17,7 @@ from services.kit.tool_catalogue import CATALOGUE, catalogue_json
 from tests.model_gateway.conftest import Gateway, closed_port, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.grpcurl import grpcurl
-from tests.support.logs import log_events, logged
+from tests.support.logs import logged
 
 MODEL = "test-org/test-model"
 PLAN = '{"steps": ["Look it up", "Answer"]}'
@@ -123,7 +123,7 @@ def test_rate_limit_then_success_is_retried(gateway: Gateway, fake: FakeOpenAI) 
     plan = gateway.plan_json("Plan a trip")
     assert plan["steps"] == ["Look it up", "Answer"]
     first, second = fake.requests
-    retry = log_events(gateway.process, "provider_retry")[-1]
+    retry = logged(gateway.process, "provider_retry")[-1]
     assert retry["delay_s"] == 0.3, "the provider's Retry-After is the wait"
     assert "HTTP 429" in retry["error"]
     # The fake saw the gap too (a lower bound, which a busy machine only makes larger).
@@ -202,7 +202,7 @@ def test_memory_down_means_no_preamble_and_a_log_line(gateway: Gateway, fake: Fa
     gateway.plan("Plan a trip")
     assert "knowledge base" not in fake.requests[-1].user_prompt
     assert "<context>" not in fake.requests[-1].user_prompt
-    assert log_events(gateway.process, "rag_context_unavailable")
+    assert logged(gateway.process, "rag_context_unavailable")
 
 
 def test_one_pooled_connection_is_reused(gateway: Gateway, fake: FakeOpenAI) -> None:

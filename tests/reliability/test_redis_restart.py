@@ -11,7 +11,7 @@ import pytest
 from tests.reliability.load import BackgroundLoad, PlanOutcome, new_call, send_plan
 from tests.reliability.service_health import assert_stack_healthy
 from tests.support.core_services import CoreStack, NotificationListener, has_status
-from tests.support.logs import log_events, wait_for_log
+from tests.support.logs import logged, wait_for_log
 
 pytestmark = pytest.mark.reliability
 
@@ -52,7 +52,7 @@ def test_redis_restarted_mid_load(stack: CoreStack) -> None:
     assert not bad, bad[:5]
     while_down = [o for o in outcomes if killed_at <= o.started <= back_at]
     assert len(while_down) >= CALLS_PER_PHASE
-    assert log_events(stack.planner.process, "redis_unavailable"), "outage never noticed"
+    assert logged(stack.planner.process, "redis_unavailable"), "outage never noticed"
 
     resumed = first_notified_run(stack)
     wait_for_log(stack["notifier"], resumed.call.trace_id, timeout=20)

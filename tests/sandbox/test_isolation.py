@@ -3,7 +3,6 @@ says once that network isolation is off."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from tests.sandbox.conftest import (
     start_until_exit,
     wait_until_gone,
 )
+from tests.support.logs import log_events, logged, wait_for_log
 from tests.support.spawning import Spawner
 
 
@@ -28,17 +28,6 @@ def rlimits_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         tmp_path_factory.mktemp("rlimits"), SANDBOX_ISOLATION="rlimits"
     ) as service:
         yield service
-
-
-def warnings_logged(service: Sandbox, event: str) -> int:
-    count = 0
-    for line in service.process.log().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        count += isinstance(record, dict) and record.get("event") == event
-    return count
 
 
 def test_rlimits_mode_runs_code_with_limits(rlimits_only: Sandbox) -> None:
@@ -59,7 +48,7 @@ def test_rlimits_mode_runs_code_with_limits(rlimits_only: Sandbox) -> None:
 def test_rlimits_mode_warns_once(rlimits_only: Sandbox) -> None:
     rlimits_only.run_code("pass")
     rlimits_only.run_code("pass")
-    assert warnings_logged(rlimits_only, "network_isolation_off") == 1
+    assert len(logged(rlimits_only.process, "network_isolation_off")) == 1
     health = rlimits_only.http_tool({"tool_name": "demo"})
     assert health.status_code == 200
 
@@ -69,7 +58,7 @@ def test_installed_bubblewrap_is_used_and_does_not_warn(sandbox: Sandbox) -> Non
     # bwrap on PATH but not working must fail here, not pass as "not installed".
     used = sandbox.run_code("pass")["execution_environment"]["used"]
     assert used == "bubblewrap", f"bwrap is installed but the sandbox fell back to {used}"
-    assert warnings_logged(sandbox, "network_isolation_off") == 0
+    assert not log_events(sandbox.process, "network_isolation_off")
 
 
 def broken_bwrap_path(directory: Path) -> str:
@@ -84,8 +73,8 @@ def test_unusable_bwrap_falls_back_to_rlimits(tmp_path: Path, spawn: Spawner) ->
     service = sandbox_service(tmp_path, PATH=broken_bwrap_path(tmp_path))
     spawn(service.process)
     assert service.run_code("print('ok')")["execution_environment"]["used"] == "rlimits"
-    assert warnings_logged(service, "network_isolation_off") == 1
-    assert "No permissions to create new namespace" in service.process.log()
+    assert len(logged(service.process, "network_isolation_off")) == 1
+    wait_for_log(service.process, "No permissions to create new namespace")
 
 
 def test_required_bwrap_that_fails_stops_start_up(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.sandbox.conftest import Sandbox, running_sandbox
+from tests.support.logs import wait_for_log
 from tests.support.processes import ServiceProcess, base_env, free_port, http_ready
 
 pytestmark = [
@@ -116,7 +117,7 @@ def test_a_bwrap_that_refuses_the_filter_leaves_seccomp_off_not_every_run_broken
         assert result["stdout"] == "runs\n", result
         assert result["protections"]["seccomp"] == "off"
         assert result["protections"]["isolation"] == "bubblewrap"
-        assert "seccomp not supported" in service.process.log()
+        wait_for_log(service.process, "seccomp not supported")
 
 
 @pytest.mark.skipif(

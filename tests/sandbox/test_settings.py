@@ -12,6 +12,7 @@ from services.kit.errors import ConfigError
 from services.kit.settings import load_settings
 from services.sandbox.settings import SandboxSettings
 from tests.sandbox.conftest import start_until_exit
+from tests.support.logs import wait_for_log
 from tests.support.processes import base_env, free_port, grpc_ready, http_ready, python_service
 from tests.support.spawning import Spawner
 
@@ -41,7 +42,7 @@ def test_service_starts_on_the_alias_ports(tmp_path: Path, spawn: Spawner) -> No
     ready = [http_ready(http_port), grpc_ready(grpc_port)]
     service = spawn(python_service("sandbox", env, tmp_path, ready))
     assert service.alive()
-    assert f'"port": {grpc_port}' in service.log()
+    wait_for_log(service, f'"port": {grpc_port}')
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ import pytest
 
 from services.sandbox.tree_removal import remove_tree
 from tests.sandbox.conftest import Sandbox, running_sandbox, sandbox_user_processes
+from tests.support.logs import wait_for_log
+from tests.support.polling import wait_until
 
 DEPTH = 1_200
 # 1,200 levels of a 100-character name: far past PATH_MAX, so no full path can be used.
@@ -104,7 +106,10 @@ def test_health_answers_while_a_huge_tree_is_being_removed(plain_directories: Sa
     finally:
         call.join(120)
     assert replies and replies[0]["status"] == "ok", replies
-    assert started in removal_events(service.process.log(), "workspace_removed")
+    wait_until(
+        lambda: started in removal_events(service.process.log(), "workspace_removed"),
+        "the workspace's removal logged",
+    )
     assert not Path(started).exists()
 
 
@@ -143,7 +148,7 @@ def test_leftovers_of_a_killed_service_are_swept_at_start_up(tmp_path: Path) -> 
         assert not orphan.exists()
         assert not any(path.exists() for path in leftovers)
         assert foreign.exists()  # its owner (this test) is alive
-        assert "leftover_workspaces_swept" in second.process.log()
+        wait_for_log(second.process, "leftover_workspaces_swept")
     assert sandbox_user_processes() == []
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events
+from tests.support.logs import logged
 from tests.support.spawning import Spawner
 from tests.support.sse import SseEvent, read_events
 
@@ -68,8 +68,11 @@ def events_of(client: PlannerClient, run_id: str, until: str | None = None) -> l
     return read_events(f"{client.url}/runs/{run_id}/events", client.headers(), until=until)
 
 
-def sandbox_executions(core_stack: CoreStack, trace_id: str) -> int:
-    return sum(
-        r.get("trace_id") == trace_id and str(r.get("method", "")).endswith("/ExecuteTool")
-        for r in log_events(core_stack["sandbox"], "grpc_request")
+def sandbox_executions(core_stack: CoreStack, trace_id: str, expected: int = 1) -> int:
+    """The ExecuteTool calls the sandbox logged for trace_id, once `expected` are there (or
+    the wait for them ended)."""
+    method = "/modelgateway.ToolService/ExecuteTool"
+    lines = logged(
+        core_stack["sandbox"], "grpc_request", expected, trace_id=trace_id, method=method
     )
+    return len(lines)
