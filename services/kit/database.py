@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MIGRATIONS_TABLE = "schema_migrations"
 THREAD_LOCK_WAIT_SECONDS = 10.0  # how long the thread waits for another connection's lock
 CHECKPOINT_EVERY = 128  # writes on the loop between checkpoints in the thread
+WAL_RETRY_SECONDS = 0.01  # between tries to switch a new file to WAL (see _set_wal)
 T = TypeVar("T")
 __all__ = ["Database", "DatabaseUnavailable", "Migration", "RowId", "engine_url"]
 
@@ -269,7 +271,7 @@ def _sqlite_engine(url: str, lock_wait_seconds: float) -> sa.Engine:
         max_overflow=0,
         connect_args={"timeout": lock_wait_seconds},
     )
-    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "connect", partial(_sqlite_connect, lock_wait_seconds))
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
@@ -280,13 +282,28 @@ def describe(exc: BaseException) -> str:
     return f"database unavailable: {text}"
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(lock_wait_seconds: float, dbapi_connection: Any, _record: Any) -> None:
     # The driver's own implicit transactions are off; _sqlite_begin emits BEGIN itself.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _set_wal(cursor, lock_wait_seconds)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _set_wal(cursor: sqlite3.Cursor, lock_wait_seconds: float) -> None:
+    """PRAGMA journal_mode=WAL, tried again while another connection holds the lock. On a
+    new file two connections switching at once can each need a lock the other holds, and
+    SQLite then answers "database is locked" at once instead of waiting its timeout."""
+    deadline = time.monotonic() + lock_wait_seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(WAL_RETRY_SECONDS)
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:

@@ -83,6 +83,21 @@ async def test_two_migrators_at_once_apply_each_step_once(new_url: Factory) -> N
         await second.close()
 
 
+async def test_processes_opening_a_new_sqlite_file_at_once_all_get_in(tmp_path: Path) -> None:
+    """Two connections switching a new file to WAL at once can each hold a lock the other
+    needs; SQLite then says "database is locked" without waiting. Each must get in anyway
+    (the race is rare: many new files are tried)."""
+    for n in range(40):
+        url = engine_url("", tmp_path / f"new-{n}")
+        first, second = Database(url), Database(url)
+        try:
+            results = await asyncio.gather(first.migrate("svc", V2), second.migrate("svc", V2))
+            assert sorted(results) == [[], [1, 2]]
+        finally:
+            await first.close()
+            await second.close()
+
+
 async def test_services_keep_separate_migration_histories(new_url: Factory) -> None:
     db = Database(new_url())
     try:
