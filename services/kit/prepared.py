@@ -35,28 +35,31 @@ class Prepared:
         driver = _sqlite_driver(connection)
         if driver is None:
             connection.execute(self.statement, params)
-            return
-        form = self._sqlite_form(connection.dialect)
-        if isinstance(params, list):
+        elif isinstance(params, list):
+            form = self._sqlite_form(connection.dialect)
             driver.executemany(form.sql, [form.values(one) for one in params])
         else:
-            driver.execute(form.sql, form.values(params))
+            self._run_on(driver, connection.dialect, params)
 
     def rows(self, connection: sa.Connection, params: Params | None = None) -> list[Row]:
         driver = _sqlite_driver(connection)
         if driver is None:
             return list(connection.execute(self.statement, params).all())
-        form = self._sqlite_form(connection.dialect)
-        return driver.execute(form.sql, form.values(params or {})).fetchall()
+        return self._run_on(driver, connection.dialect, params).fetchall()
 
     def scalar(self, connection: sa.Connection, params: Params | None = None) -> Any:
         """The first column of the first row, None without a row."""
         driver = _sqlite_driver(connection)
         if driver is None:
             return connection.execute(self.statement, params).scalar()
-        form = self._sqlite_form(connection.dialect)
-        row = driver.execute(form.sql, form.values(params or {})).fetchone()
+        row = self._run_on(driver, connection.dialect, params).fetchone()
         return None if row is None else row[0]
+
+    def _run_on(
+        self, driver: sqlite3.Connection, dialect: sa.Dialect, params: Params | None
+    ) -> sqlite3.Cursor:
+        form = self._sqlite_form(dialect)
+        return driver.execute(form.sql, form.values(params or {}))
 
     def _sqlite_form(self, dialect: sa.Dialect) -> _SqliteForm:
         if self._sqlite is None:

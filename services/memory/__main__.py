@@ -11,7 +11,6 @@ from pathlib import Path
 
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.logs import flush_logs
 from services.kit.runtime import run, serve, start_service
 from services.memory.components import MemoryComponents, build_components
 from services.memory.grpc import MemoryRagServicer
@@ -62,7 +61,6 @@ async def main() -> None:
     settings = start_service(MemorySettings, SERVICE)
     if args.command == "ingest":
         report = await run_ingest_command(settings, args.directory)
-        flush_logs()  # the report is the command's last line
         print(json.dumps(report.as_dict()), flush=True)
     else:
         await serve_memory(settings)

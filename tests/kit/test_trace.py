@@ -13,7 +13,7 @@ from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.trace import new_trace_id
 from tests.kit.conftest import StartKit
 from tests.support.kit_server import SHOW_TRACE_CONTEXT
-from tests.support.logs import log_records
+from tests.support.logs import log_events, log_records, logged
 
 
 def test_trace_id_flows_from_http_through_grpc_into_logs(start_kit_server: StartKit) -> None:
@@ -83,3 +83,22 @@ def test_a_callers_trace_context_is_carried_on_without_an_exporter(
         untraced = stub.GetPlan(request, timeout=10)
     assert json.loads(traced.plan) == {"traceparent": caller}
     assert json.loads(untraced.plan) == {}
+
+
+def test_start_up_lines_are_out_at_once_and_a_calls_line_within_its_batch(
+    start_kit_server: StartKit,
+) -> None:
+    """A served service batches its lines (here up to 5 s): its start-up lines are in the
+    log as soon as it answers, a call's lines come with their batch, and stopping writes
+    what waits."""
+    server = start_kit_server(LOG_FLUSH_MS="5000")
+    assert log_events(server.process, "serving")
+    trace_id = f"test-{uuid.uuid4()}"
+    reply = httpx.get(f"{server.url}/relay", headers={"X-Trace-ID": trace_id}, timeout=10)
+    assert reply.status_code == 200
+    assert trace_id not in server.process.log(), "written at once, not in a batch"
+    assert logged(server.process, "http_request", trace_id=trace_id)
+    httpx.get(f"{server.url}/relay", headers={"X-Trace-ID": "last"}, timeout=10)
+    server.process.stop()
+    assert '"last"' in server.process.log()
+    assert '"event": "stopped"' in server.process.log().splitlines()[-1]

@@ -17,9 +17,9 @@ from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_client import open_channel
 from services.kit.grpc_server import GrpcEndpoint
 from services.kit.http_app import create_app
-from services.kit.logs import configure_logging, get_logger
-from services.kit.runtime import run, serve
-from services.kit.settings import ServiceSettings, load_settings
+from services.kit.logs import get_logger
+from services.kit.runtime import run, serve, start_service
+from services.kit.settings import ServiceSettings
 from services.kit.trace import current_trace_id
 from services.kit.tracing import inject_context
 
@@ -44,8 +44,7 @@ class EchoGateway(pb_grpc.ModelGatewayServicer):
 
 
 async def main() -> None:
-    settings = load_settings(KitServerSettings)
-    configure_logging("kit_server", settings.LOG_LEVEL)
+    settings = start_service(KitServerSettings, "kit_server")
     endpoint = GrpcEndpoint.for_service(settings, settings.KIT_GRPC_PORT)
     endpoint.add(
         pb_grpc.add_ModelGatewayServicer_to_server, EchoGateway(), "modelgateway.ModelGateway"
