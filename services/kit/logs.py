@@ -20,7 +20,6 @@ import logging
 import sys
 import threading
 import time
-from _json import make_encoder  # the C encoder behind json.dumps
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -221,18 +220,16 @@ def _not_plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not plain JSON")
 
 
-# markers=None: no check for circular values, which log fields never are (a circular one
-# fails the fast path with RecursionError and gets json.dumps's check on the way back).
-_encode_plain = make_encoder(
-    None, _not_plain, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-)
+# No check for circular values, which log fields never are (a circular one fails the fast
+# path with RecursionError and gets json.dumps's check on the way back).
+_plain_encoder = json.JSONEncoder(check_circular=False, default=_not_plain)
 _render_any = structlog.processors.JSONRenderer()
 
 
 def render_json(logger: Any, method: str, event: structlog.types.EventDict) -> str:
     """The event as json.dumps(event) would write it."""
     try:
-        return "".join(_encode_plain(event, 0))
+        return _plain_encoder.encode(event)
     except (TypeError, RecursionError):
         return str(_render_any(logger, method, event))
 
