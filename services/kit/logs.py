@@ -56,15 +56,17 @@ class LineWriter:
     A line logged on a thread running an event loop waits there, at most `delay` seconds,
     for others to join it in one write. A line logged anywhere else (a worker thread,
     start-up, shut-down) is written at once, after the ones waiting, so lines keep their
-    order. A delay of 0 writes every line at once. What waits is written at exit; a
-    process killed outright loses at most the last `delay` seconds of lines.
+    order. A delay of 0, or a writer not batching yet (`batching`), writes every line at
+    once. What waits is written at exit; a process killed outright loses at most the last
+    `delay` seconds of lines.
     """
 
     MAX_WAITING = 256  # lines; more go out at once, without waiting for the timer
 
-    def __init__(self, stream: TextIO, delay: float) -> None:
+    def __init__(self, stream: TextIO, delay: float, batching: bool = True) -> None:
         self._stream = stream
         self.delay = delay
+        self.batching = batching  # False: every line at once until start_batching()
         self._lock = threading.Lock()
         self._waiting: list[str] = []
         self._due = 0.0  # when the armed timer flushes; 0: none armed
@@ -80,7 +82,7 @@ class LineWriter:
         """Whether a timer writes the waiting lines soon: one is armed (and has not been
         overdue for long, as when its loop stopped), or this thread runs a loop to arm one
         on."""
-        if self.delay <= 0:
+        if not self.batching or self.delay <= 0:
             return False
         try:
             loop = asyncio.get_running_loop()
@@ -125,13 +127,12 @@ class _WriterHandler(logging.Handler):
 
 
 _writer: LineWriter | None = None
-_batch_delay = DEFAULT_FLUSH_SECONDS
 
 
 def start_batching() -> None:
     """From now on a line waits up to the configured delay to be written with others."""
     if _writer is not None:
-        _writer.delay = _batch_delay
+        _writer.batching = True
 
 
 def flush_logs() -> None:
@@ -148,14 +149,13 @@ def configure_logging(
 ) -> None:
     """JSON lines for `service` at `level`, on stdout: each at once until start_batching(),
     then each within flush_seconds."""
-    global _writer, _batch_delay
+    global _writer
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
     flush_logs()  # lines of an earlier configuration first
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    writer = _writer = LineWriter(sys.stdout, 0.0)
-    _batch_delay = max(0.0, flush_seconds)
+    writer = _writer = LineWriter(sys.stdout, max(0.0, flush_seconds), batching=False)
     structlog.configure(
         processors=[add_bound_fields, LineFields(service), render_json],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
