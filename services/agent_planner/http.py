@@ -9,19 +9,14 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from services.agent_planner.answers import bad_request, error, queue_full
 from services.agent_planner.audit import AuditLog
 from services.agent_planner.errors import AgentLoopError
 from services.agent_planner.loop import AgentLoop
 from services.agent_planner.runs.approval_routes import add_approval_routes, waiting_answer
 from services.agent_planner.runs.pool import QueueFullError
 from services.agent_planner.runs.records import RunStatus
-from services.agent_planner.runs.routes import (
-    add_run_routes,
-    bad_request,
-    error,
-    queue_full,
-    stream_plan,
-)
+from services.agent_planner.runs.routes import add_run_routes, stream_plan
 from services.agent_planner.runs.service import RunService
 from services.agent_planner.validation import (
     InvalidRequestError,

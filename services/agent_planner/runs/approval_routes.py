@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.agent_planner.answers import error, not_found, queue_full
 from services.agent_planner.runs.approvals import Decision
 from services.agent_planner.runs.pool import QueueFullError
 from services.agent_planner.runs.records import RunRecord
-from services.agent_planner.runs.routes import error, not_found, queue_full
 from services.agent_planner.runs.service import RunNotFound, RunService
 from services.agent_planner.runs.sql_checkpoints import ApprovalConflict
 

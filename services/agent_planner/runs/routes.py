@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
+from services.agent_planner.answers import bad_request, error, not_found, queue_full
 from services.agent_planner.runs.pool import QueueFullError
 from services.agent_planner.runs.records import RunStatus
 from services.agent_planner.runs.service import RunAlreadyFinished, RunNotFound, RunService
@@ -19,29 +20,9 @@ from services.agent_planner.runs.store import RunNotFoundError, RunQuery
 from services.agent_planner.runs.stream import FinalChunk
 from services.agent_planner.validation import InvalidRequestError, parse_plan_request
 
-RETRY_AFTER_SECONDS = "1"
 MAX_PAGE = 100
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STATUSES = ", ".join(s.value for s in RunStatus)
-
-
-def error(code: int, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=code)
-
-
-def bad_request(exc: InvalidRequestError) -> JSONResponse:
-    """400 with the request's error, and the detail naming the problem when there is one."""
-    return error(400, str(exc), **({} if exc.detail is None else {"detail": exc.detail}))
-
-
-def not_found(run_id: str) -> JSONResponse:
-    return error(404, f"run not found: {run_id}")
-
-
-def queue_full() -> JSONResponse:
-    response = error(429, "too many runs queued; retry later")
-    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-    return response
 
 
 class RunEventResponse(EventSourceResponse):
