@@ -2,9 +2,9 @@
 event, the task's bound fields (trace_id, request_id) and the event's fields.
 
 Every call a service answers writes a line, so the line is built cheaply: level, timestamp
-and service are added in one step, and plain lines go through one C JSON encoder made once
-(json.dumps makes a new one per call) with json.dumps's separators, so the text is what
-json.dumps writes. A value json cannot encode falls back to structlog's renderer (repr).
+and service are added in one step, and plain lines go through one JSONEncoder made once,
+without the check for circular values, so the text is what json.dumps writes. A value json
+cannot encode falls back to structlog's renderer (repr).
 
 Once a service serves, lines are written in batches (LineWriter, start_batching): the write
 itself was about a third of a line's cost in a service answering calls. Until then each
