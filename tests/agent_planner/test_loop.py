@@ -17,7 +17,7 @@ from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from tests.support.core_services import CoreStack, NotificationListener, PlannerClient, has_status
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.logs import log_events, logged, wait_for_log
+from tests.support.logs import log_events, logged, settled_events, wait_for_log
 from tests.support.spawning import Spawner
 from tests.support.timestamps import assert_utc_between, utc_now
 
@@ -178,7 +178,7 @@ def test_a_memory_without_get_plan_context_gets_one_call_each(
     assert third.count(f"user: {prompt}\n") == 2  # both earlier turns in its history
     [unsupported] = logged(planner.process, "plan_context_unsupported")
     assert unsupported["instead"] == "GET /memory/latest and GetRAGContext"
-    assert not log_events(planner.process, "rag_context_unavailable")
+    assert not settled_events(planner.process, "rag_context_unavailable")
 
 
 def test_history_too_large_for_one_reply_comes_over_http(
@@ -196,7 +196,7 @@ def test_history_too_large_for_one_reply_comes_over_http(
     assert all(line.startswith("user: yyy") and "...[truncated " in line for line in lines)
     apart = logged(observed.planner.process, "plan_context_history_apart")
     assert apart and apart[-1]["reason"].startswith("history too large for one reply")
-    assert not log_events(observed.planner.process, "session_history_unavailable")
+    assert not settled_events(observed.planner.process, "session_history_unavailable")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from tests.support.core_services import (
     unused_address,
 )
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.logs import log_events, logged, wait_for_log
+from tests.support.logs import logged, settled_events, wait_for_log
 from tests.support.memory import chroma_server_process, memory_process
 from tests.support.polling import wait_until
 from tests.support.processes import free_port, redis_process
@@ -52,7 +52,7 @@ def test_a_model_that_always_wants_a_tool_hits_max_turns(
     ]
     assert rows[-1]["data"] == {"result": MAX_TURNS_MESSAGE, "reason": "max_turns"}
     assert [p.get("status") for p in payloads] == ["STARTED", "MAX_TURNS"]
-    assert not log_events(planner.process, "playbook_stored")
+    assert not settled_events(planner.process, "playbook_stored")
 
 
 def test_a_tool_rpc_failure_is_fed_back_as_tool_error(
@@ -95,10 +95,11 @@ def test_rag_and_history_down_the_loop_goes_on(
     assert len(unavailable) == 6
     assert unavailable[0]["error"].startswith("GetPlanContext: UNAVAILABLE")
     assert "circuit breaker for memory-rag is open" in unavailable[-1]["error"]
-    assert [b["breaker"] for b in log_events(planner.process, "breaker_opened")] == ["memory-rag"]
-    assert len(logged(planner.process, "session_history_unavailable", count=6)) == 6
+    opened = settled_events(planner.process, "breaker_opened", 1)
+    assert [b["breaker"] for b in opened] == ["memory-rag"]
+    assert len(settled_events(planner.process, "session_history_unavailable", 6)) == 6
     # The answer's session write fails too: logged, and audited after PLAN_END.
-    assert len(logged(planner.process, "session_store_failed", count=6)) == 6
+    assert len(settled_events(planner.process, "session_store_failed", 6)) == 6
     rows = planner.audit_rows("trace-ragdown-0")
     assert [r["event_type"] for r in rows] == [
         "PLAN_START",
@@ -146,8 +147,9 @@ def test_chroma_down_costs_rag_context_not_history(
         e.startswith("GetPlanContext: RAG: dependency unavailable: chroma") for e in errors[:2]
     )
     assert "circuit breaker for memory-rag is open" in errors[2]
-    assert [b["breaker"] for b in log_events(planner.process, "breaker_opened")] == ["memory-rag"]
-    assert not log_events(planner.process, "session_history_unavailable")
+    opened = settled_events(planner.process, "breaker_opened", 1)
+    assert [b["breaker"] for b in opened] == ["memory-rag"]
+    assert not settled_events(planner.process, "session_history_unavailable")
     method = "/modelgateway.ModelGateway/GetPlanContext"
     assert logged(memory, "grpc_request", trace_id="trace-chroma-down-0", method=method)
     # breaker open: history alone
@@ -177,7 +179,8 @@ def test_gateway_breaker_opens_after_five_failures_and_recovers(
     )
     assert planner.audit_events("trace-breaker-open") == ["PLAN_START", "PLAN_ERROR"]
 
-    assert [e["consecutive_failures"] for e in logged(planner.process, "breaker_opened")] == [5]
+    opened = settled_events(planner.process, "breaker_opened", 1)
+    assert [e["consecutive_failures"] for e in opened] == [5]
     spawn(gateway_process(tmp_path / "gw", grpc_port, http_port, memory_port))
     wait_until(
         lambda: planner.plan(HELLO, "s-breaker").status_code == 200,

@@ -18,7 +18,7 @@ import pytest
 from tests.support.core_services import CoreStack, PlannerClient, planner_process
 from tests.support.core_services import gateway_process as start_gateway
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import log_events, log_records, logged
+from tests.support.logs import log_events, log_records, settled_events
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.spawning import Spawner
 from tests.support.sse import SseComment, SseEvent, events_only, parse_stream, read_events
@@ -398,4 +398,4 @@ def test_planner_stopped_mid_run_leaves_the_run_terminal(
     trace_rows = client.audit_events(run["trace_id"])
     assert trace_rows[-2:] == ["RUN_ABANDONED", "PLAN_END"]
     abandoned = 1 if stop == "kill -9" else 0
-    assert len(logged(second, "runs_abandoned", count=abandoned)) == abandoned
+    assert len(settled_events(second, "runs_abandoned", abandoned)) == abandoned

@@ -20,7 +20,7 @@ from services.model_gateway.chain_config import provider_chain
 from services.model_gateway.settings import GatewaySettings
 from tests.model_gateway.conftest import Gateway, closed_port, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import logged
+from tests.support.logs import logged, settled_events
 
 PRIMARY_PLAN = '{"steps": ["from the primary"]}'
 FALLBACK_PLAN = '{"steps": ["from the fallback"]}'
@@ -236,7 +236,7 @@ def test_a_dead_provider_cools_down_and_costs_nothing(fallback: FakeOpenAI, tmp_
         _, second = gateway.plan_with_metadata("two")
         assert second["x-pagi-provider"] == "openrouter"
         assert second["x-pagi-attempts"] == "1", "the cooling provider is skipped"
-        assert len(logged(gateway.process, "provider_retry")) == 1
+        assert len(settled_events(gateway.process, "provider_retry", 1)) == 1
         assert 'model_gateway_provider_cooldowns_total{provider="openai"} 1.0' in (
             gateway.metrics()
         )

@@ -18,7 +18,7 @@ from services.kit.trace import bind_trace_id
 from tests.model_gateway.conftest import Gateway, gateway_service
 from tests.support.certs import ca_only_credentials, client_credentials, server_tls_env
 from tests.support.grpcurl import grpcurl, grpcurl_json, grpcurl_refused
-from tests.support.logs import log_events, logged
+from tests.support.logs import log_events, logged, settled_events
 
 
 def test_reflection_lists_and_describes_the_services(mock_gateway: Gateway) -> None:
@@ -174,5 +174,6 @@ def test_a_kit_channel_carries_the_trace_id_on_streams(mock_gateway: Gateway) ->
         await channel.close()
 
     asyncio.run(stream_with_trace())
-    calls = logged(mock_gateway.process, "plan_request", trace_id="stream-client-trace-3")
+    trace = "stream-client-trace-3"
+    calls = settled_events(mock_gateway.process, "plan_request", 1, trace_id=trace)
     assert [c["method"] for c in calls] == ["/modelgateway.ModelGateway/StreamPlan"]

@@ -18,7 +18,7 @@ from tests.sandbox.conftest import (
     start_until_exit,
     wait_until_gone,
 )
-from tests.support.logs import log_events, logged, wait_for_log
+from tests.support.logs import settled_events, wait_for_log
 from tests.support.spawning import Spawner
 
 
@@ -48,7 +48,7 @@ def test_rlimits_mode_runs_code_with_limits(rlimits_only: Sandbox) -> None:
 def test_rlimits_mode_warns_once(rlimits_only: Sandbox) -> None:
     rlimits_only.run_code("pass")
     rlimits_only.run_code("pass")
-    assert len(logged(rlimits_only.process, "network_isolation_off")) == 1
+    assert len(settled_events(rlimits_only.process, "network_isolation_off", 1)) == 1
     health = rlimits_only.http_tool({"tool_name": "demo"})
     assert health.status_code == 200
 
@@ -58,7 +58,7 @@ def test_installed_bubblewrap_is_used_and_does_not_warn(sandbox: Sandbox) -> Non
     # bwrap on PATH but not working must fail here, not pass as "not installed".
     used = sandbox.run_code("pass")["execution_environment"]["used"]
     assert used == "bubblewrap", f"bwrap is installed but the sandbox fell back to {used}"
-    assert not log_events(sandbox.process, "network_isolation_off")
+    assert not settled_events(sandbox.process, "network_isolation_off")
 
 
 def broken_bwrap_path(directory: Path) -> str:
@@ -73,7 +73,7 @@ def test_unusable_bwrap_falls_back_to_rlimits(tmp_path: Path, spawn: Spawner) ->
     service = sandbox_service(tmp_path, PATH=broken_bwrap_path(tmp_path))
     spawn(service.process)
     assert service.run_code("print('ok')")["execution_environment"]["used"] == "rlimits"
-    assert len(logged(service.process, "network_isolation_off")) == 1
+    assert len(settled_events(service.process, "network_isolation_off", 1)) == 1
     wait_for_log(service.process, "No permissions to create new namespace")
 
 

@@ -7,7 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from services.kit.logs import DEFAULT_FLUSH_SECONDS
 from tests.support.processes import ServiceProcess
+
+# Longer than a line logged while a service serves can wait for its batch (LOG_FLUSH_MS,
+# by default), with room for a busy event loop.
+BATCH_WAIT_SECONDS = DEFAULT_FLUSH_SECONDS + 0.2
 
 LogCheck = Callable[[], bool]
 
@@ -62,3 +67,14 @@ def logged(
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
+
+
+def settled_events(
+    proc: ServiceProcess, event: str, count: int = 0, **fields: Any
+) -> list[dict[str, Any]]:
+    """proc's `event` lines whose fields equal `fields`, once `count` are there (as
+    `logged`) and any line still waiting for its batch in the service has been written: for
+    exact counts, which one more line would change, and for checks that a line is absent."""
+    logged(proc, event, count, **fields)
+    time.sleep(BATCH_WAIT_SECONDS)
+    return logged(proc, event, 0, **fields)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.core_services import CoreStack, PlannerClient
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import logged
+from tests.support.logs import settled_events
 from tests.support.spawning import Spawner
 from tests.support.sse import SseEvent, read_events
 
@@ -69,10 +69,11 @@ def events_of(client: PlannerClient, run_id: str, until: str | None = None) -> l
 
 
 def sandbox_executions(core_stack: CoreStack, trace_id: str, expected: int = 1) -> int:
-    """The ExecuteTool calls the sandbox logged for trace_id, once `expected` are there (or
-    the wait for them ended)."""
+    """The ExecuteTool calls the sandbox logged for trace_id, counted once `expected` are
+    there (or the wait for them ended) and any line still waiting for its batch is out, so
+    a call more than expected is counted too."""
     method = "/modelgateway.ToolService/ExecuteTool"
-    lines = logged(
+    lines = settled_events(
         core_stack["sandbox"], "grpc_request", expected, trace_id=trace_id, method=method
     )
     return len(lines)
