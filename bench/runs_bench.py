@@ -42,6 +42,7 @@ CPU_TARGET = 1.1
 # The target is read at the first; the second is shown beside it.
 CPU_CONCURRENCIES = (1, 4)
 STREAM = {"Accept": "text/event-stream"}
+CpuByService = dict[str, dict[str, float]]  # mode -> service -> CPU seconds per call
 
 
 def body(prompt: str = HELLO) -> dict[str, object]:
@@ -99,7 +100,7 @@ async def cpu_per_call(
 
 async def cpu_figures(
     stack: CoreStack, http: httpx.AsyncClient, phases: int, seconds: float, concurrency: int
-) -> dict[str, dict[str, float]]:
+) -> CpuByService:
     """CPU per call by service, streamed run vs plain /plan, alternating."""
     calls = {"plain": lambda: plain_plan(http), "streamed": lambda: streamed_plan(http)}
     used: dict[str, dict[str, float]] = {mode: {} for mode in calls}
@@ -163,9 +164,6 @@ async def delivery_figures(
         reads / (time.perf_counter() - started),
         busy,
     )
-
-
-CpuByService = dict[str, dict[str, float]]  # mode -> service -> CPU seconds per call
 
 
 async def measure(stack: CoreStack, args: argparse.Namespace) -> list[str]:
