@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from services.agent_planner.history_clip import ENVELOPE_BYTES, encoded_size, fit_texts
 from tests.support.core_services import CoreStack
-from tests.support.logs import wait_for_log
+from tests.support.logs import settled_log, wait_for_log
 
 MEMORY_BODY_LIMIT = 1024 * 1024
 
@@ -33,7 +33,7 @@ def test_a_turn_over_memorys_body_limit_is_stored_clipped_and_marked(
         assert "characters dropped to fit memory]" in message["content"]
     assert prompt.startswith(history[0]["content"].split(" ...[clipped")[0])
     wait_for_log(core_stack["planner"], '"session_delta_clipped"')
-    assert "HTTP 413" not in core_stack["planner"].log()
+    assert "HTTP 413" not in settled_log(core_stack["planner"])
     again = core_stack.planner.plan("And now in one line?", session, timeout=60)
     assert again.status_code == 200
 

@@ -13,6 +13,7 @@ import httpx
 
 from tests.support.core_services import CoreStack
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.logs import wait_for_batches
 from tests.support.spawning import Spawner
 from tests.support.sse import SseEvent, parse_stream
 
@@ -39,6 +40,7 @@ def test_a_provider_quoting_the_key_leaks_it_nowhere(
     assert answer.status_code >= 400
     assert "Incorrect API key provided" in answer.text, "the provider's own words get through"
     assert events[-1].event == "run.failed"
+    wait_for_batches()  # every line of the failed run is written
     gateway_log = "".join(path.read_text() for path in (tmp_path / "gateway").glob("*.log"))
     assert "Incorrect API key provided" in gateway_log
     outputs = {

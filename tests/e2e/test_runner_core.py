@@ -25,6 +25,7 @@ from tests.e2e.runner_harness import (
     run_verify,
     runner_env,
 )
+from tests.support.logs import wait_for_batches
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.processes import free_port
 
@@ -126,6 +127,7 @@ def test_every_service_shares_one_generated_internal_key_kept_out_of_the_output(
     tool = {"tool_name": "web_search", "args": {"query": "x"}}
     sandbox = f"{core_run.url('RUST_SANDBOX_PORT')}/execute-tool"
     assert httpx.post(sandbox, json=tool, timeout=30).status_code == 401
+    wait_for_batches()
     logs = [path.read_text() for path in (core_run.workdir / "logs").glob("*.log")]
     assert all(key not in text for text in [core_run.output(), *logs])
 

@@ -20,7 +20,7 @@ from services.model_gateway.chain_config import provider_chain
 from services.model_gateway.settings import GatewaySettings
 from tests.model_gateway.conftest import Gateway, closed_port, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import logged, settled_events
+from tests.support.logs import logged, settled_events, settled_log
 
 PRIMARY_PLAN = '{"steps": ["from the primary"]}'
 FALLBACK_PLAN = '{"steps": ["from the fallback"]}'
@@ -330,7 +330,7 @@ def test_any_other_name_is_an_openai_compatible_provider_of_its_own(
         fallback.set_default(Reply.error(401, f"Incorrect API key provided: {key}"))
         error = gateway.plan_error("Plan a trip")
         assert "Incorrect API key provided: [REDACTED]" in (error.details() or "")
-        assert key not in gateway.process.log()
+        assert key not in settled_log(gateway.process)
 
 
 def test_a_custom_provider_is_read_from_dot_env_too(

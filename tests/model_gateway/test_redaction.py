@@ -12,7 +12,7 @@ import pytest
 from services.model_gateway.redaction import REDACTED, Redactor, StreamRedactor
 from tests.model_gateway.conftest import Gateway, error_metadata, gateway_service
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.logs import wait_for_log
+from tests.support.logs import settled_log, wait_for_log
 
 CANARY = "sk-canary-7f3e9b2c41d84a6e"
 FALLBACK_CANARY = "or-canary-key-55aa19"
@@ -97,7 +97,7 @@ def test_the_log_and_metrics_hold_no_key(gateway: Gateway, echoing: FakeOpenAI) 
     echoing.push(Reply.error(403, echo_key=True))
     gateway.plan_error("Plan a trip")
     wait_for_log(gateway.process, "Incorrect API key provided")  # the errors were logged
-    assert_no_key(gateway.process.log())
+    assert_no_key(settled_log(gateway.process))
     assert_no_key(gateway.metrics())
 
 

@@ -77,9 +77,14 @@ def test_a_program_leaving_a_1200_level_tree_gets_its_result(sandbox: Sandbox) -
 
 @pytest.fixture(scope="module")
 def plain_directories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """No tmpfs quota: clean-up walks the tree file by file, on the host's disk."""
+    """No tmpfs quota: clean-up walks the tree file by file, on the host's disk. Each line
+    is written at once (LOG_FLUSH_MS=0): the tests read from the log what has happened so
+    far, in order, and a line waiting for its batch would read as not happened yet."""
     with running_sandbox(
-        tmp_path_factory.mktemp("plain"), SANDBOX_DISK_QUOTA="off", LOG_LEVEL="DEBUG"
+        tmp_path_factory.mktemp("plain"),
+        SANDBOX_DISK_QUOTA="off",
+        LOG_LEVEL="DEBUG",
+        LOG_FLUSH_MS="0",
     ) as service:
         yield service
 

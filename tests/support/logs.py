@@ -76,5 +76,17 @@ def settled_events(
     `logged`) and any line still waiting for its batch in the service has been written: for
     exact counts, which one more line would change, and for checks that a line is absent."""
     logged(proc, event, count, **fields)
-    time.sleep(BATCH_WAIT_SECONDS)
+    wait_for_batches()
     return logged(proc, event, 0, **fields)
+
+
+def wait_for_batches() -> None:
+    """Wait until every line a service logged before now is out of its batch: before reading
+    a log for what must not be there (a secret, an error)."""
+    time.sleep(BATCH_WAIT_SECONDS)
+
+
+def settled_log(proc: ServiceProcess) -> str:
+    """proc's log, with every line logged before now in it."""
+    wait_for_batches()
+    return proc.log()
