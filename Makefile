@@ -24,10 +24,10 @@ install: ## create .venv, install the CPU torch pin first, then the project with
 proto: ## regenerate services/contracts from proto/
 	$(PY) scripts/gen_proto.py
 
-lint: ## ruff (checks and formatting), and mypy (strict for services/ and scripts/, non-strict for tests/)
+lint: ## ruff (checks and formatting), and mypy (strict for services/, scripts/ and bench/, non-strict for tests/)
 	$(VENV)/bin/ruff check services tests scripts bench
 	$(VENV)/bin/ruff format --check services tests scripts bench
-	$(VENV)/bin/mypy services scripts tests
+	$(VENV)/bin/mypy services scripts bench tests
 
 test: ## the whole suite: unit, integration, end-to-end and reliability tests
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \

@@ -56,7 +56,8 @@ async def plain_plan(http: httpx.AsyncClient) -> None:
 async def streamed_plan(http: httpx.AsyncClient) -> dict[str, float]:
     """Read a streamed /plan to its end; seconds from the request to each event type's
     first arrival."""
-    started, seen = time.perf_counter(), {}
+    started = time.perf_counter()
+    seen: dict[str, float] = {}
     async with http.stream("POST", "/plan", json=body(), headers=STREAM) as reply:
         reply.raise_for_status()
         async for line in reply.aiter_lines():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tests.support.core_services import CoreStack, start_core_stack
 from tests.support.processes import ServiceProcess
+from tests.support.spawning import P
 
 KNOWLEDGE_BASES = Path(__file__).resolve().parents[1] / "knowledge_bases"
 
@@ -27,7 +28,7 @@ def running_core_stack(**memory_env: str) -> Iterator[CoreStack]:
     stopped on exit."""
     started: list[ServiceProcess] = []
 
-    def spawn(proc: ServiceProcess) -> ServiceProcess:
+    def spawn(proc: P) -> P:
         started.append(proc)
         return proc.start()
 
