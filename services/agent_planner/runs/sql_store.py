@@ -226,10 +226,11 @@ class SqlRunStore:
     def _store_events(
         self, connection: sa.Connection, run_id: str, first_seq: int, events: Sequence[NewEvent]
     ) -> list[RunEvent]:
-        """Insert events numbered from first_seq on, in one statement."""
-        stored, rows = [], []
+        """Insert events numbered from first_seq on, in one statement; they carry the time
+        of their write (one transaction)."""
+        stored, rows, at = [], [], utc_timestamp()
         for seq, (event_type, data) in enumerate(events, first_seq):
-            (text, cut), at = bounded_payload(data, self.max_event_bytes), utc_timestamp()
+            text, cut = bounded_payload(data, self.max_event_bytes)
             rows.append(
                 {"run_id": run_id, "seq": seq, "type": event_type, "data": text, "created_at": at}
             )
