@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.core_services import CoreStack, start_core_stack
-from tests.support.processes import ServiceProcess
-from tests.support.spawning import P
+from tests.support.spawning import spawning
 
 KNOWLEDGE_BASES = Path(__file__).resolve().parents[1] / "knowledge_bases"
 
@@ -26,20 +25,10 @@ def running_core_stack(**memory_env: str) -> Iterator[CoreStack]:
     """Redis, memory (knowledge bases ingested, memory_env added to its environment),
     sandbox, gateway (mock), notifier and planner in a temporary directory; every process is
     stopped on exit."""
-    started: list[ServiceProcess] = []
-
-    def spawn(proc: P) -> P:
-        started.append(proc)
-        return proc.start()
-
-    with tempfile.TemporaryDirectory(prefix="pagi-bench-") as tmp:
-        try:
-            yield start_core_stack(
-                spawn, Path(tmp), **({"KNOWLEDGE_BASES_DIR": str(KNOWLEDGE_BASES)} | memory_env)
-            )
-        finally:
-            for proc in reversed(started):
-                proc.stop()
+    with tempfile.TemporaryDirectory(prefix="pagi-bench-") as tmp, spawning() as spawn:
+        yield start_core_stack(
+            spawn, Path(tmp), **({"KNOWLEDGE_BASES_DIR": str(KNOWLEDGE_BASES)} | memory_env)
+        )
 
 
 @dataclass(frozen=True)

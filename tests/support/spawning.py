@@ -1,9 +1,11 @@
 """The `spawn` and `session_spawn` fixtures: start service processes and stop them all
-when the test (or the session) ends. Loaded for every test through `pytest_plugins` in
-tests/conftest.py; import `Spawner` from here to annotate them."""
+when the test (or the session) ends; `spawning()`, the same for a `with` block (the
+benchmarks). Loaded for every test through `pytest_plugins` in tests/conftest.py; import
+`Spawner` from here to annotate them."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Protocol, TypeVar
 
@@ -28,9 +30,15 @@ def _spawner() -> Iterator[Spawner]:
         proc.start()
         return proc
 
-    yield start
-    for proc in reversed(started):
-        proc.stop()
+    try:
+        yield start
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+# The same outside pytest (the benchmarks): every process is stopped when the block ends.
+spawning = contextlib.contextmanager(_spawner)
 
 
 @pytest.fixture
