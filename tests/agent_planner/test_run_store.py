@@ -79,6 +79,17 @@ async def test_held_events_are_stored_in_order_before_the_ending(store: SqlRunSt
     assert [e.seq for e in stored] == [1, 2, 3, 4, 5, 6]
 
 
+async def test_events_written_together_carry_their_writes_time(store: SqlRunStore) -> None:
+    await store.create_run(new_run("r9"), CREATED)
+    first = await store.append_events("r9", [("a", {}), ("b", {}), ("c", {})])
+    await asyncio.sleep(0.01)
+    second = await store.append_events("r9", [("d", {})])
+    assert len({e.created_at for e in first}) == 1
+    assert second[0].created_at > first[0].created_at
+    stored = await store.events_after("r9", 0, 100)
+    assert [e.created_at for e in stored[1:]] == [e.created_at for e in [*first, *second]]
+
+
 async def test_a_run_created_started_has_both_first_events(store: SqlRunStore) -> None:
     queued, started = await store.create_started_run(new_run("r6"), CREATED, "owner-a")
     assert [(queued.seq, queued.type), (started.seq, started.type)] == [
