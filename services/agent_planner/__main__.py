@@ -20,7 +20,7 @@ async def main() -> None:
     runs = await open_runs(settings, loop, deps, cleanups)
     app = build_app(settings, deps)
     add_routes(app, loop, deps.audit, deps.audit.ping, runs)
-    add_console(app, settings, deps)
+    add_console(app, settings, deps, cleanups)
     await serve(http=(app, settings.AGENT_PLANNER_PORT), cleanups=cleanups, host=settings.BIND_HOST)
 
 

@@ -33,6 +33,7 @@ from services.agent_planner.settings import PlannerSettings
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.grpc_client import open_channel
 from services.kit.http_app import create_app
+from services.kit.http_client import ServiceHttpClient
 from services.kit.internal_auth import internal_headers
 from services.kit.logs import get_logger
 from services.kit.runtime import Cleanup
@@ -107,15 +108,15 @@ def channel_to(
 def memory_client(
     settings: PlannerSettings, channel: grpc.aio.Channel, cleanups: list[Cleanup]
 ) -> MemoryClient:
-    """History and playbooks over one pooled HTTP session, RAG context over gRPC."""
-    http = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS),
-        headers=internal_headers(settings.internal_key()),
+    """History and playbooks over kept HTTP connections, RAG context over gRPC."""
+    http = ServiceHttpClient(
+        settings.MEMORY_URL,
+        settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS,
+        internal_headers(settings.internal_key()),
     )
     cleanups.append(http.close)
     return MemoryClient(
         http,
-        settings.MEMORY_URL,
         pb_grpc.ModelGatewayStub(channel),
         breaker("memory-rag", settings),
         settings.AGENT_RAG_TIMEOUT_SECONDS,
@@ -199,14 +200,21 @@ def build_app(settings: PlannerSettings, deps: LoopDependencies) -> Any:
     return app
 
 
-def add_console(app: Any, settings: PlannerSettings, deps: LoopDependencies) -> None:
+def add_console(
+    app: Any, settings: PlannerSettings, deps: LoopDependencies, cleanups: list[Cleanup]
+) -> None:
     """The console's pages and the routes it needs beyond the runs and audit APIs, over the
-    planner's own clients and channels."""
+    planner's own channels and an HTTP session of its own."""
     health = planner_health(deps)
 
     async def status() -> dict[str, Any]:
         return (await health())[1]
 
-    links = console_links(settings, deps)
+    http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.AGENT_MEMORY_HTTP_TIMEOUT_SECONDS),
+        headers=internal_headers(settings.internal_key()),
+    )
+    cleanups.append(http.close)
+    links = console_links(settings, deps, http)
     add_console_views(app, links, status)
     add_console_pages(app, settings.JAEGER_UI_URL)

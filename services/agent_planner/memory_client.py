@@ -1,14 +1,14 @@
-"""Calls to the memory service: session history, deltas and playbooks over HTTP (one
-pooled aiohttp session; it costs a fraction of httpx's CPU per call), and RAG context over
-gRPC behind a circuit breaker, alone or with the history in one call (GetPlanContext)."""
+"""Calls to the memory service: session history, deltas and playbooks over HTTP (kept
+connections of a ServiceHttpClient), and RAG context over gRPC behind a circuit breaker,
+alone or with the history in one call (GetPlanContext)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
 import grpc
+import orjson
 
 from services.agent_planner.breaker import CircuitBreaker
 from services.agent_planner.errors import (
@@ -21,6 +21,7 @@ from services.agent_planner.history_clip import fit_texts
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
 from services.kit.http_app import DEFAULT_MAX_BODY_BYTES
+from services.kit.http_client import HttpCallFailed, ServiceHttpClient
 from services.kit.logs import get_logger
 from services.kit.timestamps import utc_stamp
 from services.kit.trace import trace_headers
@@ -36,8 +37,7 @@ def _message(role: str, content: str, clipped: bool) -> Message:
 class MemoryClient:
     def __init__(
         self,
-        http: aiohttp.ClientSession,
-        base_url: str,
+        http: ServiceHttpClient,
         rag: pb_grpc.ModelGatewayStub,
         rag_breaker: CircuitBreaker,
         rag_timeout_seconds: float,
@@ -45,7 +45,6 @@ class MemoryClient:
     ) -> None:
         self.http = http
         self.max_body_bytes = max_body_bytes
-        self.base_url = base_url.rstrip("/")
         self.rag = rag
         self.rag_breaker = rag_breaker
         self.rag_timeout_seconds = rag_timeout_seconds
@@ -130,17 +129,17 @@ class MemoryClient:
             return failed.reply
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        url = f"{self.base_url}{path}"
         try:
-            async with self.http.request(method, url, headers=trace_headers(), **kwargs) as reply:
-                if reply.status >= 400:
-                    body = (await reply.text(errors="replace"))[:200]
-                    raise DependencyError(f"memory {path}: HTTP {reply.status}: {body}")
-                document = await reply.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            reply = await self.http.request(method, path, headers=trace_headers(), **kwargs)
+        except (HttpCallFailed, OSError, TimeoutError) as exc:
             reason = str(exc) or "no answer within the timeout"
             raise DependencyError(f"memory {path}: {type(exc).__name__}: {reason}") from exc
-        except ValueError as exc:
+        if reply.status >= 400:
+            body = reply.body[:200].decode("utf-8", "replace")
+            raise DependencyError(f"memory {path}: HTTP {reply.status}: {body}")
+        try:
+            document = orjson.loads(reply.body)
+        except orjson.JSONDecodeError as exc:
             raise DependencyError(f"memory {path}: reply is not JSON") from exc
         if not isinstance(document, dict):
             raise DependencyError(f"memory {path}: reply is not a JSON object")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from tests.support.handles import ServiceEndpoints
 from tests.support.processes import (
@@ -17,6 +19,13 @@ from tests.support.processes import (
     grpc_ready,
     http_ready,
 )
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The kit's async tests run on uvloop, as the services do, and on asyncio's own loop."""
+    return {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
 
 
 @dataclass

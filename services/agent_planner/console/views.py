@@ -163,11 +163,13 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def console_links(settings: PlannerSettings, deps: LoopDependencies) -> ConsoleLinks:
-    """The console's links over the loop's own clients and channels (no new connection)."""
+def console_links(
+    settings: PlannerSettings, deps: LoopDependencies, http: aiohttp.ClientSession
+) -> ConsoleLinks:
+    """The console's links over the loop's own channels and the given HTTP session."""
     return ConsoleLinks(
-        deps.memory.http,
-        deps.memory.base_url,
+        http,
+        settings.MEMORY_URL,
         deps.memory.rag,
         {name: health_pb2_grpc.HealthStub(channel) for name, channel in deps.channels.items()},
         settings.RUST_SANDBOX_URL.rstrip("/"),
