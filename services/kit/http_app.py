@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,14 @@ log = get_logger("http")
 
 class BodyTooLarge(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What an app's RequestContextMiddleware was made with (kept on app.state)."""
+
+    max_body_bytes: int
+    internal_key: str | None
 
 
 class RequestContextMiddleware:
@@ -259,6 +268,7 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=max_body_bytes, internal_key=internal_key
     )
+    app.state.request_context = RequestContext(max_body_bytes, internal_key)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
 

@@ -20,6 +20,7 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
+from services.kit.direct_routes import ServiceFront
 from services.kit.errors import ConfigError, StartupError
 from services.kit.grpc_server import GrpcEndpoint
 from services.kit.logs import configure_logging, flush_logs, get_logger, start_batching
@@ -71,7 +72,7 @@ class _QuietSignalsServer(uvicorn.Server):
 
 def _http_server(app: FastAPI, port: int, host: str) -> _QuietSignalsServer:
     config = uvicorn.Config(
-        app,
+        ServiceFront(app),
         host=host,
         port=port,
         log_config=None,

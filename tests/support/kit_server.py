@@ -3,6 +3,9 @@
 HTTP GET /relay calls this process's own gRPC GetPlan through a kit channel, so one request
 crosses HTTP -> gRPC and both sides log the trace id. GetPlan with the prompt
 SHOW_TRACE_CONTEXT answers with the trace context an outgoing call would carry on.
+POST /direct is a direct route (services/kit/direct_routes.py): it answers
+{"name", "trace_id", "via_router"}, or fails as its body's `fail` asks ("database":
+DatabaseUnavailable, answered by the app's handler; "crash": an error no handler answers).
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ import json
 from typing import Any
 
 import grpc
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from services.contracts import modelgateway_pb2 as pb
 from services.contracts import modelgateway_pb2_grpc as pb_grpc
+from services.kit.direct_routes import add_direct_route
+from services.kit.errors import DatabaseUnavailable
 from services.kit.grpc_client import open_channel
 from services.kit.grpc_server import GrpcEndpoint
-from services.kit.http_app import create_app
+from services.kit.http_app import create_app, json_body
 from services.kit.logs import get_logger
 from services.kit.runtime import run, serve, start_service
 from services.kit.settings import ServiceSettings
@@ -30,6 +38,11 @@ SHOW_TRACE_CONTEXT = "show trace context"
 class KitServerSettings(ServiceSettings):
     KIT_HTTP_PORT: int = 8099
     KIT_GRPC_PORT: int = 50099
+
+
+class DirectBody(BaseModel):
+    name: str
+    fail: str = ""
 
 
 class EchoGateway(pb_grpc.ModelGatewayServicer):
@@ -69,6 +82,20 @@ async def main() -> None:
     @app.post("/echo")
     async def echo(body: dict[str, Any]) -> dict[str, Any]:
         return body
+
+    async def direct(request: Request) -> JSONResponse:
+        body = json_body(DirectBody, await request.body())
+        if body.fail == "database":
+            raise DatabaseUnavailable("database gone")
+        if body.fail == "crash":
+            raise RuntimeError("unexpected")
+        # Starlette's router puts the endpoint in the scope; the direct path does not pass it.
+        via_router = "endpoint" in request.scope
+        return JSONResponse(
+            {"name": body.name, "trace_id": current_trace_id(), "via_router": via_router}
+        )
+
+    add_direct_route(app, "/direct", direct, summary="A direct route")
 
     async def close_channel() -> None:
         await channel.close()
