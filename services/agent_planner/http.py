@@ -23,6 +23,7 @@ from services.agent_planner.validation import (
     PlanRequest,
     parse_plan_request,
 )
+from services.kit.direct_routes import add_direct_route
 from services.kit.logs import get_logger
 
 log = get_logger("agent_planner.http")
@@ -38,8 +39,10 @@ def add_routes(
             return await stream_plan(runs, request)
         return await run_plan(loop, runs, request)
 
-    app.add_api_route("/plan", plan, methods=["POST"], summary="Run the agent loop")
-    app.add_api_route("/run", plan, methods=["POST"], summary="Same as /plan")
+    # Direct routes (services/kit/direct_routes.py): the API-key guard runs, FastAPI's
+    # other layers are skipped.
+    add_direct_route(app, "/plan", plan, summary="Run the agent loop")
+    add_direct_route(app, "/run", plan, summary="Same as /plan")
     add_run_routes(app, runs)
     add_approval_routes(app, runs)
 

@@ -11,12 +11,15 @@ log line) to the endpoint, whose exceptions the app's own exception handlers ans
 Every other request goes to the app as before, and a direct route is still declared on
 the app, so the OpenAPI document lists it and its other methods get 405.
 
-A direct endpoint takes the Request and returns a Response: it gets no dependencies, so
-an app with app-wide dependencies (an API key guard) cannot have direct routes."""
+A direct endpoint takes the Request and returns a Response. Of FastAPI's dependencies it
+gets the app-wide ones that are coroutine functions of the Request alone (an API-key
+guard), run before it as FastAPI would; an app with any other kind cannot have direct
+routes, nor can a direct route have dependencies of its own."""
 
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +32,7 @@ from services.kit.http_app import RequestContext, RequestContextMiddleware
 from services.kit.logs import get_logger
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+Guard = Callable[[Request], Awaitable[Any]]
 log = get_logger("http")
 
 
@@ -36,8 +40,9 @@ def add_direct_route(
     app: FastAPI, path: str, endpoint: Endpoint, method: str = "POST", **route_options: Any
 ) -> None:
     """Declare `method path` on app as usual, and have ServiceFront answer it directly."""
-    if app.router.dependencies:
-        raise ValueError(f"{method} {path}: the app's dependencies would not run on a direct route")
+    if route_options.get("dependencies"):
+        raise ValueError(f"{method} {path}: a direct route cannot have dependencies of its own")
+    request_guards(app)
     app.add_api_route(path, endpoint, methods=[method], **route_options)
     if not hasattr(app.state, "direct_routes"):
         app.state.direct_routes = {}
@@ -51,8 +56,7 @@ class ServiceFront:
         self.app = app
         declared: dict[tuple[str, str], Endpoint] = getattr(app.state, "direct_routes", {})
         self.routes = {key: (endpoint, _route(app, *key)) for key, endpoint in declared.items()}
-        if self.routes and app.router.dependencies:
-            raise ValueError("the app's dependencies would not run on its direct routes")
+        self.guards = request_guards(app) if self.routes else []
         context: RequestContext | None = getattr(app.state, "request_context", None)
         if self.routes and context is None:
             raise ValueError("direct routes need an app made by create_app")
@@ -76,6 +80,8 @@ class ServiceFront:
         endpoint, _ = self.routes[(scope["method"], scope["path"])]
         request = Request(scope, receive, send)
         try:
+            for guard in self.guards:
+                await guard(request)
             response = await endpoint(request)
         except Exception as exc:
             response = await self._answer(request, exc)
@@ -92,6 +98,28 @@ class ServiceFront:
         response = await answer if inspect.isawaitable(answer) else answer
         assert isinstance(response, Response)
         return response
+
+
+def request_guards(app: FastAPI) -> list[Guard]:
+    """The app-wide dependencies, each a coroutine function of the Request alone; ValueError
+    for any other kind, which only FastAPI's dependency solving can run."""
+    guards = []
+    for dependency in app.router.dependencies:
+        call = dependency.dependency
+        if call is None or not inspect.iscoroutinefunction(call) or not _of_request(call):
+            raise ValueError(
+                f"the app's dependency {getattr(call, '__name__', call)!r} would not run on "
+                "a direct route (only coroutine functions of the Request alone do)"
+            )
+        guards.append(call)
+    return guards
+
+
+def _of_request(call: Callable[..., Any]) -> bool:
+    parameters = list(inspect.signature(call).parameters.values())
+    if len(parameters) != 1:
+        return False
+    return typing.get_type_hints(call).get(parameters[0].name) is Request
 
 
 def _route(app: FastAPI, method: str, path: str) -> APIRoute:

@@ -80,13 +80,25 @@ async def endpoint(request: Request) -> Response:
     return JSONResponse({})
 
 
-def test_an_app_with_app_wide_dependencies_cannot_have_direct_routes() -> None:
-    def guard() -> None:
+def test_only_request_guards_may_be_app_wide_dependencies() -> None:
+    def sync_guard(request: Request) -> None:
         return None
 
-    guarded = create_app("guarded", dependencies=[Depends(guard)])
-    with pytest.raises(ValueError, match="dependencies would not run"):
-        add_direct_route(guarded, "/fast", endpoint)
+    async def needs_a_header(token: str = "") -> None:
+        return None
+
+    async def request_guard(request: Request) -> None:
+        return None
+
+    for dependency in (sync_guard, needs_a_header):
+        app = create_app("guarded", dependencies=[Depends(dependency)])
+        with pytest.raises(ValueError, match=f"{dependency.__name__}' would not run"):
+            add_direct_route(app, "/fast", endpoint)
+    guarded = create_app("guarded", dependencies=[Depends(request_guard)])
+    add_direct_route(guarded, "/fast", endpoint)
+    assert ServiceFront(guarded).guards == [request_guard]
+    with pytest.raises(ValueError, match="dependencies of its own"):
+        add_direct_route(guarded, "/other", endpoint, dependencies=[Depends(request_guard)])
 
 
 def test_direct_routes_need_the_kits_app() -> None:
